@@ -1,0 +1,46 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb
+
+.PHONY: run test install system-deps lint bench clean-venv
+
+run: install
+	$(VENV)/bin/music-tagger run $(if $(LIBRARY),"$(LIBRARY)")
+
+test: install
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+install: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the app and its tests use; installed when we are root on Debian,
+# otherwise listed so the user can install them (the app degrades without them).
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Optional system packages missing:$$missing (install them with apt-get for full features)"; \
+	  fi; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check tagger_core app tests bench tools
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

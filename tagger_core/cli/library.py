@@ -1,0 +1,165 @@
+"""Library commands: ``scan``, ``status``, ``tracks``, ``show`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tagger_core.cli.common import library_from_args, print_json, progress_bar
+from tagger_core.db.models import Track
+from tagger_core.formats import DEFAULT_EXTENSIONS, parse_extensions
+from tagger_core.queries import find_track, status_counts, track_dict, track_filter
+from tagger_core.scan import ScanReport, scan
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("scan", help="scan folders into the library (incremental)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--workers", type=int, default=None, help="tag-reading processes")
+    p.add_argument("--extensions", help="comma-separated extensions to accept")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("status", help="counts of tracks by status and format")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("tracks", help="list tracks")
+    p.add_argument("--query", help="text to look for in title, artist, album, genre, path")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tracks)
+
+    p = sub.add_parser("show", help="everything known about one track")
+    p.add_argument("track", metavar="TRACK", help="track id or path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("run", help="the main job on the default library (scan + summary)")
+    p.add_argument("library", nargs="?", help="library folder (default: $LIBRARY, ~/Music, demo)")
+    p.set_defaults(func=cmd_run)
+
+
+def _scan_with_progress(args: Any, paths: list[str]) -> ScanReport:
+    library = library_from_args(args)
+    exts = (
+        parse_extensions(args.extensions)
+        if getattr(args, "extensions", None)
+        else DEFAULT_EXTENSIONS
+    )
+    with progress_bar("Reading tags") as update:
+        return scan(
+            library,
+            paths,
+            extensions=exts,
+            workers=getattr(args, "workers", None),
+            progress=lambda p: update(p.done, p.total, p.path) if p.total else None,
+        )
+
+
+def print_scan_report(report: ScanReport) -> None:
+    rate = report.seen / report.seconds if report.seconds else 0.0
+    print(
+        f"Scanned {report.seen} files in {report.seconds:.1f} s ({rate:.0f} files/s): "
+        f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+        f"{report.moved} moved, {report.missing} missing, {report.unreadable} unreadable"
+    )
+    for line in report.errors[:20]:
+        print(f"  ! {line}")
+    if len(report.errors) > 20:
+        print(
+            f"  … and {len(report.errors) - 20} more problems (see `music-tagger tracks --query`)"
+        )
+    if report.cancelled:
+        print("Scan cancelled; everything read so far is stored.")
+
+
+def cmd_scan(args: Any) -> int:
+    report = _scan_with_progress(args, args.paths)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_scan_report(report)
+    return 1 if report.cancelled else 0
+
+
+def cmd_status(args: Any) -> int:
+    library = library_from_args(args)
+    with library.session() as s:
+        counts = status_counts(s)
+    counts["database"] = str(library.path)  # type: ignore[assignment]
+    if args.json:
+        print_json(counts)
+        return 0
+    print(f"Library database: {library.path}")
+    total = sum(counts["status"].values())
+    print(f"{total} tracks")
+    for name, n in sorted(counts["status"].items()):
+        print(f"  {name:<12} {n}")
+    print("By format:")
+    for name, n in sorted(counts["format"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<12} {n}")
+    return 0
+
+
+def cmd_tracks(args: Any) -> int:
+    library = library_from_args(args)
+    with library.session() as s:
+        stmt = track_filter(select(Track), args.query).order_by(Track.path_text)
+        if args.limit:
+            stmt = stmt.limit(args.limit)
+        tracks = list(s.scalars(stmt))
+    if args.json:
+        print_json([track_dict(t) for t in tracks])
+        return 0
+    for t in tracks:
+        genres = "; ".join(t.genres or []) or "-"
+        flag = "" if t.status == "ok" else f"  [{t.status}: {t.error}]"
+        print(f"{t.id:>6}  {t.artist or '?'} – {t.display_name}  ({genres}){flag}")
+    print(f"{len(tracks)} tracks")
+    return 0
+
+
+def cmd_show(args: Any) -> int:
+    library = library_from_args(args)
+    with library.session() as s:
+        track = find_track(s, args.track)
+        data = track_dict(track)
+        data["raw_tags"] = track.raw_tags
+    if args.json:
+        print_json(data)
+        return 0
+    for key, value in data.items():
+        if key == "raw_tags":
+            print("raw tags:")
+            for tag, values in sorted(value.items()):
+                print(f"  {tag}: {' | '.join(values)}")
+        elif value not in (None, [], ""):
+            print(f"{key}: {value}")
+    return 0
+
+
+def default_library_path(explicit: str | None = None) -> Path:
+    """LIBRARY given, else ~/Music if it exists, else the generated demo library."""
+    chosen = explicit or os.environ.get("LIBRARY")
+    if chosen:
+        return Path(chosen).expanduser()
+    music = Path.home() / "Music"
+    if music.is_dir():
+        return music
+    from tagger_core.demo import ensure_demo_library
+
+    return ensure_demo_library()
+
+
+def cmd_run(args: Any) -> int:
+    path = default_library_path(args.library)
+    print(f"Library: {path}")
+    report = _scan_with_progress(args, [str(path)])
+    print_scan_report(report)
+    args.json = False
+    return cmd_status(args)
