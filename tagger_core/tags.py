@@ -239,7 +239,8 @@ def _stream_facts(info: TagInfo, audio: Any) -> None:
     info.bitrate = int(bitrate) if bitrate else None
     codec = getattr(stream, "codec", None)
     if isinstance(codec, str) and codec:
-        info.codec = codec.split(".")[0]
+        base = codec.split(".")[0]
+        info.codec = {"mp4a": "aac"}.get(base, base)
 
 
 def read_tags(path: str | os.PathLike[str]) -> TagInfo:
@@ -257,20 +258,26 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
         raise UnreadableFileError("empty file (0 bytes)")
     try:
         audio = mutagen.File(fspath)
+        failure: Exception | None = None
     except PermissionError as err:
         raise UnreadableFileError(f"permission denied: {err.strerror}") from err
     except OSError as err:
         raise UnreadableFileError(f"cannot read file: {err.strerror or err}") from err
     except Exception as err:  # mutagen raises many types on corrupt input
-        raise UnreadableFileError(f"corrupt or unsupported file: {err}") from err
+        audio, failure = None, err
     if audio is None:
+        # mutagen trusts the extension; a mislabelled file is retried by its content.
+        audio = _load_by_content(fspath)
+    if audio is None:
+        if failure is not None:
+            raise UnreadableFileError(f"corrupt or unsupported file: {failure}") from failure
         raise UnreadableFileError("not a recognised audio file (unknown or corrupt header)")
     kind = type(audio).__name__
     fmt, codec = _KINDS.get(kind, (kind.lower(), kind.lower()))
     info = TagInfo(format=fmt, codec=codec)
     _stream_facts(info, audio)
-    if fmt == "mp4" and info.codec in {"alac"}:
-        info.codec = "alac"
+    if fmt == "opus" and info.sample_rate is None:
+        info.sample_rate = 48000  # Opus always decodes at 48 kHz
     expected = EXTENSIONS.get(extension_of(fspath))
     if expected and not _compatible(expected, fmt):
         info.note = f"extension .{extension_of(fspath)} but content is {fmt.upper()}"
@@ -283,8 +290,6 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
     elif isinstance(audio, MP4):
         info.raw = _raw_generic(tags)
         _normalise_keyed(info, info.raw, _MP4_KEYS)
-        if not info.genres and "gnre" in tags:
-            info.genres = split_genres([_id3v1_genre(int(tags["gnre"][0]) - 1)])
     elif isinstance(audio, ASF):
         info.raw = _raw_generic(tags)
         _normalise_keyed(info, info.raw, _ASF_KEYS)
@@ -302,8 +307,46 @@ def _compatible(expected: str, actual: str) -> bool:
     return expected == actual or frozenset({expected, actual}) in same
 
 
-def _id3v1_genre(index: int) -> str:
-    from mutagen.id3 import TCON
 
-    names = TCON.GENRES
-    return names[index] if 0 <= index < len(names) else ""
+def _sniff(head: bytes) -> type | None:
+    """The mutagen class a file's first bytes announce, ignoring its extension."""
+    from mutagen.aiff import AIFF
+    from mutagen.flac import FLAC
+    from mutagen.monkeysaudio import MonkeysAudio
+    from mutagen.mp3 import MP3
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.wave import WAVE
+    from mutagen.wavpack import WavPack
+
+    if head.startswith(b"fLaC"):
+        return FLAC
+    if head.startswith(b"OggS"):
+        return OggOpus if b"OpusHead" in head else OggVorbis
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return WAVE
+    if head[:4] == b"FORM":
+        return AIFF
+    if head[4:8] == b"ftyp":
+        return MP4
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return ASF
+    if head.startswith(b"MAC "):
+        return MonkeysAudio
+    if head.startswith(b"wvpk"):
+        return WavPack
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return MP3
+    return None
+
+
+def _load_by_content(path: str) -> Any:
+    with open(path, "rb") as f:
+        head = f.read(64)
+    kind = _sniff(head)
+    if kind is None:
+        return None
+    try:
+        return kind(path)
+    except Exception:
+        return None
