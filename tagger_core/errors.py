@@ -21,3 +21,7 @@ class DecodeError(UnreadableFileError):
 
 class Cancelled(TaggerError):
     """Long work stopped because the caller asked it to."""
+
+
+class CalibrationError(TaggerError):
+    """Calibration data that cannot be used (wrong shapes, too few labels, bad values)."""
