@@ -163,7 +163,7 @@ def _drums(n: int, sr: int, bpm: float, rng: np.random.Generator, four_floor: bo
 
 
 def synthesise(style: str, seconds: float = 8.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """A mono clip in a rough musical ``style`` (rock, electronic, piano, strings, jazz, ambient)."""
+    """A mono clip in a rough musical ``style``: rock, electronic, piano, strings, jazz, ambient."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
     out = np.zeros(n)
