@@ -1,21 +1,29 @@
-"""Where the shipped data (model bundles, taxonomies, demo data) lives.
+"""Where the shipped data (model bundles, taxonomies) lives.
 
-The ``resources/`` folder sits beside the packages in a source checkout and is
-installed as the ``resources`` package directory in a wheel; both resolve here.
+In a source checkout it is the ``resources/`` folder beside the packages; an
+installed wheel carries the same folder as the data package ``tagger_resources``.
+``MUSIC_TAGGER_RESOURCES`` overrides both.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 
 def resources_root() -> Path:
-    """Return the root of the shipped resources (``MUSIC_TAGGER_RESOURCES`` overrides)."""
+    """Return the root of the shipped resources."""
     override = os.environ.get("MUSIC_TAGGER_RESOURCES")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "resources"
+    checkout = Path(__file__).resolve().parent.parent / "resources"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("tagger_resources")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return checkout
 
 
 def resource_path(*parts: str) -> Path:
