@@ -1,0 +1,156 @@
+"""Review decisions: what a person accepted, rejected or added, with undo.
+
+Decisions are appended, never edited or deleted; undo stamps ``undone_at``.
+The effective state of a (track, task, label) is its newest live decision.
+A track marked ``reviewed`` for a task has had every label looked at, so the
+labels not accepted count as negatives when building a calibration set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tagger_core.db import Library
+from tagger_core.db.models import Prediction, ReviewDecision, Track, utcnow
+from tagger_core.errors import TaggerError
+
+TASKS = ("genre", "instruments")
+LABEL_ACTIONS = ("accept", "reject", "add")
+
+
+@dataclass
+class TrackReview:
+    """Effective decisions of one track for one task."""
+
+    accepted: set[str] = field(default_factory=set)
+    rejected: set[str] = field(default_factory=set)
+    reviewed: bool = False
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise TaggerError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def decide(
+    library: Library,
+    track_id: int,
+    task: str,
+    label: str,
+    action: str,
+    confidence: float | None = None,
+) -> int:
+    """Record accept/reject/add of ``label`` on a track; returns the decision id."""
+    _check_task(task)
+    if action not in LABEL_ACTIONS:
+        raise TaggerError(f"unknown action {action!r}; expected accept, reject or add")
+    with library.session() as s:
+        if s.get(Track, track_id) is None:
+            raise TaggerError(f"no track with id {track_id}")
+        row = ReviewDecision(
+            track_id=track_id, task=task, label=label, action=action, confidence=confidence
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def mark_reviewed(library: Library, track_id: int, task: str) -> int:
+    """Mark that a person has looked at every label of ``task`` on this track."""
+    _check_task(task)
+    with library.session() as s:
+        if s.get(Track, track_id) is None:
+            raise TaggerError(f"no track with id {track_id}")
+        row = ReviewDecision(track_id=track_id, task=task, label=None, action="reviewed")
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def undo_last(library: Library, track_id: int | None = None) -> ReviewDecision | None:
+    """Undo the newest live decision (of one track, if given); None when nothing is left."""
+    with library.session() as s:
+        stmt = select(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
+        if track_id is not None:
+            stmt = stmt.where(ReviewDecision.track_id == track_id)
+        row = s.scalar(stmt.order_by(ReviewDecision.id.desc()).limit(1))
+        if row is None:
+            return None
+        row.undone_at = utcnow()
+        return row
+
+
+def reviews(
+    session: Session, task: str, track_ids: list[int] | None = None
+) -> dict[int, TrackReview]:
+    """Effective review state per track for ``task`` (only tracks with live decisions)."""
+    _check_task(task)
+    stmt = (
+        select(ReviewDecision)
+        .where(ReviewDecision.task == task, ReviewDecision.undone_at.is_(None))
+        .order_by(ReviewDecision.id)
+    )
+    if track_ids is not None:
+        stmt = stmt.where(ReviewDecision.track_id.in_(track_ids))
+    out: dict[int, TrackReview] = {}
+    for d in session.scalars(stmt):
+        state = out.setdefault(d.track_id, TrackReview())
+        if d.action == "reviewed":
+            state.reviewed = True
+        elif d.label is not None:
+            if d.action in ("accept", "add"):
+                state.accepted.add(d.label)
+                state.rejected.discard(d.label)
+            else:
+                state.rejected.add(d.label)
+                state.accepted.discard(d.label)
+    return out
+
+
+def review_queue(session: Session, bundle_id: str, limit: int | None = None) -> list[Prediction]:
+    """Flagged predictions of tracks nobody has reviewed yet, most uncertain first."""
+    reviewed = (
+        select(ReviewDecision.track_id)
+        .where(ReviewDecision.action == "reviewed", ReviewDecision.undone_at.is_(None))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Prediction)
+        .join(Track, Track.id == Prediction.track_id)
+        .where(
+            Prediction.bundle_id == bundle_id,
+            Prediction.flagged.is_(True),
+            Track.status == "ok",
+            Prediction.track_id.not_in(reviewed),
+        )
+        .order_by(Prediction.uncertainty.desc(), Prediction.track_id)
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def review_counts(session: Session) -> dict[str, int]:
+    """How many tracks are flagged, reviewed, and still waiting for review."""
+    reviewed_ids = set(
+        session.scalars(
+            select(ReviewDecision.track_id)
+            .where(ReviewDecision.action == "reviewed", ReviewDecision.undone_at.is_(None))
+            .distinct()
+        )
+    )
+    flagged_ids = set(
+        session.scalars(select(Prediction.track_id).where(Prediction.flagged.is_(True)).distinct())
+    )
+    decisions = session.scalar(
+        select(func.count()).select_from(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
+    )
+    return {
+        "flagged": len(flagged_ids),
+        "reviewed": len(reviewed_ids),
+        "waiting": len(flagged_ids - reviewed_ids),
+        "decisions": int(decisions or 0),
+    }
