@@ -1,0 +1,26 @@
+"""Shared helpers: run a shipped member on the musicnn reference fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagger_core.bundles import load_bundle
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "musicnn"
+
+
+def reference_inputs() -> torch.Tensor:
+    return torch.from_numpy(np.load(FIXTURES / "inputs.npy").astype(np.float32))
+
+
+def member(bundle_id: str, name: str) -> torch.nn.Module:
+    bundle = load_bundle(bundle_id)
+    models = bundle.load_members("cpu")
+    return models[bundle.member_names.index(name)]
+
+
+def reference(name: str, what: str) -> np.ndarray:
+    return np.load(FIXTURES / f"{name}_{what}.npy")
