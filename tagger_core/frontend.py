@@ -87,8 +87,11 @@ class FrontendConfig:
         return max(0, 1 + (n_samples - self.n_fft) // self.hop_length)
 
     def frames_for_seconds(self, seconds: float) -> int:
-        """Frames covering ``seconds`` of audio (musicnn: 3 s -> 187 frames)."""
-        return int(librosa.time_to_frames(seconds, sr=self.sr, hop_length=self.hop_length)) + 1
+        """Patch length for ``seconds`` of audio, as musicnn computes it (3 s -> 187)."""
+        frames = librosa.time_to_frames(
+            seconds, sr=self.sr, hop_length=self.hop_length, n_fft=self.n_fft
+        )
+        return int(frames) + 1
 
 
 def mel_filterbank(config: FrontendConfig) -> np.ndarray:
