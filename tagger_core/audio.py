@@ -98,7 +98,8 @@ def _ffprobe_stream(path: Path) -> dict:
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     if result.returncode != 0:
-        raise DecodeError(f"{path}: not decodable audio ({_first_line(result.stderr)})")
+        detail = _first_line(result.stderr).replace(f"{path}: ", "")
+        raise DecodeError(f"{path}: not decodable audio ({detail})")
     info = json.loads(result.stdout or b"{}")
     streams = info.get("streams") or []
     if not streams:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from tagger_core import __version__
 from tagger_core.errors import TaggerError
 
-COMMAND_MODULES: tuple[str, ...] = ("tagger_core.cli.library",)
+COMMAND_MODULES: tuple[str, ...] = ("tagger_core.cli.library", "tagger_core.cli.tag")
 
 
 def build_parser() -> argparse.ArgumentParser:

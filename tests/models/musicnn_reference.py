@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,12 @@ from tagger_core.bundles import load_bundle
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "musicnn"
 
 
+@lru_cache(maxsize=1)
 def reference_inputs() -> torch.Tensor:
     return torch.from_numpy(np.load(FIXTURES / "inputs.npy").astype(np.float32))
 
 
+@cache
 def member(bundle_id: str, name: str) -> torch.nn.Module:
     bundle = load_bundle(bundle_id)
     models = bundle.load_members("cpu")

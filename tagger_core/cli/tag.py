@@ -1,0 +1,129 @@
+"""``music-tagger tag FILE…``: what the pretrained models hear, with no database.
+
+The quickest way to see the models work: for each file, the top genres and
+instrument families (uncalibrated label scores from the taxonomy rule applied
+to the ensemble-averaged raw tags of all bundles together) and each bundle's
+raw top tags. A file that cannot be decoded prints one line on stderr and the
+others carry on; the exit status is 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagger_core.bundles import load_bundle
+from tagger_core.errors import ConfigError, TaggerError
+from tagger_core.tagging import BundleRunner, FileOutputs, decode_for
+from tagger_core.taxonomy import task_taxonomy
+
+DEFAULT_BUNDLES = ("genre", "instruments")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tag",
+        help="print the pretrained models' top genres, instruments and raw tags for files",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument("--top", type=int, default=5, help="how many of each to show (5)")
+    parser.add_argument(
+        "--bundle",
+        action="append",
+        dest="bundles",
+        metavar="ID",
+        help="model bundle to run (repeatable; default: genre and instruments)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=120.0,
+        help="analyse at most this much audio per file, sampled evenly (default 120; 0 = all)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.set_defaults(func=run)
+
+
+def _fmt(pairs: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{name} {score:.2f}" for name, score in pairs) or "(none)"
+
+
+def _top(names: tuple[str, ...] | list[str], scores: np.ndarray, n: int) -> list[tuple[str, float]]:
+    order = np.argsort(-scores, kind="stable")[:n]
+    return [(names[i], float(scores[i])) for i in order]
+
+
+def _label_scores(task: str, outputs: list[FileOutputs]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Taxonomy label probabilities for ``task`` from every bundle's raw tags together."""
+    raw_labels = tuple(name for out in outputs for name in out.raw_labels)
+    logits = np.concatenate([out.logits for out in outputs])
+    bound = task_taxonomy(task).bind(raw_labels)
+    if not bound.labels:
+        return (), np.zeros(0)
+    label_logits = np.asarray(bound.label_logits(logits))
+    return bound.labels, 1.0 / (1.0 + np.exp(-label_logits))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise ConfigError("--top must be at least 1")
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {args.device!r}") from None
+    max_seconds = args.max_seconds if args.max_seconds and args.max_seconds > 0 else None
+    runners = [BundleRunner(load_bundle(b), device) for b in (args.bundles or DEFAULT_BUNDLES)]
+    failures = 0
+    for path in args.files:
+        try:
+            outputs = _tag_one(path, runners, max_seconds)
+        except TaggerError as err:
+            failures += 1
+            message = str(err) if str(path) in str(err) else f"{path}: {err}"
+            print(f"music-tagger: {message.splitlines()[0]}", file=sys.stderr)
+            continue
+        _print(path, outputs, args.top, args.json)
+    return 1 if failures else 0
+
+
+def _tag_one(path: Path, runners: list[BundleRunner], max_seconds: float | None):
+    decoded: dict = {}
+    outputs = []
+    for runner in runners:
+        key = runner.frontend_config.sr
+        if key not in decoded:
+            decoded[key] = decode_for(path, runner.frontend_config, max_seconds)
+        outputs.append(runner.run_chunks(decoded[key]))
+    return outputs
+
+
+def _print(path: Path, outputs: list[FileOutputs], top: int, as_json: bool) -> None:
+    tasks = {"genre": "genres", "instruments": "instruments"}
+    labels = {key: _label_scores(task, outputs) for task, key in tasks.items()}
+    if as_json:
+        record = {
+            "file": str(path),
+            "seconds_analysed": outputs[0].seconds_analysed,
+            **{key: dict(_top(names, scores, top)) for key, (names, scores) in labels.items()},
+            "raw_tags": {
+                out.bundle_id: dict(_top(out.raw_labels, out.probabilities, top))
+                for out in outputs
+            },
+        }
+        print(json.dumps(record, ensure_ascii=False))
+        return
+    patches = outputs[0].patch_logits.shape[1]
+    print(f"{path}  ({outputs[0].seconds_analysed:.1f} s analysed, {patches} patches)")
+    for key, (names, scores) in labels.items():
+        print(f"  {key + ':':<17}{_fmt(_top(names, scores, top))}")
+    for out in outputs:
+        raw = _fmt(_top(out.raw_labels, out.probabilities, top))
+        print(f"  {'raw ' + out.bundle_id + ':':<17}{raw}")
+    sys.stdout.flush()
