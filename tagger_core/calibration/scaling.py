@@ -19,7 +19,7 @@ it is fitted on, and applied to, the averaged uncalibrated member probability
 (average, then calibrate); its spread is that of the mapped member probabilities.
 
 Temperature fitting is selectable: ``"nll"`` minimises the negative
-log-likelihood with bounded L-BFGS (on log T, gradients from torch), ``"mae_grid"``
+log-likelihood with bounded L-BFGS (on log T, analytic gradients), ``"mae_grid"``
 searches a grid of T for the lowest AM'23 MAE, as the paper does.
 """
 
@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from scipy.optimize import minimize
-from scipy.special import expit, softmax
+from scipy.special import expit, log_expit, log_softmax, logsumexp, softmax
 
 from tagger_core.calibration import metrics
 from tagger_core.errors import CalibrationError
@@ -113,37 +112,53 @@ def apply_temperature(
     return _ensemble(_activate(z / t, activation))
 
 
-# --- NLL objectives in torch (stable: log-sigmoid / log-softmax, then logsumexp over members)
+# --- NLL objectives with analytic gradients (log-domain: no overflow, no log(0))
 
 
-def _ensemble_binary_nll(scaled: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def ensemble_binary_nll(scaled: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean binary NLL of ``p = mean_m sigmoid(s_m)`` and its gradient with respect to ``s``.
+
+    ``log p = logsumexp_m log_sigmoid(s_m) - log M`` (and the same with ``-s`` for
+    ``1 - p``); the gradient is
+    ``-(y w_m (1 - sigmoid(s_m)) - (1 - y) v_m sigmoid(s_m)) / (N C)`` with member
+    weights ``w = softmax_m log_sigmoid(s_m)`` and ``v = softmax_m log_sigmoid(-s_m)``.
+    """
     log_m = math.log(scaled.shape[0])
-    log_p = torch.logsumexp(torch.nn.functional.logsigmoid(scaled), dim=0) - log_m
-    log_q = torch.logsumexp(torch.nn.functional.logsigmoid(-scaled), dim=0) - log_m
-    return -(y * log_p + (1.0 - y) * log_q).mean()
+    log_sig, log_sig_neg = log_expit(scaled), log_expit(-scaled)
+    norm_p, norm_q = logsumexp(log_sig, axis=0), logsumexp(log_sig_neg, axis=0)
+    loss = -float(np.mean(y * (norm_p - log_m) + (1.0 - y) * (norm_q - log_m)))
+    w = np.exp(log_sig - norm_p)
+    v = np.exp(log_sig_neg - norm_q)
+    grad = -(y * w * np.exp(log_sig_neg) - (1.0 - y) * v * np.exp(log_sig)) / y.size
+    return loss, grad
 
 
-def _ensemble_categorical_nll(scaled: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def ensemble_categorical_nll(scaled: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean categorical NLL of ``p = mean_m softmax(s_m)`` (one-hot ``y``) and its gradient.
+
+    ``log p_y = logsumexp_m log_softmax(s_m)_y - log M``; the gradient is
+    ``-w_m (y - softmax(s_m)) / N`` with member weights ``w = softmax_m log_softmax(s_m)_y``.
+    """
     log_m = math.log(scaled.shape[0])
-    log_p = torch.logsumexp(torch.log_softmax(scaled, dim=-1), dim=0) - log_m
-    return -(y * log_p).sum(dim=-1).mean()
+    log_q = log_softmax(scaled, axis=-1)
+    log_qy = np.sum(log_q * y, axis=-1)
+    norm = logsumexp(log_qy, axis=0)
+    loss = -float(np.mean(norm - log_m))
+    w = np.exp(log_qy - norm)[..., None]
+    grad = -(w * (y - np.exp(log_q))) / y.shape[0]
+    return loss, grad
 
 
 def _minimize_bounded(
-    objective: Callable[[torch.Tensor], torch.Tensor],
+    objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
     bounds: Sequence[tuple[float, float]],
 ) -> np.ndarray:
-    """Bounded L-BFGS on a torch objective, gradients by autograd."""
-
-    def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        loss = objective(t)
-        loss.backward()
-        assert t.grad is not None
-        return float(loss.detach()), t.grad.numpy().astype(np.float64)
-
-    result = minimize(value_and_grad, x0, jac=True, method="L-BFGS-B", bounds=list(bounds))
+    """Bounded L-BFGS (scipy's L-BFGS-B) on an objective returning (value, gradient)."""
+    result = minimize(
+        objective, x0, jac=True, method="L-BFGS-B", bounds=list(bounds),
+        options={"gtol": 1e-9, "ftol": 1e-13, "maxiter": 500},
+    )
     return np.asarray(result.x, dtype=np.float64)
 
 
@@ -349,12 +364,13 @@ class TemperatureScaler(Scaler):
         return self
 
     def _fit_nll(self, z: np.ndarray, y: np.ndarray, n_params: int) -> np.ndarray:
-        zt = torch.from_numpy(z)
-        yt = torch.from_numpy(y)
-        nll = _ensemble_binary_nll if self.activation == "sigmoid" else _ensemble_categorical_nll
+        nll = ensemble_binary_nll if self.activation == "sigmoid" else ensemble_categorical_nll
 
-        def objective(log_t: torch.Tensor) -> torch.Tensor:
-            return nll(zt / torch.exp(log_t), yt)
+        def objective(log_t: np.ndarray) -> tuple[float, np.ndarray]:
+            scaled = z / np.exp(log_t)
+            loss, grad_s = nll(scaled, y)
+            grad = -np.sum(grad_s * scaled, axis=(0, 1))  # d s / d log T = -s
+            return loss, grad if n_params > 1 else np.array([grad.sum()])
 
         low, high = math.log(self.bounds[0]), math.log(self.bounds[1])
         log_t = _minimize_bounded(objective, np.zeros(n_params), [(low, high)] * n_params)
@@ -419,10 +435,11 @@ class PlattScaler(Scaler):
         y = _check_labels(labels, z)
         _check_both_classes(y)
         n = z.shape[2]
-        zt, yt = torch.from_numpy(z), torch.from_numpy(y)
 
-        def objective(params: torch.Tensor) -> torch.Tensor:
-            return _ensemble_binary_nll(zt * params[:n] + params[n:], yt)
+        def objective(params: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, grad_s = ensemble_binary_nll(z * params[:n] + params[n:], y)
+            grad = np.concatenate([np.sum(grad_s * z, axis=(0, 1)), np.sum(grad_s, axis=(0, 1))])
+            return loss, grad
 
         x0 = np.concatenate([np.ones(n), np.zeros(n)])
         x = _minimize_bounded(objective, x0, [self.A_BOUNDS] * n + [self.B_BOUNDS] * n)

@@ -201,3 +201,47 @@ def test_errors_are_one_line_calibration_errors() -> None:
         s.scaler_from_dict({"kind": "magic"})
     with pytest.raises(CalibrationError, match="NaN"):
         s.as_member_logits(np.full((2, 2), np.nan))
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_nll_gradients_match_torch_autograd(members: int) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    scaled = rng.normal(0.0, 4.0, (members, 40, 5))
+    y_multi = (rng.random((40, 5)) < 0.4).astype(float)
+    y_one_hot = np.eye(5)[rng.integers(0, 5, 40)]
+    st = torch.tensor(scaled, requires_grad=True)
+    log_m = np.log(members)
+
+    def binary(t):  # type: ignore[no-untyped-def]
+        lp = torch.logsumexp(torch.nn.functional.logsigmoid(t), 0) - log_m
+        lq = torch.logsumexp(torch.nn.functional.logsigmoid(-t), 0) - log_m
+        yt = torch.tensor(y_multi)
+        return -(yt * lp + (1 - yt) * lq).mean()
+
+    def categorical(t):  # type: ignore[no-untyped-def]
+        lp = torch.logsumexp(torch.log_softmax(t, -1), 0) - log_m
+        return -(torch.tensor(y_one_hot) * lp).sum(-1).mean()
+
+    for ours, ref, y in (
+        (s.ensemble_binary_nll, binary, y_multi),
+        (s.ensemble_categorical_nll, categorical, y_one_hot),
+    ):
+        st.grad = None
+        want = ref(st)
+        want.backward()
+        loss, grad = ours(scaled, y)
+        assert loss == pytest.approx(float(want.detach()), rel=1e-10)
+        np.testing.assert_allclose(grad, st.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+
+def test_extreme_logits_stay_finite() -> None:
+    z, y = multilabel_source(500, seed=18)
+    scaler = s.TemperatureScaler(per_class=True).fit(z * 15.0, y)
+    assert scaler.temperature is not None
+    np.testing.assert_allclose(scaler.temperature, 15.0 * np.ones(4), rtol=0.2)
+    capped = s.TemperatureScaler(per_class=True).fit(z * 500.0, y)
+    assert capped.temperature is not None
+    np.testing.assert_allclose(capped.temperature, s.DEFAULT_T_BOUNDS[1])  # held at the bound
+    out = capped.transform(z * 500.0)
+    assert np.all(np.isfinite(out.mean)) and np.all((out.mean >= 0) & (out.mean <= 1))
