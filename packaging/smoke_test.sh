@@ -1,0 +1,65 @@
+#!/bin/sh
+# Smoke test of a built bundle (default dist/music-tagger): the programs start, tag a
+# generated recording and print genres, and the GUI opens offscreen and quits cleanly.
+# Needs only the bundle and the system python3 (for its wave module); prints JSON timings.
+set -eu
+BUNDLE=$(cd "${1:-$(dirname "$0")/../dist/music-tagger}" && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# Keep the user's real data out of it.
+export HOME="$WORK/home" XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
+export XDG_CACHE_HOME="$WORK/cache" MUSIC_TAGGER_DB="$WORK/library.db"
+unset MUSIC_TAGGER_RESOURCES MUSIC_TAGGER_BUNDLES MUSIC_TAGGER_TAXONOMY 2>/dev/null || true
+mkdir -p "$HOME"
+now() { python3 -c 'import time; print(time.monotonic())'; }
+fail() { echo "smoke test FAILED: $*" >&2; exit 1; }
+
+t0=$(now)
+version=$("$BUNDLE/music-tagger" --version) || fail "music-tagger --version exited $?"
+t1=$(now)
+case "$version" in "music-tagger "[0-9]*) ;; *) fail "unexpected --version output: $version" ;; esac
+
+# Eight seconds of a plucked chord over a drum-like pulse, 22.05 kHz mono 16-bit.
+python3 - "$WORK/song.wav" <<'PY'
+import math, random, struct, sys, wave
+sr, seconds = 22050, 8
+random.seed(1)
+frames = bytearray()
+for n in range(sr * seconds):
+    t = n / sr
+    beat = t % 0.5
+    tone = sum(math.sin(2 * math.pi * f * t) for f in (220.0, 277.2, 329.6)) * math.exp(-3 * (t % 2))
+    drum = (random.random() * 2 - 1) * math.exp(-40 * beat)
+    sample = max(-1.0, min(1.0, 0.25 * tone + 0.4 * drum))
+    frames += struct.pack("<h", int(sample * 32000))
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(sr)
+    w.writeframes(bytes(frames))
+PY
+t2=$(now)
+"$BUNDLE/music-tagger" tag --json --top 3 "$WORK/song.wav" > "$WORK/tag.json" \
+    || fail "music-tagger tag exited $?"
+t3=$(now)
+python3 - "$WORK/tag.json" <<'PY' || fail "music-tagger tag printed no genres: $(cat "$WORK/tag.json")"
+import json, sys
+record = json.loads(open(sys.argv[1]).read().splitlines()[0])
+genres = record["genres"]
+assert genres and all(0.0 <= p <= 1.0 for p in genres.values()), genres
+print("genres:", ", ".join(f"{name} {p:.2f}" for name, p in genres.items()), file=sys.stderr)
+PY
+
+QT_QPA_PLATFORM=offscreen MUSIC_TAGGER_GUI_QUIT_AFTER_MS=1000 \
+    "$BUNDLE/music-tagger-gui" > "$WORK/gui.log" 2>&1 \
+    || fail "music-tagger-gui exited $?: $(tail -5 "$WORK/gui.log")"
+t4=$(now)
+[ -f "$MUSIC_TAGGER_DB" ] || fail "the GUI did not create its library database"
+
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$version" <<'PY'
+import json, sys
+t0, t1, t2, t3, t4 = map(float, sys.argv[1:6])
+print(json.dumps({"smoke": "ok", "version": sys.argv[6],
+                  "version_seconds": round(t1 - t0, 2), "tag_seconds": round(t3 - t2, 2),
+                  "gui_seconds": round(t4 - t3, 2)}))
+PY
