@@ -11,11 +11,13 @@ from torch import nn
 
 from tagger_core.errors import ConfigError
 from tagger_core.models.musicnn import Musicnn
+from tagger_core.models.resnet import AM23ResNet
 from tagger_core.models.vgg import MusicnnVGG
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "musicnn": Musicnn,
     "musicnn_vgg": MusicnnVGG,
+    "am23_resnet": AM23ResNet,
 }
 
 
@@ -37,4 +39,11 @@ def build_model(architecture: str, params: dict | None = None) -> nn.Module:
         raise ConfigError(f"bad parameters for architecture {architecture!r}: {err}") from None
 
 
-__all__ = ["ARCHITECTURES", "Musicnn", "MusicnnVGG", "build_model", "register_architecture"]
+__all__ = [
+    "AM23ResNet",
+    "ARCHITECTURES",
+    "Musicnn",
+    "MusicnnVGG",
+    "build_model",
+    "register_architecture",
+]
