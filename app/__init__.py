@@ -1,0 +1,1 @@
+"""The PySide6 desktop application; it drives ``tagger_core`` and is never imported by it."""

@@ -1,0 +1,404 @@
+"""The main window: sidebar views, the library table, track detail, review and calibration.
+
+Every long piece of work (scan, analysis, fitting, export) runs as a ``Job`` in
+a worker thread, one at a time; the status bar shows its count and time left,
+and the table re-reads what the job has committed every half second.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QWidget,
+)
+from sqlalchemy import select
+
+from app.library_model import LibraryTableModel
+from app.progress_text import format_duration, progress_message
+from app.sidebar import Sidebar
+from app.track_detail import TrackDetailPanel
+from app.workers import Job, JobFn
+from tagger_core.db import Library
+from tagger_core.db.models import LibraryRoot
+from tagger_core.scan import ScanReport, scan
+
+REFRESH_INTERVAL = 0.5
+
+
+class MainWindow(QMainWindow):
+    """The application's one main window over an open library."""
+
+    def __init__(self, library: Library, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.library = library
+        self.settings = settings or QSettings()
+        self.job: Job | None = None
+        self.last_report: Any = None
+        self.last_error: str | None = None
+        self._last_refresh = 0.0
+        self.setWindowTitle(f"Music Archive Tagger — {library.path}")
+
+        self.model = LibraryTableModel(library, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        for col, width in enumerate((200, 150, 150, 130, 190, 170, 90, 80)):
+            self.table.setColumnWidth(col, width)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+
+        self.sidebar = Sidebar(library)
+        self.sidebar.view_chosen.connect(self.model.set_view)
+        self.detail = TrackDetailPanel(library)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setSizes([170, 820, 420])
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.splitter, "Library")
+        self.setCentralWidget(self.tabs)
+        self._add_panels()
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search title, artist, album, genre, path  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMaximumWidth(360)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(250)
+        self._search_timer.timeout.connect(lambda: self.model.set_filter(self.search.text()))
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+
+        self.status_text = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self._make_actions()
+        self._make_menus_and_toolbar()
+        self._restore_settings()
+        self._update_actions()
+
+    # -- panels that plug into the cores ---------------------------------------------------
+    def _add_panels(self) -> None:
+        from app.review_panel import ReviewPanel
+
+        self.review = ReviewPanel(self.library, self.detail.player)
+        self.review.decisions_changed.connect(self.refresh_library)
+        self.tabs.addTab(self.review, "Review")
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.review:
+            self.review.reload()
+            self.review.setFocus()
+
+    # -- actions ---------------------------------------------------------------------------
+    def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        action.setStatusTip(tip)
+        action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
+        return action
+
+    def _make_actions(self) -> None:
+        Std = QKeySequence.StandardKey
+        self.act_add = self._action(
+            "&Add folder…",
+            Std.Open,
+            self.add_folder_dialog,
+            "Add a music folder to the library and scan it",
+        )
+        self.act_rescan = self._action(
+            "&Rescan", "F5", self.rescan, "Scan every library folder again for new or changed files"
+        )
+        self.act_cancel = self._action(
+            "&Cancel", "Esc", self.cancel_job, "Stop the running job; work committed so far is kept"
+        )
+        self.act_quit = self._action("&Quit", Std.Quit, self.close, "Quit")
+        self.act_find = self._action("&Find", Std.Find, self._focus_search, "Search the library")
+        self.act_library = self._action(
+            "&Library", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0), "Library view"
+        )
+        self.act_review = self._action(
+            "Re&view mode", "Ctrl+2", self.open_review, "Review flagged tracks, most useful first"
+        )
+        self.act_about = self._action("&About", None, self._about, "About this application")
+        self.act_analyse_sel = self._action(
+            "Analyse &selection", "Ctrl+R", self.analyse_selection, "Analyse the selected tracks"
+        )
+        self.act_analyse_all = self._action(
+            "Analyse &all",
+            "Ctrl+Shift+R",
+            self.analyse_all,
+            "Analyse every track that is not analysed yet",
+        )
+
+    def _make_menus_and_toolbar(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addActions([self.act_add, self.act_rescan])
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = bar.addMenu("&Analysis")
+        m.addActions([self.act_analyse_sel, self.act_analyse_all])
+        m.addSeparator()
+        m.addAction(self.act_cancel)
+        m = bar.addMenu("&View")
+        m.addActions([self.act_library, self.act_review, self.act_find])
+        m = bar.addMenu("&Help")
+        m.addAction(self.act_about)
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.addActions(
+            [
+                self.act_add,
+                self.act_rescan,
+                self.act_analyse_sel,
+                self.act_analyse_all,
+                self.act_cancel,
+            ]
+        )
+        tb.addSeparator()
+        tb.addAction(self.act_review)
+        spacer = QWidget()
+        spacer.setSizePolicy(
+            spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy()
+        )
+        tb.addWidget(spacer)
+        tb.addWidget(self.search)
+
+    def _update_actions(self) -> None:
+        busy = self.job is not None
+        self.act_cancel.setEnabled(busy)
+        self.act_add.setEnabled(not busy)
+        self.act_rescan.setEnabled(not busy)
+        reason = self.analysis_unavailable()
+        for act in (self.act_analyse_sel, self.act_analyse_all):
+            act.setEnabled(not busy and reason is None)
+            if reason:
+                act.setToolTip(reason)
+                act.setStatusTip(reason)
+
+    def analysis_unavailable(self) -> str | None:
+        """Why tracks cannot be analysed from the GUI yet (None when they can)."""
+        from app.analysis import analysis_problem
+
+        return analysis_problem()
+
+    def _focus_search(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def open_review(self) -> None:
+        self.tabs.setCurrentWidget(self.review)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "Music Archive Tagger",
+            "Calibrated genre and instrument-family tagging for music archives.\n\n"
+            f"Library database: {self.library.path}",
+        )
+
+    # -- selection -------------------------------------------------------------------------
+    def _row_changed(self, current: Any, _previous: Any) -> None:
+        self.detail.show_track(self.model.track_id(current.row()) if current.isValid() else None)
+
+    def selected_track_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        ids = [self.model.track_id(r) for r in rows]
+        return [i for i in ids if i is not None]
+
+    # -- jobs ------------------------------------------------------------------------------
+    def start_job(self, title: str, fn: JobFn, on_done: Callable[[Any], None] | None = None) -> Job:
+        """Run ``fn`` in a worker thread, with progress in the status bar."""
+        if self.job is not None:
+            raise RuntimeError("a job is already running")
+        job = Job(title, fn, self)
+        self.job = job
+        self.last_error = None
+        job.progress.connect(self._job_progress)
+        job.finished.connect(lambda result: self._job_finished(job, result, on_done))
+        job.failed.connect(lambda message: self._job_failed(job, message))
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.status_text.setText(f"{title}…")
+        job.start()
+        self._update_actions()
+        return job
+
+    def _job_progress(self, done: int, total: int, _text: str) -> None:
+        job = self.job
+        if job is None:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.status_text.setText(
+            progress_message(job.title, done, total, time.perf_counter() - job.started_at)
+        )
+        now = time.perf_counter()
+        if now - self._last_refresh >= REFRESH_INTERVAL:
+            self._last_refresh = now
+            self.model.refresh()
+
+    def _job_ended(self) -> None:
+        self.job = None
+        self.progress.setVisible(False)
+        self._update_actions()
+        self.refresh_library()
+
+    def _job_finished(self, job: Job, result: Any, on_done: Callable[[Any], None] | None) -> None:
+        self.last_report = result
+        elapsed = format_duration(time.perf_counter() - job.started_at)
+        self._job_ended()
+        message = on_done(result) if on_done else None
+        self.status_text.setText(message or f"{job.title} finished in {elapsed}.")
+        job.deleteLater()
+
+    def _job_failed(self, job: Job, message: str) -> None:
+        self.last_error = message
+        self._job_ended()
+        self.status_text.setText(f"{job.title} failed: {message}")
+        job.deleteLater()
+
+    def cancel_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status_text.setText(f"Cancelling {self.job.title.lower()}…")
+
+    def refresh_library(self) -> None:
+        self.model.refresh()
+        self.sidebar.refresh()
+
+    # -- scan ------------------------------------------------------------------------------
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a music folder")
+        if folder:
+            self.scan_folders([folder])
+
+    def scan_folders(self, folders: list[str]) -> Job:
+        library = self.library
+
+        def run(report: Callable[[int, int, str], None], cancel: Any) -> ScanReport:
+            return scan(
+                library,
+                folders,
+                progress=lambda p: report(p.done, p.total, p.path),
+                cancel=cancel,
+            )
+
+        return self.start_job("Scanning", run, self._scan_done)
+
+    def rescan(self) -> Job | None:
+        with self.library.session() as s:
+            roots = [os.fsdecode(p) for p in s.scalars(select(LibraryRoot.path))]
+        present = [r for r in roots if os.path.isdir(r)]
+        if not present:
+            self.status_text.setText(
+                "No library folders to rescan: add one with File ▸ Add folder."
+            )
+            return None
+        return self.scan_folders(present)
+
+    def _scan_done(self, report: ScanReport) -> str:
+        text = (
+            f"Scanned {report.seen:,} files: {report.new:,} new, {report.changed:,} changed, "
+            f"{report.moved:,} moved, {report.missing:,} missing, "
+            f"{report.unreadable:,} unreadable."
+        )
+        return ("Scan cancelled; what was read is kept. " + text) if report.cancelled else text
+
+    # -- analysis --------------------------------------------------------------------------
+    def analyse_selection(self) -> Job | None:
+        ids = self.selected_track_ids()
+        if not ids:
+            self.status_text.setText("Select tracks to analyse first.")
+            return None
+        return self._analyse(ids)
+
+    def analyse_all(self) -> Job | None:
+        return self._analyse(None)
+
+    def _analyse(self, ids: list[int] | None) -> Job | None:
+        from app.analysis import analysis_job, describe_result
+
+        if self.analysis_unavailable() is not None or self.job is not None:
+            return None
+        return self.start_job("Analysing", analysis_job(self.library, ids), describe_result)
+
+    # -- settings --------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 820)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        splitter = s.value("window/splitter")
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
+        header = s.value("table/header")
+        if isinstance(header, QByteArray):
+            self.table.horizontalHeader().restoreState(header)
+        view = s.value("library/view")
+        if isinstance(view, str):
+            self.sidebar.select_view(view)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("table/header", self.table.horizontalHeader().saveState())
+        s.setValue("library/view", self.sidebar.current_view())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(30000)
+        self.detail.stop()
+        self.detail.wait_for_jobs()
+        self.save_settings()
+        super().closeEvent(event)

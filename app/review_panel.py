@@ -1,0 +1,392 @@
+"""Review mode: the flagged queue, most useful first, driven from the keyboard.
+
+Keys: N/→ next track, B/← previous, ↑/↓ move the label cursor, T or Enter
+toggles the label under the cursor (accept ↔ reject), A accepts the track
+(predicted labels accepted, track marked reviewed), R rejects it (predicted
+labels rejected, marked reviewed), Space plays, U or Ctrl+Z undoes the last step.
+Every decision is written at once through ``tagger_core.review``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import select
+
+from app.confidence_bars import ConfidenceBars
+from app.preview import Player
+from app.spectrogram import load_clip
+from app.track_detail import reason_text
+from app.workers import Job
+from tagger_core import review
+from tagger_core.db import Library
+from tagger_core.db.models import Prediction, Track
+from tagger_core.track_views import GENRE_BUNDLE, INSTRUMENT_BUNDLE
+
+TASK_OF_BUNDLE = {GENRE_BUNDLE: "genre", INSTRUMENT_BUNDLE: "instruments"}
+QUEUE_LIMIT = 5000
+HELP = (
+    "<b>Keys</b>: N / → next · B / ← previous · ↑ ↓ choose label · T / Enter toggle label · "
+    "A accept track · R reject track · Space play · U / Ctrl+Z undo"
+)
+
+
+@dataclass
+class Step:
+    """One keyboard step: the decisions it wrote, so undo can take them all back."""
+
+    track_id: int
+    decisions: int
+
+
+class ReviewPanel(QWidget):
+    """The review queue of one model bundle and the decisions made on it."""
+
+    decisions_changed = Signal()
+
+    def __init__(
+        self, library: Library, player: Player | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.player = player or Player()
+        self.bundle_id = GENRE_BUNDLE
+        self.threshold = 0.5
+        self.queue: list[int] = []
+        self.position = -1
+        self.steps: list[Step] = []
+        self.audio: dict[int, np.ndarray] = {}
+        self._jobs: list[Job] = []
+        self.counts: dict[str, int] = {}
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.bundle_box = QComboBox()
+        self.bundle_box.addItem("Genres", GENRE_BUNDLE)
+        self.bundle_box.addItem("Instrument families", INSTRUMENT_BUNDLE)
+        self.bundle_box.currentIndexChanged.connect(self._bundle_changed)
+        self.bundle_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.counts_label = QLabel("")
+        self.queue_list = QListWidget()
+        self.queue_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.queue_list.currentRowChanged.connect(self._list_clicked)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.bundle_box)
+        left_layout.addWidget(self.counts_label)
+        left_layout.addWidget(self.queue_list)
+
+        self.heading = QLabel("")
+        self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.heading.setWordWrap(True)
+        self.position_label = QLabel("")
+        self.existing_label = QLabel("")
+        self.existing_label.setWordWrap(True)
+        self.bars = ConfidenceBars()
+        self.bars.empty_text = "Nothing to review in this queue."
+        bars_box = QGroupBox("Calibrated confidences (± ensemble spread); ✓ accepted, ✗ rejected")
+        QVBoxLayout(bars_box).addWidget(self.bars)
+        self.reasons_label = QLabel("")
+        self.reasons_label.setWordWrap(True)
+        reasons_box = QGroupBox("Why it is flagged")
+        QVBoxLayout(reasons_box).addWidget(self.reasons_label)
+        self.help_label = QLabel(HELP)
+        self.help_label.setWordWrap(True)
+        self.message = QLabel("")
+
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for key, text, slot in (
+            ("previous", "◀ Previous (B)", self.previous),
+            ("next", "Next (N) ▶", self.next),
+            ("toggle", "Toggle label (T)", self.toggle_label),
+            ("accept", "Accept track (A)", self.accept_track),
+            ("reject", "Reject track (R)", self.reject_track),
+            ("play", "Play (Space)", self.play),
+            ("undo", "Undo (U)", self.undo),
+        ):
+            button = QPushButton(text)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            self.buttons[key] = button
+        if not self.player.available:
+            self.buttons["play"].setToolTip(self.player.problem or "")
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.heading)
+        right_layout.addWidget(self.position_label)
+        right_layout.addWidget(self.existing_label)
+        right_layout.addWidget(bars_box)
+        right_layout.addWidget(reasons_box)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.message)
+        right_layout.addWidget(self.help_label)
+        right_layout.addStretch(1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([300, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        for keys, slot in (
+            (("N", "Right", "J"), self.next),
+            (("B", "Left", "K"), self.previous),
+            (("Up",), lambda: self.move_cursor(-1)),
+            (("Down",), lambda: self.move_cursor(1)),
+            (("T", "Return", "Enter"), self.toggle_label),
+            (("A",), self.accept_track),
+            (("R",), self.reject_track),
+            (("Space",), self.play),
+            (("U", "Ctrl+Z"), self.undo),
+        ):
+            for key in keys:
+                sc = QShortcut(QKeySequence(key), self)
+                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.activated.connect(slot)
+        self._update_buttons()
+
+    # -- queue -----------------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return TASK_OF_BUNDLE[self.bundle_id]
+
+    def _bundle_changed(self, _index: int) -> None:
+        self.bundle_id = str(self.bundle_box.currentData())
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the queue (flagged, not yet reviewed, most uncertain first)."""
+        keep = self.current_track_id()
+        with self.library.session() as s:
+            preds = review.review_queue(s, self.bundle_id, limit=QUEUE_LIMIT)
+            ids = [p.track_id for p in preds]
+            names = dict(
+                s.execute(
+                    select(Track.id, Track.title).where(Track.id.in_(ids[:QUEUE_LIMIT]))
+                ).all()
+            )
+            scores = {p.track_id: p.uncertainty for p in preds}
+        self.queue = ids
+        self.queue_list.blockSignals(True)
+        self.queue_list.clear()
+        for tid in ids:
+            item = QListWidgetItem(f"{names.get(tid) or f'track {tid}'}  ({scores[tid]:.2f})")
+            item.setData(Qt.ItemDataRole.UserRole, tid)
+            self.queue_list.addItem(item)
+        self.queue_list.blockSignals(False)
+        self.position = ids.index(keep) if keep in ids else (0 if ids else -1)
+        self._show()
+        self._update_counts()
+
+    def current_track_id(self) -> int | None:
+        return self.queue[self.position] if 0 <= self.position < len(self.queue) else None
+
+    def _list_clicked(self, row: int) -> None:
+        if 0 <= row < len(self.queue) and row != self.position:
+            self.position = row
+            self._show()
+
+    def next(self) -> None:
+        if self.position + 1 < len(self.queue):
+            self.position += 1
+            self._show()
+
+    def previous(self) -> None:
+        if self.position > 0:
+            self.position -= 1
+            self._show()
+
+    def move_cursor(self, delta: int) -> None:
+        if self.bars.items:
+            row = min(max(self.bars.cursor + delta, 0), len(self.bars.items) - 1)
+            self.bars.set_cursor(row)
+
+    # -- showing ---------------------------------------------------------------------------
+    def _prediction(self, track_id: int) -> tuple[Any, Any]:
+        with self.library.session() as s:
+            pred = s.scalar(
+                select(Prediction).where(
+                    Prediction.track_id == track_id, Prediction.bundle_id == self.bundle_id
+                )
+            )
+            track = s.get(Track, track_id)
+            return pred, track
+
+    def marks(self, track_id: int) -> dict[str, str]:
+        """``{label: "accept"|"reject"}`` from the live decisions of this track and task."""
+        with self.library.session() as s:
+            state = review.reviews(s, self.task, [track_id]).get(track_id)
+        if state is None:
+            return {}
+        out = {label: "accept" for label in state.accepted}
+        out.update({label: "reject" for label in state.rejected})
+        return out
+
+    def is_reviewed(self, track_id: int) -> bool:
+        with self.library.session() as s:
+            state = review.reviews(s, self.task, [track_id]).get(track_id)
+        return bool(state and state.reviewed)
+
+    def _show(self) -> None:
+        tid = self.current_track_id()
+        self.queue_list.blockSignals(True)
+        self.queue_list.setCurrentRow(self.position)
+        self.queue_list.blockSignals(False)
+        if tid is None:
+            self.heading.setText("<b>The review queue is empty.</b>")
+            self.position_label.setText("")
+            self.existing_label.setText("")
+            self.bars.set_values(None)
+            self.bars.set_marks({})
+            self.reasons_label.setText("")
+            self._update_buttons()
+            return
+        pred, track = self._prediction(tid)
+        title = (track.title or track.path_text.rsplit("/", 1)[-1]) if track else f"track {tid}"
+        artist = (track.artist or "") if track else ""
+        self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b> — {_html(artist)}")
+        done = " · ✓ reviewed" if self.is_reviewed(tid) else ""
+        self.position_label.setText(f"Track {self.position + 1} of {len(self.queue)}{done}")
+        existing = "; ".join(track.genres or []) if track else ""
+        self.existing_label.setText(f"Existing genre tag: {existing or '—'}")
+        self.bars.set_values(pred.confidences if pred else None, pred.spread if pred else None)
+        if self.bars.cursor < 0 and self.bars.items:
+            self.bars.set_cursor(0)
+        self.bars.set_marks(self.marks(tid))
+        reasons = [reason_text(r) for r in (pred.flag_reasons or [])] if pred else []
+        self.reasons_label.setText("\n".join(f"⚑ {r}" for r in reasons) or "—")
+        self._update_buttons()
+
+    def _update_counts(self) -> None:
+        with self.library.session() as s:
+            c = review.review_counts(s)
+        self.counts_label.setText(
+            f"Waiting {c['waiting']:,} · reviewed {c['reviewed']:,} · "
+            f"flagged {c['flagged']:,} · decisions {c['decisions']:,}"
+        )
+        self.counts = c
+
+    def _update_buttons(self) -> None:
+        has = self.current_track_id() is not None
+        for key in ("toggle", "accept", "reject"):
+            self.buttons[key].setEnabled(has)
+        self.buttons["play"].setEnabled(has and self.player.available)
+        self.buttons["previous"].setEnabled(self.position > 0)
+        self.buttons["next"].setEnabled(0 <= self.position < len(self.queue) - 1)
+        self.buttons["undo"].setEnabled(bool(self.steps))
+
+    # -- decisions -------------------------------------------------------------------------
+    def _after_step(self, step: Step, advance: bool) -> None:
+        self.steps.append(step)
+        self._update_counts()
+        self.decisions_changed.emit()
+        if advance and self.position + 1 < len(self.queue):
+            self.position += 1
+        self._show()
+
+    def _decide(self, tid: int, label: str, action: str) -> None:
+        confidence = next((v for k, v, _ in self.bars.items if k == label), None)
+        review.decide(self.library, tid, self.task, label, action, confidence)
+
+    def toggle_label(self) -> None:
+        """Accept ↔ reject the label under the cursor (undecided: the opposite of the model)."""
+        tid, label = self.current_track_id(), self.bars.label_at_cursor()
+        if tid is None or label is None:
+            return
+        current = self.marks(tid).get(label)
+        value = next(v for k, v, _ in self.bars.items if k == label)
+        if current == "accept":
+            action = "reject"
+        elif current == "reject":
+            action = "accept" if value >= self.threshold else "add"
+        else:
+            action = "reject" if value >= self.threshold else "add"
+        self._decide(tid, label, action)
+        self.message.setText(f"{label}: {'accepted' if action != 'reject' else 'rejected'}")
+        self._after_step(Step(tid, 1), advance=False)
+
+    def _finish_track(self, accept: bool) -> None:
+        tid = self.current_track_id()
+        if tid is None:
+            return
+        marks = self.marks(tid)
+        n = 0
+        for label, value, _ in self.bars.items:
+            if value >= self.threshold and label not in marks:
+                self._decide(tid, label, "accept" if accept else "reject")
+                n += 1
+        review.mark_reviewed(self.library, tid, self.task)
+        self.message.setText(f"Track {'accepted' if accept else 'rejected'} and marked reviewed.")
+        self._after_step(Step(tid, n + 1), advance=True)
+
+    def accept_track(self) -> None:
+        self._finish_track(accept=True)
+
+    def reject_track(self) -> None:
+        self._finish_track(accept=False)
+
+    def undo(self) -> None:
+        """Take back the last step (all the decisions it wrote) and go back to its track."""
+        if not self.steps:
+            self.message.setText("Nothing to undo.")
+            return
+        step = self.steps.pop()
+        for _ in range(step.decisions):
+            review.undo_last(self.library, step.track_id)
+        if step.track_id in self.queue:
+            self.position = self.queue.index(step.track_id)
+        self.message.setText("Undone.")
+        self._update_counts()
+        self.decisions_changed.emit()
+        self._show()
+
+    # -- preview ---------------------------------------------------------------------------
+    def play(self) -> None:
+        tid = self.current_track_id()
+        if tid is None or not self.player.available:
+            if not self.player.available:
+                self.message.setText(self.player.problem or "")
+            return
+        if tid in self.audio:
+            self.player.play(self.audio[tid])
+            return
+        _, track = self._prediction(tid)
+        if track is None:
+            return
+        path = track.path
+        job = Job("preview", lambda _r, _c: load_clip(path), self)
+        job.finished.connect(lambda audio, t=tid: self._audio_ready(t, audio))
+        job.failed.connect(self.message.setText)
+        job.ended.connect(lambda j=job: self._jobs.remove(j))
+        self._jobs.append(job)
+        job.start()
+
+    def _audio_ready(self, tid: int, audio: np.ndarray) -> None:
+        self.audio = {tid: audio}
+        if tid == self.current_track_id():
+            self.player.play(audio)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,70 @@
+"""The sidebar: fixed library views and one entry per library folder, with counts."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+from tagger_core.db import Library
+from tagger_core.track_views import VIEWS, folder_views, view_counts
+
+VIEW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class Sidebar(QListWidget):
+    """Emits ``view_chosen(key)``; ``refresh()`` re-reads folders and counts."""
+
+    view_chosen = Signal(str)
+
+    def __init__(self, library: Library, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.setMinimumWidth(150)
+        self.currentItemChanged.connect(self._changed)
+        self.refresh()
+        self.setCurrentRow(0)
+
+    def current_view(self) -> str:
+        item = self.currentItem()
+        return str(item.data(VIEW_ROLE)) if item else "all"
+
+    def select_view(self, key: str) -> bool:
+        for i in range(self.count()):
+            if self.item(i).data(VIEW_ROLE) == key:
+                self.setCurrentRow(i)
+                return True
+        return False
+
+    def refresh(self) -> None:
+        with self.library.session() as s:
+            counts = view_counts(s)
+            folders = folder_views(s)
+        current = self.current_view() if self.currentItem() else "all"
+        self.blockSignals(True)
+        self.clear()
+        for key, title in VIEWS:
+            self._add(key, f"{title} ({counts.get(key, 0):,})")
+        if folders:
+            header = QListWidgetItem("Folders")
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            font = header.font()
+            font.setBold(True)
+            header.setFont(font)
+            self.addItem(header)
+        for key, path in folders:
+            name = path.rstrip("/").rsplit("/", 1)[-1] or path
+            item = self._add(key, f"{name} ({counts.get(key, 0):,})")
+            item.setToolTip(path)
+        self.blockSignals(False)
+        if not self.select_view(current):
+            self.setCurrentRow(0)
+
+    def _add(self, key: str, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setData(VIEW_ROLE, key)
+        self.addItem(item)
+        return item
+
+    def _changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        if current is not None and current.data(VIEW_ROLE):
+            self.view_chosen.emit(str(current.data(VIEW_ROLE)))
