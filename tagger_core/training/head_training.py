@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tagger_core.bundles import MANIFEST, Bundle, BundleError
 from tagger_core.calibration.scaling import Scaler
+from tagger_core.training.archive_labels import LabelledSet
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble, format_report
-from tagger_core.training.heads import HeadConfig, HeadEnsemble, Progress, train_head_ensemble
+from tagger_core.training.head_bundle import save_head_bundle
+from tagger_core.training.heads import (
+    DESIGNS,
+    HeadConfig,
+    HeadEnsemble,
+    Progress,
+    train_head_ensemble,
+)
 from tagger_core.training.splits import (
     DEFAULT_FRACTIONS,
     Split,
@@ -109,3 +118,51 @@ def format_run(run: HeadsRun) -> str:
         f"{len(run.split.train)}/{len(run.split.val)}/{len(run.split.test)} tracks"
     )
     return format_report(run.report, title)
+
+
+def train_and_save_heads(
+    data: LabelledSet,
+    base: Bundle,
+    out_dir: str | Path,
+    bundle_id: str,
+    config: HeadConfig,
+    *,
+    task: str = "genre",
+    compare: bool = False,
+    calibration: str = "temperature",
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> tuple[dict[str, HeadsRun], Path]:
+    """Train ``config.design`` (and, with ``compare``, the other design on the same split),
+    save the chosen design as a bundle in ``out_dir`` and return every run and the folder."""
+    if (Path(out_dir) / MANIFEST).exists():
+        raise BundleError(f"{out_dir} already holds a bundle; choose another output folder")
+    split = stratified_split(data.labels, DEFAULT_FRACTIONS, seed=config.seed)
+    designs = [config.design] + ([d for d in DESIGNS if d != config.design] if compare else [])
+    runs: dict[str, HeadsRun] = {}
+    for design in designs:
+        ckpt = Path(checkpoint_dir) / design if checkpoint_dir else None
+        runs[design] = train_heads_on_arrays(
+            data.embeddings, data.labels, data.classes, replace(config, design=design),
+            split=split, calibration=calibration, device=device, progress=progress,
+            cancel=cancel, checkpoint_dir=ckpt,
+        )  # fmt: skip
+    chosen = runs[config.design]
+    folder = save_head_bundle(
+        chosen.ensemble, chosen.scaler, out_dir,
+        bundle_id=bundle_id, task=task, base=base,
+        columns=data.columns.tolist(),
+        provenance={
+            "base_version": data.base_version,
+            "labels": data.summary,
+            "split": {k: len(v) for k, v in chosen.split.to_dict().items()},
+            "test_report": {
+                "macro_after": chosen.report.after.classification.macro(),
+                "calibration_before": chosen.report.before.calibration.to_dict(),
+                "calibration_after": chosen.report.after.calibration.to_dict(),
+            },
+        },
+    )  # fmt: skip
+    return runs, folder
