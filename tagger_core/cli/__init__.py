@@ -15,7 +15,11 @@ from collections.abc import Sequence
 from tagger_core import __version__
 from tagger_core.errors import TaggerError
 
-COMMAND_MODULES: tuple[str, ...] = ("tagger_core.cli.library", "tagger_core.cli.tag")
+COMMAND_MODULES: tuple[str, ...] = (
+    "tagger_core.cli.library",
+    "tagger_core.cli.tag",
+    "tagger_core.cli.calibration",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
