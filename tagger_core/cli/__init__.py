@@ -18,6 +18,7 @@ from tagger_core.errors import TaggerError
 COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.library",
     "tagger_core.cli.tag",
+    "tagger_core.cli.export",
     "tagger_core.cli.calibration",
 )
 

@@ -1,0 +1,517 @@
+"""Export batches: plan, write each file safely, remember its old tags, resume, undo.
+
+Bookkeeping order makes every interruption recoverable. A batch and its
+items are committed first (``pending``). For each item the file's current
+values of the managed fields, the values to write and the audio digest are
+committed *before* the file is touched; the item becomes ``written`` after the
+atomic replace. A rerun finds a ``running`` batch and completes it: a pending
+item whose file already holds the new values (killed between replace and
+commit) is marked written; one still holding the old values is written.
+Undo restores the recorded old values the same safe way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from tagger_core.db import Library
+from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
+from tagger_core.errors import TaggerError
+from tagger_core.export.digest import audio_digest
+from tagger_core.export.options import ExportOptions
+from tagger_core.export.plan import TrackPlan, plan_exports, target_values
+from tagger_core.export.registry import system_for
+from tagger_core.export.safe_write import (
+    FileSkipped,
+    FileState,
+    WriteRefused,
+    check_file,
+    remove_leftover,
+    safe_write,
+)
+from tagger_core.export.system import Changes, Fields, TagSystem, pick
+from tagger_core.scan import _apply, _Seen, read_file
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class FileDiff:
+    """Old → new values of the managed fields of one file (None: field absent)."""
+
+    path: str
+    changes: dict[str, tuple[list[str] | None, list[str] | None]]
+
+
+@dataclass
+class ExportReport:
+    """What an export, resume or undo did."""
+
+    batch_id: int | None = None
+    dry_run: bool = False
+    total: int = 0
+    written: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    restored: int = 0
+    resumed: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    diffs: list[FileDiff] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["diffs"] = [
+            {"path": d.path, "changes": {k: list(v) for k, v in d.changes.items()}}
+            for d in self.diffs
+        ]
+        return data
+
+
+def _fields_changes(
+    system: TagSystem, current: Fields, plan: TrackPlan, options: ExportOptions
+) -> tuple[Changes, Changes]:
+    """(old, new) values of the managed keys that the plan changes."""
+    old: Changes = {}
+    new: Changes = {}
+    logical: list[tuple[str, list[str], list[str]]] = []
+    for task in options.tasks:
+        if task in plan.accept or task in plan.reject:
+            name = "genre" if task == "genre" else "instruments"
+            logical.append((name, plan.accept.get(task, []), plan.reject.get(task, [])))
+    for name, accept, reject in logical:
+        key = system.native_key(name, options)
+        before = pick(current, system, key)
+        existing = system.decode(name, before or [], options)
+        values = target_values(existing, accept, reject, options.policy)
+        after = system.encode(name, values, options) or None
+        if after != before:
+            old[key], new[key] = before, after
+    if options.provenance and plan.provenance and (old or new):
+        key = system.native_key("provenance", options)
+        before = pick(current, system, key)
+        if before != [plan.provenance]:
+            old[key], new[key] = before, [plan.provenance]
+    return old, new
+
+
+def _verifier(system: TagSystem, before: Fields, intended: Changes) -> Callable[[str], None]:
+    """Check that a written copy holds ``intended`` and every other field unchanged."""
+    folded = {system.fold(k): v for k, v in intended.items()}
+
+    def verify(path: str) -> None:
+        try:
+            after = system.read_all(path)
+        except Exception as err:
+            raise WriteRefused(f"written copy does not load: {err}") from err
+        for key in set(before) | set(after) | set(folded):
+            want = folded[key] if key in folded else before.get(key)
+            if (after.get(key) or None) != (want or None):
+                raise WriteRefused(f"field {key} does not read back as intended; write refused")
+
+    return verify
+
+
+def _refresh_track(session: Any, track: Track, path: str) -> None:
+    """Store the file's new size, mtime and tags, so it does not look changed since scan."""
+    st = os.stat(path)
+    _apply(track, _Seen(path, st.st_size, st.st_mtime_ns), read_file(path), utcnow())
+
+
+def _options_of(batch: ExportBatch) -> ExportOptions:
+    return ExportOptions.from_dict(batch.options.get("export", {}))
+
+
+def _process_item(
+    library: Library, item_id: int, options: ExportOptions, report: ExportReport
+) -> None:
+    """Bring one pending item to written/skipped/failed; safe to repeat after a crash."""
+    with library.session() as s:
+        item = s.get(ExportItem, item_id)
+        assert item is not None
+        track = s.get(Track, item.track_id) if item.track_id is not None else None
+        path = os.fsdecode(item.path)
+        plan = TrackPlan.from_dict(item.new_tags["plan"])
+        prepared = "fields" in item.old_tags
+        old_rec, new_rec = dict(item.old_tags), dict(item.new_tags)
+        fmt = track.format if track else old_rec.get("format")
+        expected = (track.size, track.mtime_ns) if track else (None, None)
+
+    def finish(status: str, message: str | None = None, refresh: bool = False) -> None:
+        with library.session() as s:
+            item = s.get(ExportItem, item_id)
+            assert item is not None
+            item.status, item.message, item.updated_at = status, message, utcnow()
+            if refresh and item.track_id is not None:
+                track = s.get(Track, item.track_id)
+                if track is not None:
+                    _refresh_track(s, track, path)
+
+    remove_leftover(path)
+    try:
+        system = system_for(fmt, options)
+    except TaggerError as err:
+        report.skipped += 1
+        report.problems.append(f"{path}: {err}")
+        finish("skipped", str(err))
+        return
+    try:
+        if prepared:
+            current = system.read_all(path)
+            managed_now = {k: pick(current, system, k) for k in new_rec["fields"]}
+            if managed_now == new_rec["fields"] and audio_digest(path, fmt) == old_rec["digest"]:
+                report.written += 1  # replaced before the crash, not yet recorded
+                finish("written", "completed by resume", refresh=True)
+                return
+            if managed_now != old_rec["fields"]:
+                raise FileSkipped("tags changed since the export started")
+            state = check_file(path)
+            digest = audio_digest(path, fmt)
+            if digest != old_rec["digest"]:
+                raise FileSkipped("audio changed since the export started")
+            new_fields: Changes = new_rec["fields"]
+        else:
+            state = check_file(path, *expected)
+            current = system.read_all(path)
+            old_fields, new_fields = _fields_changes(system, current, plan, options)
+            if not new_fields and not old_fields:
+                report.unchanged += 1
+                finish("skipped", "already up to date")
+                return
+            digest = audio_digest(path, fmt)
+            with library.session() as s:
+                item = s.get(ExportItem, item_id)
+                assert item is not None
+                item.old_tags = {
+                    "system": system.name,
+                    "format": fmt,
+                    "fields": old_fields,
+                    "digest": digest,
+                }
+                item.new_tags = {**new_rec, "fields": new_fields}
+        safe_write(
+            path,
+            fmt,
+            lambda tmp: system.write(tmp, new_fields, options),
+            verify=_verifier(system, current, new_fields),
+            state=state,
+            digest=digest,
+        )
+    except FileSkipped as err:
+        report.skipped += 1
+        report.problems.append(f"{path}: skipped: {err}")
+        finish("skipped", str(err))
+        return
+    except (WriteRefused, TaggerError) as err:
+        report.failed += 1
+        report.problems.append(f"{path}: not written: {err}")
+        finish("failed", str(err))
+        return
+    except Exception as err:  # a reader bug on one file must not stop the batch
+        report.failed += 1
+        report.problems.append(f"{path}: not written: {type(err).__name__}: {err}")
+        finish("failed", f"{type(err).__name__}: {err}")
+        return
+    report.written += 1
+    finish("written", refresh=True)
+
+
+def _run_batch(
+    library: Library,
+    batch_id: int,
+    report: ExportReport,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> None:
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        options = _options_of(batch)
+        pending = list(
+            s.scalars(
+                select(ExportItem.id)
+                .where(ExportItem.batch_id == batch_id, ExportItem.status == "pending")
+                .order_by(ExportItem.id)
+            )
+        )
+    report.total += len(pending)
+    for done, item_id in enumerate(pending):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            return
+        _process_item(library, item_id, options, report)
+        if progress:
+            progress(done + 1, len(pending), "")
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        batch.status, batch.finished_at = "done", utcnow()
+
+
+def resume_unfinished(
+    library: Library, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+) -> ExportReport:
+    """Complete every export batch an interruption left ``running``."""
+    start = time.perf_counter()
+    report = ExportReport()
+    with library.session() as s:
+        ids = list(
+            s.scalars(
+                select(ExportBatch.id)
+                .where(ExportBatch.kind == "export", ExportBatch.status == "running")
+                .order_by(ExportBatch.id)
+            )
+        )
+    for batch_id in ids:
+        report.resumed.append(batch_id)
+        report.batch_id = batch_id
+        _run_batch(library, batch_id, report, progress, cancel)
+        if report.cancelled:
+            break
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _dry_run(
+    library: Library, plans: list[TrackPlan], options: ExportOptions, progress: ProgressFn | None
+) -> ExportReport:
+    report = ExportReport(dry_run=True, total=len(plans))
+    with library.session() as s:
+        wanted = {p.track_id for p in plans}
+        rows = {
+            tid: (os.fsdecode(path), fmt, size, mtime_ns)
+            for tid, path, fmt, size, mtime_ns in s.execute(
+                select(Track.id, Track.path, Track.format, Track.size, Track.mtime_ns)
+            )
+            if tid in wanted
+        }
+    for done, plan in enumerate(plans):
+        path, fmt, size, mtime_ns = rows[plan.track_id]
+        try:
+            check_file(path, size, mtime_ns)
+            system = system_for(fmt, options)
+            old, new = _fields_changes(system, system.read_all(path), plan, options)
+        except FileSkipped as err:
+            report.skipped += 1
+            report.problems.append(f"{path}: would skip: {err}")
+            continue
+        except TaggerError as err:
+            report.skipped += 1
+            report.problems.append(f"{path}: would skip: {err}")
+            continue
+        except Exception as err:
+            report.failed += 1
+            report.problems.append(f"{path}: cannot read tags: {type(err).__name__}: {err}")
+            continue
+        if new or old:
+            report.written += 1
+            report.diffs.append(FileDiff(path, {k: (old.get(k), new.get(k)) for k in new}))
+        else:
+            report.unchanged += 1
+        if progress:
+            progress(done + 1, len(plans), path)
+    return report
+
+
+def run_export(
+    library: Library,
+    options: ExportOptions,
+    paths: list[str] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Export accepted labels into files (or, with ``dry_run``, only say what would change).
+
+    Interrupted batches are completed first, so rerunning the same command
+    after a crash finishes the job.
+    """
+    start = time.perf_counter()
+    resumed = ExportReport() if dry_run else resume_unfinished(library, progress, cancel)
+    if resumed.cancelled:
+        return resumed
+    with library.session() as s:
+        plans = plan_exports(s, options, paths)
+    if dry_run:
+        report = _dry_run(library, plans, options, progress)
+        report.seconds = time.perf_counter() - start
+        return report
+    report = ExportReport(resumed=resumed.resumed)
+    for name in ("written", "unchanged", "skipped", "failed", "total"):
+        setattr(report, name, getattr(resumed, name))
+    report.problems.extend(resumed.problems)
+    if plans:
+        with library.session() as s:
+            batch = ExportBatch(
+                kind="export",
+                options={"export": options.to_dict(), "paths": list(paths or [])},
+                status="running",
+            )
+            s.add(batch)
+            s.flush()
+            report.batch_id = batch.id
+            wanted = {p.track_id for p in plans}
+            paths_of = {
+                tid: path for tid, path in s.execute(select(Track.id, Track.path)) if tid in wanted
+            }
+            s.add_all(
+                ExportItem(
+                    batch_id=batch.id,
+                    track_id=p.track_id,
+                    path=paths_of[p.track_id],
+                    old_tags={},
+                    new_tags={"plan": p.to_dict()},
+                    status="pending",
+                )
+                for p in plans
+            )
+        _run_batch(library, report.batch_id, report, progress, cancel)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def undo_batch(
+    library: Library,
+    batch_id: int,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Restore the old values of every file a batch wrote (safe write, verified)."""
+    start = time.perf_counter()
+    report = ExportReport(batch_id=batch_id)
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        if batch is None or batch.kind != "export":
+            raise TaggerError(f"no export batch {batch_id}")
+        if batch.status == "running":
+            raise TaggerError(
+                f"batch {batch_id} is unfinished; run the export again to complete it first"
+            )
+        options = _options_of(batch)
+        rows = list(
+            s.execute(
+                select(
+                    ExportItem.id,
+                    ExportItem.track_id,
+                    ExportItem.path,
+                    ExportItem.old_tags,
+                    ExportItem.new_tags,
+                )
+                .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+                .order_by(ExportItem.id.desc())
+            )
+        )
+    report.total = len(rows)
+    for done, (item_id, track_id, raw_path, old_rec, new_rec) in enumerate(rows):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            break
+        path = os.fsdecode(raw_path)
+        status, message = _restore_one(library, path, track_id, old_rec, new_rec["fields"], options)
+        if status == "restored":
+            report.restored += 1
+        else:
+            report.failed += status == "failed"
+            report.skipped += status == "skipped"
+            report.problems.append(f"{path}: not restored: {message}")
+        with library.session() as s:
+            item = s.get(ExportItem, item_id)
+            assert item is not None
+            if status == "restored":
+                item.status, item.message = "restored", message
+            else:
+                item.message = f"undo skipped: {message}"
+            item.updated_at = utcnow()
+            if status == "restored" and track_id is not None:
+                track = s.get(Track, track_id)
+                if track is not None:
+                    _refresh_track(s, track, path)
+        if progress:
+            progress(done + 1, len(rows), path)
+    with library.session() as s:
+        left = s.scalar(
+            select(ExportItem.id)
+            .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+            .limit(1)
+        )
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        if left is None:
+            batch.status, batch.finished_at = "undone", utcnow()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _restore_one(
+    library: Library,
+    path: str,
+    track_id: int | None,
+    old_rec: dict[str, Any],
+    new_fields: Changes,
+    options: ExportOptions,
+) -> tuple[str, str | None]:
+    fmt = old_rec.get("format")
+    old_fields: Changes = old_rec["fields"]
+    expected: tuple[int | None, int | None] = (None, None)
+    if track_id is not None:
+        with library.session() as s:
+            track = s.get(Track, track_id)
+            if track is not None:
+                expected = (track.size, track.mtime_ns)
+    remove_leftover(path)
+    try:
+        system = system_for(fmt, options)
+        current = system.read_all(path)
+        now = {k: pick(current, system, k) for k in old_fields}
+        if now == old_fields:
+            return "restored", "already restored"
+        if now != new_fields:
+            return "skipped", "tags changed since the export"
+        state: FileState = check_file(path, *expected)
+        safe_write(
+            path,
+            fmt,
+            lambda tmp: system.write(tmp, old_fields, options),
+            verify=_verifier(system, current, old_fields),
+            state=state,
+            digest=old_rec.get("digest"),
+        )
+    except FileSkipped as err:
+        return "skipped", str(err)
+    except TaggerError as err:
+        return "failed", str(err)
+    except Exception as err:
+        return "failed", f"{type(err).__name__}: {err}"
+    return "restored", None
+
+
+def list_batches(library: Library) -> list[dict[str, Any]]:
+    """Every export batch with its item counts by status, newest first."""
+    out = []
+    with library.session() as s:
+        for b in s.scalars(select(ExportBatch).order_by(ExportBatch.id.desc())):
+            counts: dict[str, int] = {}
+            for status in s.scalars(select(ExportItem.status).where(ExportItem.batch_id == b.id)):
+                counts[status] = counts.get(status, 0) + 1
+            out.append(
+                {
+                    "id": b.id,
+                    "kind": b.kind,
+                    "status": b.status,
+                    "created_at": b.created_at,
+                    "finished_at": b.finished_at,
+                    "items": counts,
+                    "options": b.options,
+                }
+            )
+    return out
