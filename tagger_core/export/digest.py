@@ -3,8 +3,9 @@
 ``tagger_core.payload.payload_digest`` covers byte ranges (MP3, FLAC, WAV,
 AIFF, MP4 ``mdat``, trailing APEv2). Two containers need more care: a tag
 write to Ogg rewrites the header pages and renumbers (and re-checksums) every
-later page, so Ogg is hashed by its audio *packets* and granule positions; ASF
-keeps all tags in the Header Object, so the hash covers what follows it.
+later page, so Ogg is hashed by its packets (all but the tag packet) and the
+granule positions of audio pages; ASF keeps all tags in the Header Object, so
+the hash covers what follows it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,33 @@ def _header_packets(first: bytes) -> int:
     return 0  # unknown codec: hash everything, so any change is refused
 
 
+def _is_tag_packet(first: bytes, index: int, packet: bytes) -> bool:
+    """Whether packet ``index`` of a stream opened by ``first`` carries tags (or padding)."""
+    if index == 0:
+        return False
+    if first.startswith(b"\x01vorbis"):
+        return packet.startswith(b"\x03vorbis")
+    if first.startswith(b"OpusHead"):
+        return packet.startswith(b"OpusTags")
+    if first.startswith(b"\x80theora"):
+        return packet.startswith(b"\x81theora")
+    if first.startswith(b"Speex   "):
+        return index == 1
+    if first.startswith(b"\x7fFLAC"):
+        return index < _header_packets(first) and bool(packet) and packet[0] & 0x7F in (1, 4)
+    return False
+
+
 def ogg_digest(path: str | os.PathLike[str]) -> str:
-    """Hash of every audio packet and its page's granule position, per logical stream."""
+    """Hash of every packet except the tag packets, and of audio pages' granule positions.
+
+    Codec set-up headers are hashed (damaging them breaks decoding); the
+    comment packet, page sequence numbers and CRCs are not.
+    """
     h = hashlib.blake2b(digest_size=32)
     partial: dict[int, bytearray] = {}
     seen: dict[int, int] = {}
-    skip: dict[int, int] = {}
+    firsts: dict[int, bytes] = {}
     with open(path, "rb") as f:
         while True:
             head = f.read(27)
@@ -59,13 +81,14 @@ def ogg_digest(path: str | os.PathLike[str]) -> str:
                 if lv == 255:
                     continue
                 index = seen.get(serial, 0)
+                packet = bytes(buf)
                 if index == 0:
-                    skip[serial] = _header_packets(bytes(buf))
+                    firsts[serial] = packet
                 seen[serial] = index + 1
-                if index >= skip[serial]:
-                    h.update(struct.pack("<IQ", serial, len(buf)))
-                    h.update(buf)
-                    audio_page = True
+                if not _is_tag_packet(firsts[serial], index, packet):
+                    h.update(struct.pack("<IQ", serial, len(packet)))
+                    h.update(packet)
+                    audio_page = audio_page or index >= _header_packets(firsts[serial])
                 buf.clear()
             if audio_page:
                 h.update(struct.pack("<I", serial) + granule)
