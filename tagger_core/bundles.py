@@ -227,6 +227,19 @@ def load_bundle(bundle_id: str, *, taxonomy_path: str | Path | None = None) -> B
     )
 
 
+def combined_taxonomy(
+    task: str, bundles: list[Bundle], taxonomy_path: str | Path | None = None
+) -> BoundTaxonomy:
+    """``task``'s taxonomy bound to the raw labels of several bundles, concatenated.
+
+    Apply its ``label_logits`` to the bundles' raw logits concatenated in the same
+    order. Why: the MSD tags of ``genre`` carry no classical tag while the MTT
+    tags of ``instruments`` do; together they cover all 15 genre labels.
+    """
+    raw_labels = tuple(name for bundle in bundles for name in bundle.raw_labels)
+    return task_taxonomy(task, taxonomy_path).bind(raw_labels)
+
+
 def load_bundle_dir(directory: str | Path) -> Bundle:
     """Load a bundle from an explicit directory (for tools and tests)."""
     directory = Path(directory)

@@ -76,3 +76,15 @@ def test_bad_manifest_and_unknown_id(copied_bundle: Path) -> None:
         load_bundle("not-there")
     (copied_bundle / "manifest.json").write_text('{"id": "my-genre"}')
     assert "my-genre" not in {b.id for b in list_bundles()}  # unreadable ones are skipped
+
+
+def test_combined_taxonomy_covers_every_genre() -> None:
+    from tagger_core.bundles import combined_taxonomy
+    from tagger_core.taxonomy import GENRE_LABELS
+
+    bundles = [load_bundle("genre"), load_bundle("instruments")]
+    bound = combined_taxonomy("genre", bundles)
+    assert bound.labels == GENRE_LABELS and not bound.uncovered
+    assert len(bound.raw_labels) == 100
+    # "rock" appears in both tag sets: both feed Rock
+    assert bound.tags_of("Rock").count("rock") == 2

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagger_core.bundles import load_bundle
+from tagger_core.bundles import combined_taxonomy, load_bundle
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.tagging import BundleRunner, FileOutputs, decode_for
-from tagger_core.taxonomy import task_taxonomy
 
 DEFAULT_BUNDLES = ("genre", "instruments")
 
@@ -60,11 +59,12 @@ def _top(names: tuple[str, ...] | list[str], scores: np.ndarray, n: int) -> list
     return [(names[i], float(scores[i])) for i in order]
 
 
-def _label_scores(task: str, outputs: list[FileOutputs]) -> tuple[tuple[str, ...], np.ndarray]:
+def _label_scores(
+    task: str, runners: list[BundleRunner], outputs: list[FileOutputs]
+) -> tuple[tuple[str, ...], np.ndarray]:
     """Taxonomy label probabilities for ``task`` from every bundle's raw tags together."""
-    raw_labels = tuple(name for out in outputs for name in out.raw_labels)
     logits = np.concatenate([out.logits for out in outputs])
-    bound = task_taxonomy(task).bind(raw_labels)
+    bound = combined_taxonomy(task, [runner.bundle for runner in runners])
     if not bound.labels:
         return (), np.zeros(0)
     label_logits = np.asarray(bound.label_logits(logits))
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             message = str(err) if str(path) in str(err) else f"{path}: {err}"
             print(f"music-tagger: {message.splitlines()[0]}", file=sys.stderr)
             continue
-        _print(path, outputs, args.top, args.json)
+        _print(path, runners, outputs, args.top, args.json)
     return 1 if failures else 0
 
 
@@ -104,9 +104,11 @@ def _tag_one(path: Path, runners: list[BundleRunner], max_seconds: float | None)
     return outputs
 
 
-def _print(path: Path, outputs: list[FileOutputs], top: int, as_json: bool) -> None:
+def _print(
+    path: Path, runners: list[BundleRunner], outputs: list[FileOutputs], top: int, as_json: bool
+) -> None:
     tasks = {"genre": "genres", "instruments": "instruments"}
-    labels = {key: _label_scores(task, outputs) for task, key in tasks.items()}
+    labels = {key: _label_scores(task, runners, outputs) for task, key in tasks.items()}
     if as_json:
         record = {
             "file": str(path),
@@ -120,7 +122,8 @@ def _print(path: Path, outputs: list[FileOutputs], top: int, as_json: bool) -> N
         print(json.dumps(record, ensure_ascii=False))
         return
     patches = outputs[0].patch_logits.shape[1]
-    print(f"{path}  ({outputs[0].seconds_analysed:.1f} s analysed, {patches} patches)")
+    seconds = outputs[0].seconds_analysed
+    print(f"{path}  ({seconds:.1f} s analysed, {patches} patches; scores not calibrated)")
     for key, (names, scores) in labels.items():
         print(f"  {key + ':':<17}{_fmt(_top(names, scores, top))}")
     for out in outputs:
