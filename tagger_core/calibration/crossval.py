@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from tagger_core.calibration.metrics import CalibrationSummary, calibration_summary
+from tagger_core.calibration.metrics import (
+    CalibrationSummary,
+    calibration_summary,
+    per_class_summary,
+)
 from tagger_core.calibration.scaling import (
     IdentityScaler,
     Scaler,
@@ -243,13 +247,14 @@ def cross_validate(
                 after=calibration_summary(after[test], y[test], nll_kind=nll_kind),
             )
         )
+    class_before, class_after = per_class_summary(before, y), per_class_summary(after, y)
     per_class = tuple(
         ClassResult(
             name=names[c],
             positives=int(y[:, c].sum()),
             negatives=int(y.shape[0] - y[:, c].sum()),
-            before=calibration_summary(before[:, [c]], y[:, [c]]),
-            after=calibration_summary(after[:, [c]], y[:, [c]]),
+            before=class_before[c],
+            after=class_after[c],
         )
         for c in range(y.shape[1])
     )

@@ -348,6 +348,34 @@ def calibration_summary(
     )
 
 
+def per_class_summary(
+    probs: Any, labels: Any, n_buckets: int = N_BUCKETS
+) -> list[CalibrationSummary]:
+    """One :class:`CalibrationSummary` per class (binary NLL, Brier on that column).
+
+    The weighted MAE of a class weights its buckets by the tracks whose *winning*
+    class it is, so it is NaN for a class that never wins.
+    """
+    p, y = check_probs_labels(probs, labels)
+    out = []
+    for c, diagram in enumerate(per_class_reliability(p, y, n_buckets)):
+        pc, yc = p[:, [c]], y[:, [c]]
+        out.append(
+            CalibrationSummary(
+                n_tracks=int(p.shape[0]),
+                n_classes=1,
+                mae=am23_mae(diagram),
+                weighted_mae=am23_weighted_mae(diagram),
+                ece=diagram_ece(diagram),
+                mce=diagram_mce(diagram),
+                adaptive_ece=adaptive_calibration_error(pc, yc, n_buckets),
+                brier=brier_score(pc, yc),
+                nll=negative_log_likelihood(pc, yc),
+            )
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class ClassificationReport:
     """MGR'25's per-class metrics at a decision threshold, with macro averages.

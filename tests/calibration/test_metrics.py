@@ -215,3 +215,20 @@ def test_bad_input_raises_tagger_error(probs: np.ndarray, labels: np.ndarray, me
 def test_categorical_nll_needs_one_hot() -> None:
     with pytest.raises(CalibrationError, match="exactly one positive"):
         m.negative_log_likelihood(np.full((2, 2), 0.5), np.ones((2, 2)), "categorical")
+
+
+def test_per_class_summary_matches_column_metrics() -> None:
+    p, y = random_multilabel(500, 3, seed=6)
+    summaries = m.per_class_summary(p, y)
+    assert len(summaries) == 3
+    for c, summary in enumerate(summaries):
+        column = m.calibration_summary(p[:, c], y[:, c])
+        assert summary.ece == pytest.approx(column.ece)
+        assert summary.mae == pytest.approx(column.mae)
+        assert summary.brier == pytest.approx(column.brier)
+        assert summary.nll == pytest.approx(column.nll)
+    # a class that never wins has no winning-weighted MAE
+    p2 = np.column_stack([np.full(10, 0.9), np.full(10, 0.2)])
+    y2 = np.column_stack([np.ones(10), np.zeros(10)])
+    assert np.isnan(m.per_class_summary(p2, y2)[1].weighted_mae)
+    assert m.CalibrationSummary.from_dict(m.per_class_summary(p2, y2)[1].to_dict()).n_classes == 1
