@@ -27,10 +27,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from tagger_core.errors import TaggerError
+from tagger_core.errors import Cancelled, TaggerError
 
 
-class TrainingCancelled(TaggerError):
+class TrainingCancelled(Cancelled):
     """The caller asked training to stop; the last checkpoint (if any) is kept."""
 
 

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagger_core.taxonomy import INSTRUMENT_FAMILIES
+from tagger_core.training import instrument_data as recipe
+
+mido = pytest.importorskip("mido", reason="the recipe writes MIDI with mido (dev extra)")
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),
+    reason="needs Debian's fluidsynth and timgm6mb-soundfont (make system-deps)",
+)
+
+
+def test_every_family_has_programs_and_families_match_the_taxonomy():
+    assert recipe.FAMILIES == INSTRUMENT_FAMILIES
+    for family in recipe.FAMILIES:
+        assert recipe.programs_of(family), family
+    assert recipe.family_of_program(0) == "keyboard"  # Acoustic Grand Piano
+    assert recipe.family_of_program(40) == "string"  # Violin
+    assert recipe.family_of_program(52) == "vocal"  # Choir Aahs
+    assert recipe.family_of_program(73) == "flute"
+    assert recipe.family_of_program(46) is None  # Orchestral Harp: ambiguous, left out
+    assert recipe.family_of_program(118) is None  # Synth Drum
+
+
+def test_clips_are_reproducible_and_multi_label():
+    a = recipe.make_clips(7, 30, 3.0)
+    b = recipe.make_clips(7, 30, 3.0)
+    assert [c.label_vector().tolist() for c in a] == [c.label_vector().tolist() for c in b]
+    assert [[p.notes for p in c.parts] for c in a] == [[p.notes for p in c.parts] for c in b]
+    counts = {len(c.families) for c in a}
+    assert counts <= {1, 2, 3, 4} and len(counts) > 1
+    for clip in a:
+        melodic = [p for p in clip.parts if p.channel != recipe.DRUM_CHANNEL]
+        assert len({p.family for p in melodic}) == len(melodic)  # distinct families
+        assert all(n.start < 3.0 for p in clip.parts for n in p.notes)
+
+
+def _segments(midi, n_clips: int, seconds: float, gap: float) -> list[set[str]]:
+    """Families of the programs that play notes in each clip, read back from the MIDI."""
+    per_second = recipe.TICKS_PER_SECOND
+    found: list[set[str]] = [set() for _ in range(n_clips)]
+    program: dict[int, int] = {}
+    tick = 0
+    for msg in midi.tracks[0]:
+        tick += msg.time
+        k = int(tick / per_second // (seconds + gap))
+        if msg.type == "program_change":
+            program[msg.channel] = msg.program
+        elif msg.type == "note_on" and msg.velocity > 0 and msg.channel != 9:
+            found[k].add(recipe.family_of_program(program[msg.channel]))
+    return found
+
+
+@needs_fluidsynth
+def test_rendered_clips_have_labels_of_the_midi_programs(tmp_path):
+    seconds, gap = 2.0, 1.5
+    clips = recipe.make_clips(11, 6, seconds)
+    midi = recipe.clips_to_midi(clips, seconds, gap)
+    path = tmp_path / "clips.mid"
+    midi.save(str(path))
+    read_back = _segments(mido.MidiFile(str(path)), len(clips), seconds, gap)
+    for clip, families in zip(clips, read_back, strict=True):
+        assert sorted(families) == clip.families
+        vector = clip.label_vector()
+        assert [recipe.FAMILIES[i] for i in np.flatnonzero(vector)] == clip.families
+    audio = recipe.render_clips(clips, SOUNDFONT, seconds, gap=gap)
+    assert audio.shape == (6, 32000) and audio.dtype == np.float32
+    peaks = np.abs(audio).max(axis=1)
+    expected = np.array([10 ** (c.gain_db / 20) for c in clips])
+    assert np.allclose(peaks, expected, rtol=1e-4)  # every clip sounds, at its own level
+
+
+@needs_fluidsynth
+def test_missing_soundfont_is_a_user_error(tmp_path):
+    from tagger_core.errors import TaggerError
+
+    with pytest.raises(TaggerError, match="soundfont not found"):
+        recipe.render_clips(recipe.make_clips(0, 1, 1.0), tmp_path / "none.sf2", 1.0)
+
+
+def test_dataset_statistics_counts_families_and_cooccurrence():
+    labels = np.zeros((3, len(recipe.FAMILIES)), dtype=np.uint8)
+    labels[0, [0, 1]] = 1
+    labels[1, [0]] = 1
+    labels[2, [0, 1, 2]] = 1
+    stats = recipe.dataset_statistics(labels, np.array([True, False, False]))
+    assert stats["clips_per_family"]["bass"] == 3
+    assert stats["clips_per_family"]["brass"] == 2
+    assert stats["families_per_clip"] == {"0": 0, "1": 1, "2": 1, "3": 1, "4": 0}
+    assert stats["cooccurrence"]["counts"][0][1] == 2
+    assert stats["clips_with_drums"] == 1
