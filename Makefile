@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb
+SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont
 
 .PHONY: run test install system-deps lint bench clean-venv
 
