@@ -70,7 +70,7 @@ def _draw_reliability(
         label="mean confidence in bucket",
     )
     top.set_xlim(0, 1)
-    top.set_ylim(0, 1)
+    top.set_ylim(0, 1.03)  # room for markers at exactly 1
     top.set_ylabel("observed frequency")
     top.set_title(title, fontsize=11)
     top.grid(alpha=0.3)
@@ -86,11 +86,11 @@ def _draw_reliability(
     half = width * 0.45
     bottom.bar(
         edges[:-1] + width * 0.05, count, width=half, align="edge", color="0.55",
-        label="all classes",
+        label="all scores",
     )
     bottom.bar(
         edges[:-1] + width * 0.5, np.asarray(diagram.winning_count), width=half, align="edge",
-        color=_WIN, label="winning class",
+        color=_WIN, label="winning-class scores",
     )
     if log_counts:
         bottom.set_yscale("log")
