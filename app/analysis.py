@@ -17,16 +17,22 @@ from tagger_core.db import Library
 CORE_MODULE = "tagger_core.inference"
 
 
-def _core() -> Any | None:
-    if importlib.util.find_spec(CORE_MODULE) is None:
+def _installed(module: str) -> bool:
+    """Whether ``module`` exists, without importing it (torch takes seconds to import)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def _refresh_predictions() -> Callable[..., Any] | None:
+    """The core's calibrated-prediction refresh, once it is installed."""
+    if not _installed("tagger_core.predictions"):
         return None
-    module = importlib.import_module(CORE_MODULE)
-    return module if callable(getattr(module, "analyze", None)) else None
+    module = importlib.import_module("tagger_core.predictions")
+    return getattr(module, "refresh_predictions", None)
 
 
 def analysis_problem() -> str | None:
     """Why analysis is unavailable, in one sentence; None when it can run."""
-    if _core() is None:
+    if not _installed(CORE_MODULE):
         return (
             "Analysis is not available in this build yet: the analysis core "
             f"({CORE_MODULE}.analyze) is not installed."
@@ -51,14 +57,21 @@ def _progress_adapter(report: Callable[[int, int, str], None]) -> Callable[..., 
 
 def analysis_job(library: Library, track_ids: list[int] | None) -> Any:
     """Work for a thread: analyse ``track_ids`` (None: every track not analysed yet)."""
-    core = _core()
-    if core is None:
-        raise RuntimeError(analysis_problem())
+    problem = analysis_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
 
     def run(report: Callable[[int, int, str], None], cancel: Any) -> Any:
-        return core.analyze(
+        core = importlib.import_module(CORE_MODULE)  # in the worker: torch loads off the UI
+        result = core.analyze(
             library, track_ids=track_ids, progress=_progress_adapter(report), cancel=cancel
         )
+        refresh = _refresh_predictions()
+        analysed = list(getattr(result, "analysed_track_ids", []) or [])
+        if refresh is not None and analysed:
+            report(0, 0, "calibrating")
+            refresh(library, analysed)
+        return result
 
     return run
 
@@ -67,9 +80,16 @@ def describe_result(result: Any) -> str:
     """One status-bar line about a finished analysis."""
     if result is None:
         return "Analysis finished."
-    if hasattr(result, "to_dict"):
-        data = result.to_dict()
-        parts = [f"{k} {v}" for k, v in data.items() if isinstance(v, int | float)]
-        prefix = "Analysis cancelled; results so far are kept. " if data.get("cancelled") else ""
-        return prefix + "Analysis finished: " + ", ".join(parts[:6])
-    return f"Analysis finished: {result}"
+    done = getattr(result, "tracks_done", None)
+    if done is None:
+        return f"Analysis finished: {result}"
+    errors = len(getattr(result, "errors", []) or [])
+    skipped = getattr(result, "tracks_skipped", 0)
+    rate = getattr(result, "realtime_factor", 0.0)
+    text = (
+        f"Analysed {done:,} tracks ({rate:.1f}× realtime), {errors:,} errors, "
+        f"{skipped:,} already up to date."
+    )
+    if getattr(result, "cancelled", False):
+        text = "Analysis cancelled; finished tracks are kept and the next run resumes. " + text
+    return text

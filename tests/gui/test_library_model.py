@@ -2,67 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from library_rows import fill_library
 from PySide6.QtCore import Qt
-from sqlalchemy import insert
 
 from app.library_model import PAGE, LibraryTableModel
-from tagger_core.db import open_library
-from tagger_core.db.models import Prediction, Track
+from tagger_core.db.models import Track
 
 N = 100_000
-
-
-def fill_library(path: Path, n: int = N):
-    """A library of ``n`` tracks inserted in bulk (one executemany), plus a few predictions."""
-    library = open_library(path)
-    now = "2026-01-01 00:00:00.000000"
-    rows = [
-        (
-            os.fsencode(f"/archive/{i // 1000:03d}/{i:06d}.flac"),
-            f"/archive/{i // 1000:03d}/{i:06d}.flac",
-            1000,
-            i,
-            "ok" if i % 97 else "unreadable",
-            f"Title {i:06d}",
-            f"Artist {i % 500:03d}",
-            f"Album {i % 2000:04d}",
-            ("Rock", "Jazz", "Folk", None)[i % 4],
-            now,
-        )
-        for i in range(n)
-    ]
-    raw = library.engine.raw_connection()
-    try:
-        raw.cursor().executemany(
-            "INSERT INTO tracks (path, path_text, size, mtime_ns, status, title, artist, album,"
-            " genre_text, first_seen, last_seen, genres, raw_tags)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10, '[]', '{}')",
-            rows,
-        )
-        raw.commit()
-    finally:
-        raw.close()
-    with library.session() as s:
-        s.execute(
-            insert(Prediction),
-            [
-                {
-                    "track_id": t,
-                    "bundle_id": "genre",
-                    "confidences": {"Rock": 0.7},
-                    "spread": {},
-                    "flag_reasons": [],
-                    "flagged": t % 2 == 0,
-                    "uncertainty": 0.4,
-                }
-                for t in range(1, min(n, 100) + 1)
-            ],
-        )
-    return library
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +72,26 @@ def test_refresh_shows_new_rows_and_keeps_count_in_sql(qtbot, tmp_path):
     assert model.rowCount() == 11 and inserted == [(10, 10)]
     assert model.data(model.index(10, 0)) == "Title 999999"
     library.close()
+
+
+def test_main_window_on_100k_tracks(qtbot, big_library, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+
+    win = MainWindow(big_library, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.model.rowCount() == N
+    assert "All tracks (100,000)" in win.sidebar.item(0).text()
+    win.table.scrollToBottom()
+    qtbot.wait(20)
+    win.table.selectRow(N - 1)
+    assert win.detail.detail is not None and win.detail.detail.fields[0][1] == f"Title {N - 1:06d}"
+    win.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    assert win.model.data(win.model.index(0, 2)) == "Album 1999"
+    win.search.setText("Title 004242")
+    qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=5000)
+    assert win.model.cached_rows < 10 * PAGE
+    win.detail.wait_for_jobs()
