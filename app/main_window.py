@@ -157,6 +157,12 @@ class MainWindow(QMainWindow):
         self.act_review = self._action(
             "Re&view mode", "Ctrl+2", self.open_review, "Review flagged tracks, most useful first"
         )
+        self.act_export = self._action(
+            "&Export tags…",
+            "Ctrl+E",
+            self.open_export,
+            "Write accepted labels into the files' tags, with a per-file preview and undo",
+        )
         self.act_about = self._action("&About", None, self._about, "About this application")
         self.act_analyse_sel = self._action(
             "Analyse &selection", "Ctrl+R", self.analyse_selection, "Analyse the selected tracks"
@@ -172,6 +178,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         m = bar.addMenu("&File")
         m.addActions([self.act_add, self.act_rescan])
+        m.addSeparator()
+        m.addAction(self.act_export)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = bar.addMenu("&Analysis")
@@ -196,6 +204,7 @@ class MainWindow(QMainWindow):
         )
         tb.addSeparator()
         tb.addAction(self.act_review)
+        tb.addAction(self.act_export)
         spacer = QWidget()
         spacer.setSizePolicy(
             spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy()
@@ -225,6 +234,17 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.search.setFocus()
         self.search.selectAll()
+
+    def open_export(self) -> Any:
+        """Show the export dialog (one per window, non-modal)."""
+        from app.export_dialog import ExportDialog
+
+        if getattr(self, "export_dialog", None) is None:
+            self.export_dialog = ExportDialog(self.library, self.start_job, self)
+        self.export_dialog.refresh_batches()
+        self.export_dialog.show()
+        self.export_dialog.raise_()
+        return self.export_dialog
 
     def open_review(self) -> None:
         self.tabs.setCurrentWidget(self.review)
