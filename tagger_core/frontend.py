@@ -130,8 +130,6 @@ class LogMelFrontend(nn.Module):
         if squeeze:
             waveforms = waveforms.unsqueeze(0)
         cfg = self.config
-        if cfg.center and waveforms.shape[-1] == 0:
-            waveforms = waveforms.new_zeros(waveforms.shape[0], 1)[:, :0]
         spec = torch.stft(
             waveforms.to(self.window.dtype),
             n_fft=cfg.n_fft,

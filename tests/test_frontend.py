@@ -80,3 +80,11 @@ def test_make_patches_short_clip_is_repeat_padded() -> None:
     torch.testing.assert_close(patches[0, 50:100], torch.from_numpy(logmel))
     torch.testing.assert_close(patches[0, 150:187], torch.from_numpy(logmel[:37]))
     assert make_patches(np.zeros((0, 3), np.float32), 187).shape == (0, 187, 3)
+
+
+def test_clips_shorter_than_a_window_match_librosa() -> None:
+    cfg = FrontendConfig.musicnn()
+    for n in (1, 100, 300):
+        y = _audio(1.0)[:n]
+        got = LogMelFrontend(cfg)(torch.from_numpy(y)).numpy()
+        np.testing.assert_allclose(got, _librosa_logmel(y, cfg), atol=2e-5, rtol=0)
