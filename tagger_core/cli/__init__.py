@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.tag",
     "tagger_core.cli.export",
     "tagger_core.cli.calibration",
+    "tagger_core.cli.calibrate",
+    "tagger_core.cli.review",
 )
 
 

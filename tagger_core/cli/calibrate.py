@@ -1,0 +1,182 @@
+"""``calibrate`` (fit on the archive, list, activate) and ``report`` (one HTML page)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import html
+from pathlib import Path
+from typing import Any
+
+from tagger_core.calibrate import (
+    FITS,
+    METHODS,
+    activate_calibration,
+    deactivate_calibrations,
+    fit_calibration,
+    list_calibrations,
+)
+from tagger_core.calibration.metrics import ReliabilityDiagram
+from tagger_core.calibration.plots import render_reliability_comparison, render_temperature_curve
+from tagger_core.calibration.scaling import TemperatureCurve
+from tagger_core.cli.common import library_from_args, print_json
+from tagger_core.db.models import Calibration
+from tagger_core.predictions import load_policy
+from tagger_core.review import review_counts
+
+COLUMNS = ("mae", "weighted_mae", "ece", "nll", "brier")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("calibrate", help="fit a calibration on reviewed tracks (k-fold checked)")
+    p.add_argument("--model", default="genre", help="model bundle id (default: genre)")
+    p.add_argument("--method", choices=METHODS, default="per-class")
+    p.add_argument("--fit", choices=FITS, default="nll", help="NLL (L-BFGS) or AM'23's MAE grid")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--use-tags", action="store_true", help="trust existing genre tags as labels")
+    p.add_argument("--no-activate", action="store_true", help="store it without making it active")
+    p.add_argument("--out", default=".", help="folder for the PNG diagrams (default: here)")
+    p.add_argument("--list", action="store_true", help="list stored calibrations and stop")
+    p.add_argument("--activate", type=int, metavar="ID", help="make a stored calibration active")
+    p.add_argument("--off", action="store_true", help="use uncalibrated outputs for --model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("report", help="one HTML page: calibration state, diagrams, flags")
+    p.add_argument("-o", "--output", default="calibration-report.html")
+    p.set_defaults(func=cmd_report)
+
+
+def _row(name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    cells = "".join(f" {before[c]:>7.4f} → {after[c]:<7.4f}" for c in COLUMNS)
+    return f"{name:<14}{cells}"
+
+
+def cmd_calibrate(args: Any) -> int:
+    library = library_from_args(args)
+    if args.list:
+        with library.session() as s:
+            rows = list_calibrations(s, None)
+        for c in rows:
+            mark = "*" if c.active else " "
+            ece = c.metrics_after.get("pooled", {}).get("ece")
+            print(
+                f"{mark} {c.id:>4}  {c.bundle_id:<18} {c.method:<12} {c.fit_criterion:<4} "
+                f"ECE after {ece:.4f}  {c.created_at:%Y-%m-%d %H:%M}"
+            )
+        if not rows:
+            print("No calibrations yet: review some tracks, then run `music-tagger calibrate`.")
+        return 0
+    if args.activate is not None:
+        activate_calibration(library, args.activate)
+        print(f"Calibration {args.activate} is active; predictions recomputed.")
+        return 0
+    if args.off:
+        deactivate_calibrations(library, args.model)
+        print(f"{args.model}: using uncalibrated outputs; predictions recomputed.")
+        return 0
+    result = fit_calibration(
+        library,
+        args.model,
+        args.method,
+        args.fit,
+        args.folds,
+        args.use_tags,
+        activate=not args.no_activate,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    diagram_png = out / f"calibration-{args.model}-{result.calibration_id}-reliability.png"
+    curve_png = out / f"calibration-{args.model}-{result.calibration_id}-temperature.png"
+    render_reliability_comparison(
+        [result.diagram_before, result.diagram_after],
+        ("Before calibration (held out)", f"After {args.method} scaling (held out)"),
+        path=diagram_png,
+    )
+    render_temperature_curve(result.curve, path=curve_png)
+    if args.json:
+        print_json(
+            {
+                "calibration_id": result.calibration_id,
+                "report": result.report.to_dict(),
+                "skipped": result.skipped,
+                "pngs": [str(diagram_png), str(curve_png)],
+            }
+        )
+        return 0
+    rep = result.report
+    print(
+        f"Calibration {result.calibration_id} of {args.model!r}: {args.method}, fit by {args.fit}, "
+        f"{rep.k}-fold cross-validated on {rep.before.n_tracks} tracks "
+        f"({result.from_review} reviewed, {result.from_tags} from existing tags)"
+    )
+    print(f"{'':<14}" + "".join(f" {c:>17}" for c in COLUMNS))
+    print(_row("all labels", rep.before.to_dict(), rep.after.to_dict()))
+    for c in rep.per_class:
+        print(_row(f"{c.name} ({c.positives}+)", c.before.to_dict(), c.after.to_dict()))
+    for name, why in result.skipped.items():
+        print(f"  not calibrated: {name} {why}")
+    state = "active" if not args.no_activate else "stored, not active"
+    print(f"{state}; diagrams: {diagram_png}, {curve_png}")
+    return 0
+
+
+def _img(png: bytes) -> str:
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _calibration_section(c: Calibration) -> str:
+    before, after = c.metrics_before, c.metrics_after
+    parts = [
+        f"<h2>{html.escape(c.bundle_id)}: calibration {c.id} ({html.escape(c.method)}, "
+        f"fit by {html.escape(c.fit_criterion)}, {after.get('folds', '?')}-fold)</h2>"
+    ]
+    diagrams = [ReliabilityDiagram.from_dict(m["diagram"]) for m in (before, after)]
+    parts.append(_img(render_reliability_comparison(diagrams)))
+    if "temperature_curve" in after:
+        parts.append(
+            _img(render_temperature_curve(TemperatureCurve.from_dict(after["temperature_curve"])))
+        )
+    head = "".join(f"<th>{c_}</th>" for c_ in COLUMNS)
+    rows = ["<tr><th>label</th><th>positives</th>" + head + "</tr>"]
+    counts = after.get("label_counts", {})
+    for name in ["(all)", *before.get("per_class", {})]:
+        b = before["pooled"] if name == "(all)" else before["per_class"][name]
+        a = after["pooled"] if name == "(all)" else after["per_class"][name]
+        pos = "" if name == "(all)" else counts.get(name, {}).get("positives", "")
+        cells = "".join(f"<td>{b[k]:.4f} → {a[k]:.4f}</td>" for k in COLUMNS)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{pos}</td>{cells}</tr>")
+    parts.append("<table>" + "".join(rows) + "</table>")
+    skipped = c.params.get("skipped", {})
+    if skipped:
+        items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
+        parts.append(f"<p>Not calibrated (uncalibrated output kept):</p><ul>{items}</ul>")
+    return "\n".join(parts)
+
+
+def cmd_report(args: Any) -> int:
+    library = library_from_args(args)
+    with library.session() as s:
+        active = [c for c in list_calibrations(s) if c.active]
+        counts = review_counts(s)
+        policy = load_policy(s)
+    sections = [_calibration_section(c) for c in active] or [
+        "<p>No active calibration: confidences are the models' raw ensemble outputs.</p>"
+    ]
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Music Archive Tagger: calibration report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}}
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
+</head><body><h1>Calibration report</h1>
+<p>Library {html.escape(str(library.path))}, {dt.datetime.now():%Y-%m-%d %H:%M}.</p>
+<h2>Review queue</h2><p>{counts["flagged"]} tracks flagged, {counts["reviewed"]} reviewed,
+{counts["waiting"]} waiting. Policy: uncertain band
+{policy.uncertain_low:.2f}–{policy.uncertain_high:.2f}, accept threshold
+{policy.accept_threshold:.2f}, member disagreement limit {policy.disagreement_limit:.2f}.</p>
+{"".join(sections)}
+</body></html>"""
+    Path(args.output).write_text(page, encoding="utf-8")
+    print(f"Report written to {args.output}")
+    return 0
