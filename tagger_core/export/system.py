@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tagger_core.errors import TaggerError
 from tagger_core.export.options import ExportOptions
 
 Fields = dict[str, list[str]]
@@ -49,15 +50,23 @@ class TagSystem(Protocol):
 
 
 def joined(values: list[str], separator: str) -> list[str]:
-    """One value with all of ``values`` joined (empty list when there are none)."""
+    """One value with all of ``values`` joined (empty list when there are none).
+
+    A value that contains the separator could not be split back: refused.
+    """
+    for value in values:
+        if separator in value or separator.strip() and separator.strip() in value:
+            raise TaggerError(
+                f"value {value!r} contains the separator {separator!r}; choose another separator"
+            )
     return [separator.join(values)] if values else []
 
 
 def split_joined(values: list[str], separator: str) -> list[str]:
-    """Split values written by :func:`joined`; parts are trimmed, empties dropped."""
+    """Split values written by :func:`joined` on the exact separator; parts trimmed."""
     out: list[str] = []
     for value in values:
-        out.extend(p.strip() for p in value.split(separator.strip() or separator) if p.strip())
+        out.extend(p.strip() for p in value.split(separator) if p.strip())
     return out
 
 
