@@ -82,6 +82,7 @@ def test_make_patches_short_clip_is_repeat_padded() -> None:
     assert make_patches(np.zeros((0, 3), np.float32), 187).shape == (0, 187, 3)
 
 
+@pytest.mark.filterwarnings("ignore:n_fft=512 is too large:UserWarning")
 def test_clips_shorter_than_a_window_match_librosa() -> None:
     cfg = FrontendConfig.musicnn()
     for n in (1, 100, 300):
