@@ -48,7 +48,7 @@ def csv_dataset(root: Path, n: int = 12, seconds: float = 1.0) -> Path:
         labels = [kind] + (["Noise"] if i % 4 == 0 and kind != "Noise" else [])
         write_clip(root / "audio" / f"{i}.wav", kind, seconds, seed=i)
         rows.append({"path": f"audio/{i}.wav", "labels": ";".join(labels),
-                     "split": ("train", "val", "test")[i % 3]})  # fmt: skip
+                     "split": ("train", "val", "test")[(i // 3) % 3]})  # fmt: skip
     path = root / "labels.csv"
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, ["path", "labels", "split"])
