@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from tagger_core.export.safe_write import (
     FileState,
     WriteRefused,
     check_file,
+    fsync_folder,
     remove_leftover,
     safe_write,
 )
@@ -40,6 +42,8 @@ from tagger_core.export.system import Changes, Fields, TagSystem, pick
 from tagger_core.scan import _apply, _Seen, read_file
 
 ProgressFn = Callable[[int, int, str], None]
+CHUNK = 64  # files per transaction
+WRITE_THREADS = 4  # overlapping fsync waits; mutagen itself holds the GIL
 
 
 @dataclass
@@ -131,98 +135,109 @@ def _options_of(batch: ExportBatch) -> ExportOptions:
     return ExportOptions.from_dict(batch.options.get("export", {}))
 
 
-def _process_item(
-    library: Library, item_id: int, options: ExportOptions, report: ExportReport
-) -> None:
-    """Bring one pending item to written/skipped/failed; safe to repeat after a crash."""
-    with library.session() as s:
-        item = s.get(ExportItem, item_id)
-        assert item is not None
-        track = s.get(Track, item.track_id) if item.track_id is not None else None
-        path = os.fsdecode(item.path)
-        plan = TrackPlan.from_dict(item.new_tags["plan"])
-        prepared = "fields" in item.old_tags
-        old_rec, new_rec = dict(item.old_tags), dict(item.new_tags)
-        fmt = track.format if track else old_rec.get("format")
-        expected = (track.size, track.mtime_ns) if track else (None, None)
+@dataclass
+class _Job:
+    """One file ready to be written: everything a worker thread needs, no database."""
 
-    def finish(status: str, message: str | None = None, refresh: bool = False) -> None:
-        with library.session() as s:
-            item = s.get(ExportItem, item_id)
-            assert item is not None
-            item.status, item.message, item.updated_at = status, message, utcnow()
-            if refresh and item.track_id is not None:
-                track = s.get(Track, item.track_id)
-                if track is not None:
-                    _refresh_track(s, track, path)
+    item_id: int
+    path: str
+    fmt: str | None
+    system: TagSystem
+    current: Fields
+    new_fields: Changes
+    state: FileState
+    digest: str
 
+
+@dataclass
+class _Outcome:
+    item_id: int
+    path: str
+    status: str  # written / skipped / failed
+    message: str | None = None
+    counter: str = "written"  # which report counter to bump
+
+
+def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
+    if isinstance(err, FileSkipped):
+        return _Outcome(item_id, path, "skipped", str(err), "skipped")
+    if isinstance(err, TaggerError):
+        return _Outcome(item_id, path, "failed", str(err), "failed")
+    return _Outcome(item_id, path, "failed", f"{type(err).__name__}: {err}", "failed")
+
+
+def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _Job | _Outcome:
+    """Read the file and record old/new values in ``item`` (committed before any write).
+
+    An item prepared by an interrupted run is checked against the file: already
+    new → written; still old → written again; anything else → skipped.
+    """
+    path = os.fsdecode(item.path)
     remove_leftover(path)
+    old_rec, new_rec = dict(item.old_tags), dict(item.new_tags)
+    fmt = track.format if track else old_rec.get("format")
     try:
         system = system_for(fmt, options)
-    except TaggerError as err:
-        report.skipped += 1
-        report.problems.append(f"{path}: {err}")
-        finish("skipped", str(err))
-        return
-    try:
-        if prepared:
+        if "fields" in old_rec:
             current = system.read_all(path)
             managed_now = {k: pick(current, system, k) for k in new_rec["fields"]}
             if managed_now == new_rec["fields"] and audio_digest(path, fmt) == old_rec["digest"]:
-                report.written += 1  # replaced before the crash, not yet recorded
-                finish("written", "completed by resume", refresh=True)
-                return
+                return _Outcome(item.id, path, "written", "completed by resume")
             if managed_now != old_rec["fields"]:
                 raise FileSkipped("tags changed since the export started")
             state = check_file(path)
             digest = audio_digest(path, fmt)
             if digest != old_rec["digest"]:
                 raise FileSkipped("audio changed since the export started")
-            new_fields: Changes = new_rec["fields"]
-        else:
-            state = check_file(path, *expected)
-            current = system.read_all(path)
-            old_fields, new_fields = _fields_changes(system, current, plan, options)
-            if not new_fields and not old_fields:
-                report.unchanged += 1
-                finish("skipped", "already up to date")
-                return
-            digest = audio_digest(path, fmt)
-            with library.session() as s:
-                item = s.get(ExportItem, item_id)
-                assert item is not None
-                item.old_tags = {
-                    "system": system.name,
-                    "format": fmt,
-                    "fields": old_fields,
-                    "digest": digest,
-                }
-                item.new_tags = {**new_rec, "fields": new_fields}
+            return _Job(item.id, path, fmt, system, current, new_rec["fields"], state, digest)
+        expected = (track.size, track.mtime_ns) if track else (None, None)
+        state = check_file(path, *expected)
+        current = system.read_all(path)
+        plan = TrackPlan.from_dict(new_rec["plan"])
+        old_fields, new_fields = _fields_changes(system, current, plan, options)
+        if not new_fields and not old_fields:
+            return _Outcome(item.id, path, "skipped", "already up to date", "unchanged")
+        digest = audio_digest(path, fmt)
+    except Exception as err:  # one bad file must not stop the batch
+        return _outcome_of_error(item.id, path, err)
+    item.old_tags = {"system": system.name, "format": fmt, "fields": old_fields, "digest": digest}
+    item.new_tags = {**new_rec, "fields": new_fields}
+    return _Job(item.id, path, fmt, system, current, new_fields, state, digest)
+
+
+def _write(job: _Job, options: ExportOptions) -> _Outcome:
+    """Safely write one prepared file (runs in a worker thread)."""
+    try:
         safe_write(
-            path,
-            fmt,
-            lambda tmp: system.write(tmp, new_fields, options),
-            verify=_verifier(system, current, new_fields),
-            state=state,
-            digest=digest,
+            job.path,
+            job.fmt,
+            lambda tmp: job.system.write(tmp, job.new_fields, options),
+            verify=_verifier(job.system, job.current, job.new_fields),
+            state=job.state,
+            digest=job.digest,
+            sync_folder=False,
         )
-    except FileSkipped as err:
-        report.skipped += 1
-        report.problems.append(f"{path}: skipped: {err}")
-        finish("skipped", str(err))
-        return
-    except (WriteRefused, TaggerError) as err:
-        report.failed += 1
-        report.problems.append(f"{path}: not written: {err}")
-        finish("failed", str(err))
-        return
-    except Exception as err:  # a reader bug on one file must not stop the batch
-        report.failed += 1
-        report.problems.append(f"{path}: not written: {type(err).__name__}: {err}")
-        finish("failed", f"{type(err).__name__}: {err}")
-        return
-    report.written += 1
-    finish("written", refresh=True)
+    except Exception as err:
+        return _outcome_of_error(job.item_id, job.path, err)
+    return _Outcome(job.item_id, job.path, "written")
+
+
+def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
+    """Store the outcomes of a chunk in one transaction (and refresh written tracks)."""
+    with library.session() as s:
+        for out in outcomes:
+            item = s.get(ExportItem, out.item_id)
+            assert item is not None
+            item.status, item.message, item.updated_at = out.status, out.message, utcnow()
+            setattr(report, out.counter, getattr(report, out.counter) + 1)
+            if out.status == "skipped" and out.counter == "skipped":
+                report.problems.append(f"{out.path}: skipped: {out.message}")
+            elif out.status == "failed":
+                report.problems.append(f"{out.path}: not written: {out.message}")
+            if out.status == "written" and item.track_id is not None:
+                track = s.get(Track, item.track_id)
+                if track is not None:
+                    _refresh_track(s, track, out.path)
 
 
 def _run_batch(
@@ -232,6 +247,13 @@ def _run_batch(
     progress: ProgressFn | None,
     cancel: threading.Event | None,
 ) -> None:
+    """Process a batch's pending items in chunks.
+
+    Per chunk: one transaction records every file's old and new values, worker
+    threads write the files (fsync waits overlap), folders are fsynced, and one
+    transaction records the outcomes. A crash anywhere leaves items ``pending``
+    with their values recorded, which a rerun resolves file by file.
+    """
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
@@ -244,13 +266,28 @@ def _run_batch(
             )
         )
     report.total += len(pending)
-    for done, item_id in enumerate(pending):
-        if cancel is not None and cancel.is_set():
-            report.cancelled = True
-            return
-        _process_item(library, item_id, options, report)
-        if progress:
-            progress(done + 1, len(pending), "")
+    done = 0
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        for first in range(0, len(pending), CHUNK):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                return
+            chunk = pending[first : first + CHUNK]
+            jobs: list[_Job] = []
+            outcomes: list[_Outcome] = []
+            with library.session() as s:
+                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
+                for item in sorted(items, key=lambda i: i.id):
+                    track = s.get(Track, item.track_id) if item.track_id is not None else None
+                    result = _prepare(item, track, options)
+                    (jobs if isinstance(result, _Job) else outcomes).append(result)
+            outcomes.extend(pool.map(lambda job: _write(job, options), jobs))
+            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == "written"}:
+                fsync_folder(folder)
+            _record(library, outcomes, report)
+            done += len(chunk)
+            if progress:
+                progress(done, len(pending), "")
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None

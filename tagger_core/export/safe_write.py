@@ -124,6 +124,11 @@ def _fsync_path(path: str, directory: bool = False) -> None:
         os.close(fd)
 
 
+def fsync_folder(folder: str) -> None:
+    """Make renames in ``folder`` durable (no-op where folders cannot be fsynced)."""
+    _fsync_path(folder or ".", directory=True)
+
+
 def safe_write(
     path: str,
     fmt: str | None,
@@ -132,13 +137,15 @@ def safe_write(
     verify: Callable[[str], None] | None = None,
     state: FileState | None = None,
     digest: str | None = None,
+    sync_folder: bool = True,
 ) -> FileState:
     """Apply ``edit`` (which writes tags into the path it is given) to ``path`` safely.
 
     ``state``/``digest`` are the original's as checked by the caller (computed
     here when omitted); if the original changes meanwhile the write is refused.
     ``verify`` reads the copy back and raises when the tags are not as intended.
-    Returns the new file's state.
+    ``sync_folder=False`` leaves the folder's fsync (making the rename durable)
+    to the caller, who may do it once for many files. Returns the new file's state.
     """
     state = state or check_file(path)
     with _locked(path):
@@ -179,6 +186,7 @@ def safe_write(
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    _fsync_path(os.path.dirname(path) or ".", directory=True)
+    if sync_folder:
+        fsync_folder(os.path.dirname(path))
     st = os.stat(path)
     return FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)

@@ -53,7 +53,7 @@ def _kill_midway(proc: subprocess.Popen[str], rng: random.Random) -> bool:
     assert proc.stderr is not None
     line = proc.stderr.readline()
     assert "Exporting" in line, line
-    time.sleep(rng.uniform(0.0, 0.25))
+    time.sleep(rng.uniform(0.0, 0.5))
     alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -62,7 +62,7 @@ def _kill_midway(proc: subprocess.Popen[str], rng: random.Random) -> bool:
 
 def test_kill_export_then_rerun_completes(tmp_path: Path, make_files) -> None:
     music = tmp_path / "music"
-    paths = make_files(music, AVAILABLE, copies=6)
+    paths = make_files(music, AVAILABLE, copies=15)  # more than two chunks
     db = tmp_path / "lib.db"
     library = open_library(db)
     scan_and_decide(library, music)

@@ -1,0 +1,135 @@
+"""Export speed: dry run and real (safe, verified) export of a 2,000-file library.
+
+Prints JSON. Files are short generated clips of every format the machine can
+make (copies of one tagged template per format), scanned into a fresh library,
+with two genres and one instrument family accepted on every track. Baseline in
+the output: the same tag changes written by plain in-place mutagen saves
+(no copy, no verification, no bookkeeping) on another copy of the files.
+Usage: python bench/export.py [--files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from audio_files import FFMPEG_EXTS, HAVE_FFMPEG, make_audio, tag_file  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from tagger_core.db import open_library  # noqa: E402
+from tagger_core.db.models import ReviewDecision, Track  # noqa: E402
+from tagger_core.export import ExportOptions, run_export  # noqa: E402
+from tagger_core.export.batch import _fields_changes  # noqa: E402
+from tagger_core.export.plan import plan_exports  # noqa: E402
+from tagger_core.export.registry import system_for  # noqa: E402
+from tagger_core.scan import scan  # noqa: E402
+
+EXTS = [".mp3", ".flac", ".ogg", ".opus", ".wav", ".aiff", ".m4a", ".wma", ".wv"]
+
+
+def build(root: Path, n: int, seconds: float) -> list[str]:
+    seeds = []
+    exts = [e for e in EXTS if HAVE_FFMPEG or e not in FFMPEG_EXTS]
+    seed_dir = root.parent / "seeds"
+    seed_dir.mkdir(parents=True)
+    for i, ext in enumerate(exts):
+        path = make_audio(seed_dir / f"seed{i}{ext}", seconds=seconds, seed=i)
+        tag_file(path, title=f"Seed {i}", genres=["Rock", "Duo Cello/Klavier"])
+        seeds.append(path)
+    for i in range(n):
+        folder = root / f"album{i // 25:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        src = seeds[i % len(seeds)]
+        shutil.copyfile(src, folder / f"{i:05d}{src.suffix}")
+    return exts
+
+
+def accept_everywhere(library) -> None:
+    with library.session() as s:
+        for tid in s.scalars(select(Track.id)):
+            for task, label in (("genre", "Jazz"), ("genre", "Blues"), ("instruments", "bass")):
+                s.add(ReviewDecision(track_id=tid, task=task, label=label, action="accept"))
+
+
+def unsafe_baseline(library, options: ExportOptions, root: Path, copy: Path) -> float:
+    """Seconds for plain in-place mutagen writes of the same changes on a copy."""
+    shutil.copytree(root, copy)
+    with library.session() as s:
+        plans = plan_exports(s, options)
+        tracks = {t.id: (t.path_text, t.format) for t in s.scalars(select(Track))}
+    t = time.perf_counter()
+    for plan in plans:
+        path, fmt = tracks[plan.track_id]
+        path = str(copy / Path(path).relative_to(root))
+        system = system_for(fmt, options)
+        _old, new = _fields_changes(system, system.read_all(path), plan, options)
+        system.write(path, new, options)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=2.0, help="clip length")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "library"
+        exts = build(root, args.files, args.seconds)
+        library = open_library(Path(tmp) / "lib.db")
+        scan(library, [root])
+        accept_everywhere(library)
+        options = ExportOptions()
+
+        dry = run_export(library, options, dry_run=True)
+        baseline = unsafe_baseline(library, options, root, Path(tmp) / "baseline")
+        real = run_export(library, options)
+        again = run_export(library, options)
+        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        print(
+            json.dumps(
+                {
+                    "benchmark": "export",
+                    "files": args.files,
+                    "formats": [e.lstrip(".") for e in exts],
+                    "clip_seconds": args.seconds,
+                    "library_mb": round(size / 1e6, 1),
+                    "dry_run": {
+                        "seconds": round(dry.seconds, 2),
+                        "files_per_s": round(args.files / dry.seconds, 1),
+                        "would_change": dry.written,
+                    },
+                    "export": {
+                        "seconds": round(real.seconds, 2),
+                        "files_per_s": round(args.files / real.seconds, 1),
+                        "written": real.written,
+                        "failed": real.failed,
+                        "skipped": real.skipped,
+                    },
+                    "rerun_up_to_date": {
+                        "seconds": round(again.seconds, 2),
+                        "files_per_s": round(args.files / again.seconds, 1),
+                        "unchanged": again.unchanged,
+                    },
+                    "baseline_unsafe_in_place_mutagen": {
+                        "seconds": round(baseline, 2),
+                        "files_per_s": round(args.files / baseline, 1),
+                    },
+                    "python": platform.python_version(),
+                    "cpus": __import__("os").cpu_count(),
+                },
+                indent=2,
+            )
+        )
+        library.close()
+
+
+if __name__ == "__main__":
+    main()
