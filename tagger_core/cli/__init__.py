@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.calibration",
     "tagger_core.cli.calibrate",
     "tagger_core.cli.review",
+    "tagger_core.cli.train",
 )
 
 

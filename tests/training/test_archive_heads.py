@@ -24,31 +24,7 @@ from tagger_core.training.head_bundle import load_head_bundle
 from tagger_core.training.head_training import train_and_save_heads
 from tagger_core.training.heads import HeadConfig
 
-GENRES = ("Rock", "Jazz", "Folk")
-TAG_OF = {"Rock": "Hard Rock", "Jazz": "jazz", "Folk": "Folk"}
-
-
-def _fill_library(library, base, n: int = 150, seed: int = 0) -> np.ndarray:
-    """Tracks whose stored two-member embedding encodes their genres; returns Y."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(3, 20)) * 1.5
-    y = np.zeros((n, 3), dtype=np.float32)
-    y[np.arange(n), rng.integers(0, 3, n)] = 1
-    y[rng.random(n) < 0.25, 0] = 1  # some tracks are also Rock
-    emb = y @ centres + rng.normal(size=(n, 20))
-    with library.session() as s:
-        for i in range(n):
-            genres = [TAG_OF[g] for g, on in zip(GENRES, y[i], strict=True) if on]
-            track = Track(path=f"/m/{i}.flac".encode(), path_text=f"/m/{i}.flac", size=1,
-                          mtime_ns=1, fingerprint=f"fp{i}", genres=genres)  # fmt: skip
-            s.add(track)
-            s.flush()
-            save_analysis(
-                s, track_id=track.id, bundle_id=base.id, version=base.version, key=f"fp{i}",
-                members=list(base.member_names), member_logits=np.zeros((2, 6), np.float32),
-                embeddings=[emb[i, :12], emb[i, 12:]], n_patches=3, seconds=9.0,
-            )  # fmt: skip
-    return y
+from .archive_fixtures import GENRES, fill_library
 
 
 @pytest.fixture
@@ -57,7 +33,7 @@ def base(tmp_path):
 
 
 def test_labels_from_tags_and_reviews(library, base):
-    y = _fill_library(library, base, n=30)
+    y = fill_library(library, base, n=30)
     with library.session() as s:
         first = s.scalar(select(Track.id).order_by(Track.id))
         untagged = Track(path=b"/m/x.flac", path_text="/m/x.flac", size=1, mtime_ns=1)
@@ -87,7 +63,7 @@ def test_labels_from_tags_and_reviews(library, base):
 
 
 def test_too_few_examples_is_refused_with_the_class_named(library, base, tmp_path):
-    _fill_library(library, base, n=40)
+    fill_library(library, base, n=40)
     taxonomy = tmp_path / "tax.toml"
     taxonomy.write_text(
         '[genre.labels]\n"Rock" = ["hard rock"]\n"Jazz" = ["jazz"]\n"Polka" = ["polka"]\n'
@@ -103,7 +79,7 @@ def test_too_few_examples_is_refused_with_the_class_named(library, base, tmp_pat
 
 
 def test_train_save_load_and_analyse_with_head_bundle(library, base, tmp_path):
-    y = _fill_library(library, base, n=150)
+    y = fill_library(library, base, n=150)
     taxonomy = tmp_path / "tax.toml"
     taxonomy.write_text('[genre.labels]\n"Rock" = ["hard rock"]\n"Jazz" = ["jazz"]\n"Folk" = []\n')
     vocab = vocabulary_from_taxonomy(taxonomy, "genre", use_tags=True)
