@@ -179,10 +179,35 @@ def _optimize_cpu(model: nn.Module, sample: torch.Tensor) -> Callable | None:
         return None
 
 
+_CACHE: dict[tuple, Ensemble] = {}
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
 def prepare_ensemble(
     bundle: Bundle, device: torch.device, *, optimize: bool = True, mixed_precision: bool = True
 ) -> Ensemble:
-    """Load ``bundle``'s members on ``device``, optimised where outputs stay the same."""
+    """Load ``bundle``'s members on ``device``, optimised where outputs stay the same.
+
+    Prepared ensembles are cached (a few, keyed by bundle folder, version and
+    options) because loading, checking and optimising members takes seconds,
+    and a GUI analyses in many small runs.
+    """
+    key = (str(bundle.path), bundle.id, bundle.version, str(device), optimize, mixed_precision)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        ensemble = _prepare(bundle, device, optimize, mixed_precision)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = ensemble
+        return ensemble
+
+
+def _prepare(
+    bundle: Bundle, device: torch.device, optimize: bool, mixed_precision: bool
+) -> Ensemble:
     layout: PatchLayout = (bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames)
     models = bundle.load_members(device)
     gen = torch.Generator().manual_seed(0)

@@ -19,7 +19,7 @@ from tagger_core.audio import decode
 from tagger_core.db.models import Analysis, Track
 from tagger_core.errors import ConfigError
 from tagger_core.frontend import LogMelFrontend, make_patches
-from tagger_core.inference import analyze, file_logits
+from tagger_core.inference import analyze, file_logits, prepare_ensemble
 from tagger_core.scan import scan
 
 
@@ -60,7 +60,7 @@ def test_file_logits_is_logit_of_mean_probability() -> None:
 
 def test_stored_outputs_match_a_direct_forward_pass(library, music, bundles) -> None:
     scan(library, [music])
-    report = analyze(library, bundles=bundles, workers=2)
+    report = analyze(library, bundles=bundles, optimize=False, workers=2)
     assert report.tracks_done == 3 and not report.errors and not report.cancelled
     assert report.audio_seconds == pytest.approx(9.0, abs=0.1)
     rows = _rows(library, "tiny-a")
@@ -93,34 +93,34 @@ def test_unchanged_tracks_are_never_reanalysed_and_changed_ones_are(
     library, music, bundles
 ) -> None:
     scan(library, [music])
-    analyze(library, bundles=bundles, workers=1)
+    analyze(library, bundles=bundles, optimize=False, workers=1)
     first = {r.track_id: r.member_logits for r in _rows(library, "tiny-a")}
-    again = analyze(library, bundles=bundles)
+    again = analyze(library, bundles=bundles, optimize=False)
     assert again.tracks_total == 0 and again.tracks_skipped == 3
     make_audio(music / "b.ogg", seconds=4.0, seed=9, style="electronic")
     scan(library, [music])
-    report = analyze(library, bundles=bundles)
+    report = analyze(library, bundles=bundles, optimize=False)
     assert report.tracks_done == 1
     after = {r.track_id: r.member_logits for r in _rows(library, "tiny-a")}
     changed = [tid for tid in first if first[tid] != after[tid]]
     assert len(changed) == 1 and len(after) == 3
     # a new bundle version analyses everything again, keeping the old rows
     newer = make_tiny_bundle(music.parent / "v2", "tiny-a", seed=1, version="2.0.0")
-    assert analyze(library, bundles=[newer]).tracks_done == 3
+    assert analyze(library, optimize=False, bundles=[newer]).tracks_done == 3
     assert len(_rows(library, "tiny-a")) == 6
 
 
 def test_a_bad_file_is_recorded_and_the_rest_analysed(library, music, bundles) -> None:
     scan(library, [music])
     (music / "b.ogg").write_bytes(b"OggS" + os.urandom(3000))  # corrupt after the scan
-    report = analyze(library, bundles=bundles, workers=2)
+    report = analyze(library, bundles=bundles, optimize=False, workers=2)
     assert report.tracks_done == 2 and len(report.errors) == 1
     assert "b.ogg" in report.errors[0]
     bad = [r for r in _rows(library) if r.status == "error"]
     assert len(bad) == 2 and all(r.member_logits is None and r.error for r in bad)
     # stored failures are not retried until asked or the file changes
-    assert analyze(library, bundles=bundles).tracks_total == 0
-    assert analyze(library, bundles=bundles, retry_errors=True).tracks_total == 1
+    assert analyze(library, bundles=bundles, optimize=False).tracks_total == 0
+    assert analyze(library, bundles=bundles, optimize=False, retry_errors=True).tracks_total == 1
 
 
 def test_long_tracks_are_sampled_evenly(library, tmp_path: Path, bundles) -> None:
@@ -128,13 +128,13 @@ def test_long_tracks_are_sampled_evenly(library, tmp_path: Path, bundles) -> Non
     folder.mkdir()
     make_audio(folder / "long.flac", seconds=21.0, style="strings")
     scan(library, [folder])
-    report = analyze(library, bundles=bundles[:1], max_patches=3)
+    report = analyze(library, bundles=bundles[:1], optimize=False, max_patches=3)
     assert report.tracks_sampled == 1 and report.tracks_done == 1
     assert report.audio_seconds == pytest.approx(21.0, abs=0.1)
     (row,) = _rows(library)
     assert row.n_patches == 3
     assert row.seconds_analysed == pytest.approx(3 * PATCH_FRAMES * 256 / 16000)
-    full = analyze(library, bundles=bundles[:1], max_patches=None, force=True)
+    full = analyze(library, bundles=bundles[:1], optimize=False, max_patches=None, force=True)
     assert full.tracks_sampled == 0
     (row,) = _rows(library)
     assert row.n_patches == 10
@@ -157,35 +157,53 @@ def test_cancel_keeps_finished_tracks_and_the_next_run_resumes(
             cancel.set()
 
     report = analyze(
-        library, bundles=bundles, batch_size=2, workers=1, progress=progress, cancel=cancel
+        library,
+        bundles=bundles,
+        optimize=False,
+        batch_size=2,
+        workers=1,
+        progress=progress,
+        cancel=cancel,
     )
     assert report.cancelled
     stored = {r.track_id for r in _rows(library)}
     assert 1 <= len(stored) < 6
     assert seen[-1].total == 6 and seen[-1].audio_seconds > 0
     assert any(p.eta_seconds is not None for p in seen)
-    rest = analyze(library, bundles=bundles)
+    rest = analyze(library, bundles=bundles, optimize=False)
     assert rest.tracks_done == 6 - len(stored) and not rest.cancelled
     with library.session() as s:
         outputs = load_outputs(s, "tiny-b")
     assert outputs.logits.shape == (6, 2, 6) and np.isfinite(outputs.logits).all()
 
 
+def test_cpu_optimised_members_reproduce_eager_outputs(bundles) -> None:
+    ensemble = prepare_ensemble(bundles[0], torch.device("cpu"), optimize=True)
+    eager = bundles[0].load_members("cpu")
+    batch = torch.rand(5, PATCH_FRAMES, 96, generator=torch.Generator().manual_seed(3)) * 3
+    with torch.inference_mode():
+        for fast, slow in zip(ensemble.members, eager, strict=True):
+            got, want = fast(batch), slow(batch)
+            torch.testing.assert_close(got["logits"], want["logits"], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(got["embedding"], want["embedding"], atol=1e-4, rtol=1e-4)
+    assert ensemble.amp == [False, False]  # never mixed precision on the CPU
+
+
 def test_process_pool_gives_the_same_outputs(library, music, bundles) -> None:
     scan(library, [music])
-    analyze(library, bundles=bundles[:1], pool="thread")
+    analyze(library, bundles=bundles[:1], optimize=False, pool="thread")
     threaded = {r.track_id: unpack(r.member_logits) for r in _rows(library)}
-    analyze(library, bundles=bundles[:1], pool="process", workers=1, force=True)
+    analyze(library, bundles=bundles[:1], optimize=False, pool="process", workers=1, force=True)
     for r in _rows(library):
         np.testing.assert_allclose(unpack(r.member_logits), threaded[r.track_id], atol=1e-5)
 
 
 def test_bad_options_are_user_errors(library, bundles) -> None:
     with pytest.raises(ConfigError):
-        analyze(library, bundles=bundles, batch_size=0)
+        analyze(library, bundles=bundles, optimize=False, batch_size=0)
     with pytest.raises(ConfigError):
-        analyze(library, bundles=bundles, pool="gpu")
+        analyze(library, bundles=bundles, optimize=False, pool="gpu")
     with pytest.raises(ConfigError):
-        analyze(library, bundles=[bundles[0], bundles[0]])
+        analyze(library, optimize=False, bundles=[bundles[0], bundles[0]])
     with pytest.raises(ConfigError):
-        analyze(library, bundles=["no-such-bundle"])
+        analyze(library, optimize=False, bundles=["no-such-bundle"])

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.calibrate",
     "tagger_core.cli.review",
     "tagger_core.cli.train",
+    "tagger_core.cli.analyze",
 )
 
 

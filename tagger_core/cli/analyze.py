@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="patches per batch")
     p.add_argument("--force", action="store_true", help="re-analyse tracks already analysed")
     p.add_argument("--retry-errors", action="store_true", help="re-try files that failed before")
+    p.add_argument(
+        "--no-optimize", action="store_true", help="run members as loaded (no TorchScript fusion)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_analyze)
 
@@ -150,6 +153,7 @@ def cmd_analyze(args: Any) -> int:
                 pool=args.pool,
                 force=args.force,
                 retry_errors=args.retry_errors,
+                optimize=not args.no_optimize,
                 progress=lambda p: update(p.done, p.total, p.path),
                 cancel=cancel,
             )

@@ -1,0 +1,65 @@
+"""``music-tagger analyze`` end to end: scan, analyse, resume, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from audio_files import make_audio
+from tiny_bundle import make_tiny_bundle
+
+from tagger_core.cli import main
+from tagger_core.db import open_library
+from tagger_core.db.models import Analysis
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    bundles = tmp_path / "bundles"
+    make_tiny_bundle(bundles, "tiny-a", seed=1)
+    make_tiny_bundle(bundles, "tiny-b", seed=2)
+    monkeypatch.setenv("MUSIC_TAGGER_BUNDLES", str(bundles))
+    music = tmp_path / "music"
+    music.mkdir()
+    make_audio(music / "one.flac", seconds=2.5, seed=1, style="rock")
+    make_audio(music / "two.mp3", seconds=2.5, seed=2, style="ambient")
+    return str(tmp_path / "lib.db"), music
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_analyze_folder_then_all(setup, capsys) -> None:
+    db, music = setup
+    common = ("--models", "tiny-a,tiny-b", "--no-optimize", "--workers", "1")
+    code, out, _ = run(capsys, "--db", db, "analyze", str(music), *common)
+    assert code == 0, out
+    assert "2 new" in out  # the folder was scanned first
+    assert "Analysed 2 tracks" in out and "× realtime" in out and "0 errors" in out
+    library = open_library(db)
+    with library.session() as s:
+        assert s.query(Analysis).filter_by(status="ok").count() == 4
+    library.close()
+    code, out, _ = run(capsys, "--db", db, "analyze", "--all", "--json", *common)
+    report = json.loads(out)
+    assert code == 0 and report["tracks_done"] == 0 and report["tracks_skipped"] == 2
+    code, out, _ = run(capsys, "--db", db, "analyze", str(music / "one.flac"), "--force", *common)
+    assert code == 0 and "Analysed 1 tracks" in out
+
+
+def test_analyze_user_errors(setup, tmp_path: Path, capsys) -> None:
+    db, music = setup
+    code, _, err = run(capsys, "--db", db, "analyze")
+    assert code == 2 and "--all" in err
+    stray = tmp_path / "stray.wav"
+    make_audio(stray, seconds=0.5)
+    code, _, err = run(capsys, "--db", db, "analyze", str(stray))
+    assert code == 2 and "not in the library" in err
+    code, _, err = run(capsys, "--db", db, "analyze", "--all", "--models", "nope")
+    assert code == 2 and "no model bundle 'nope'" in err
+    code, _, err = run(capsys, "--db", db, "analyze", "--all", "--device", "tpu")
+    assert code == 2 and "device" in err
