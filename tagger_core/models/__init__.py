@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from tagger_core.errors import ConfigError
+from tagger_core.models.heads import MLPHead, OneVsAllHeads
 from tagger_core.models.musicnn import Musicnn
 from tagger_core.models.resnet import AM23ResNet
 from tagger_core.models.vgg import MusicnnVGG
@@ -18,6 +19,8 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "musicnn": Musicnn,
     "musicnn_vgg": MusicnnVGG,
     "am23_resnet": AM23ResNet,
+    "mlp_head": MLPHead,  # heads on another bundle's stored embedding (training.head_bundle)
+    "ova_mlp_heads": OneVsAllHeads,
 }
 
 

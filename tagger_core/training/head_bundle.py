@@ -35,15 +35,9 @@ from torch import nn
 
 from tagger_core.bundles import MANIFEST, Bundle, BundleError, load_bundle_dir
 from tagger_core.calibration.scaling import EnsembleProbabilities, Scaler, scaler_from_dict
-from tagger_core.models import ARCHITECTURES, register_architecture
-from tagger_core.models.heads import ARCHITECTURE_NAMES, HEAD_ARCHITECTURES
 from tagger_core.training.heads import HeadEnsemble
 
 TAXONOMY_FILE = "taxonomy.toml"
-
-for _design, _name in ARCHITECTURE_NAMES.items():
-    if _name not in ARCHITECTURES:
-        register_architecture(_name, HEAD_ARCHITECTURES[_design])
 
 
 def flatten_embeddings(embeddings: np.ndarray) -> np.ndarray:

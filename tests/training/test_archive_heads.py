@@ -100,6 +100,7 @@ def test_train_save_load_and_analyse_with_head_bundle(library, base, tmp_path):
     # the generic loader reads it like any bundle
     plain = load_bundle_dir(folder)
     assert plain.raw_labels == ("Rock", "Jazz", "Folk")
+    assert len(plain.load_members()) == 2  # "ova_mlp_heads" is in the model registry
     head = load_head_bundle(folder)
     assert head.bundle.taxonomy.labels == ("Rock", "Jazz", "Folk")
     with library.session() as s:
