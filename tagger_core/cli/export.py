@@ -140,7 +140,7 @@ def print_report(report: ExportReport, verb: str = "Exported") -> None:
     if report.dry_run:
         print(
             f"Dry run: {report.written} files would change, {report.unchanged} already up to "
-            f"date, {report.skipped} would be skipped, {report.failed} unreadable."
+            f"date, {report.skipped} would be skipped, {report.failed} would fail."
         )
     elif report.restored or verb == "Restored":
         print(

@@ -166,6 +166,13 @@ def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
     return _Outcome(item_id, path, "failed", f"{type(err).__name__}: {err}", "failed")
 
 
+def _system_or_skip(fmt: str | None, options: ExportOptions) -> TagSystem:
+    try:
+        return system_for(fmt, options)
+    except TaggerError as err:
+        raise FileSkipped(str(err)) from err
+
+
 def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _Job | _Outcome:
     """Read the file and record old/new values in ``item`` (committed before any write).
 
@@ -177,7 +184,7 @@ def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _
     old_rec, new_rec = dict(item.old_tags), dict(item.new_tags)
     fmt = track.format if track else old_rec.get("format")
     try:
-        system = system_for(fmt, options)
+        system = _system_or_skip(fmt, options)
         if "fields" in old_rec:
             current = system.read_all(path)
             managed_now = {k: pick(current, system, k) for k in new_rec["fields"]}
@@ -331,19 +338,21 @@ def _dry_run(
             )
             if tid in wanted
         }
-    for done, plan in enumerate(plans):
+    for done, plan in enumerate(plans, 1):
         path, fmt, size, mtime_ns = rows[plan.track_id]
+        if progress:
+            progress(done, len(plans), path)
         try:
             check_file(path, size, mtime_ns)
-            system = system_for(fmt, options)
+            system = _system_or_skip(fmt, options)
             old, new = _fields_changes(system, system.read_all(path), plan, options)
         except FileSkipped as err:
             report.skipped += 1
             report.problems.append(f"{path}: would skip: {err}")
             continue
         except TaggerError as err:
-            report.skipped += 1
-            report.problems.append(f"{path}: would skip: {err}")
+            report.failed += 1
+            report.problems.append(f"{path}: would fail: {err}")
             continue
         except Exception as err:
             report.failed += 1
@@ -354,8 +363,6 @@ def _dry_run(
             report.diffs.append(FileDiff(path, {k: (old.get(k), new.get(k)) for k in new}))
         else:
             report.unchanged += 1
-        if progress:
-            progress(done + 1, len(plans), path)
     return report
 
 

@@ -229,3 +229,30 @@ def test_every_format_in_one_batch(library, tmp_path, make_files) -> None:
     scan_and_decide(library, music)
     report = run_export(library, ExportOptions())
     assert report.written == len(paths) and not report.problems
+
+
+def test_non_utf8_file_name(library, tmp_path, templates) -> None:
+    import os
+    import shutil
+
+    music = tmp_path / "music"
+    music.mkdir()
+    raw = os.fsencode(str(music)) + b"/caf\xe9 latin-1.flac"
+    shutil.copyfile(templates[".flac"], raw)
+    scan_and_decide(library, music)
+    report = run_export(library, ExportOptions())
+    assert report.written == 1, report.problems
+    assert mutagen.File(os.fsdecode(raw))["genre"][-2:] == ["Jazz", "Blues"]
+    assert undo_batch(library, report.batch_id).restored == 1
+    assert mutagen.File(os.fsdecode(raw))["genre"] == ["Duo Cello/Klavier", "Rock"]
+
+
+def test_unsupported_format_is_reported_not_fatal(library, tmp_path, make_files) -> None:
+    music = tmp_path / "music"
+    make_files(music, [".flac"])
+    scan_and_decide(library, music)
+    with library.session() as s:
+        s.scalar(select(Track)).format = "aac"  # raw ADTS carries no tag system we write
+    report = run_export(library, ExportOptions())
+    assert report.written == 0 and report.skipped == 1 and report.failed == 0
+    assert "cannot write tags to aac files" in report.problems[0]
