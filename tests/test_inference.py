@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from audio_files import make_audio
-from sqlalchemy import select
+from sqlalchemy import select, text
 from tiny_bundle import PATCH_FRAMES, make_tiny_bundle
 
 from tagger_core.analysis_store import load_outputs, split_embeddings
@@ -207,3 +207,52 @@ def test_bad_options_are_user_errors(library, bundles) -> None:
         analyze(library, optimize=False, bundles=[bundles[0], bundles[0]])
     with pytest.raises(ConfigError):
         analyze(library, optimize=False, bundles=["no-such-bundle"])
+
+
+KILLER = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from tagger_core.bundles import load_bundle_dir
+from tagger_core.db import open_library
+from tagger_core.inference import analyze
+
+def progress(p):
+    if p.done >= 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+library = open_library({db!r})
+analyze(library, bundles=[load_bundle_dir({bundle!r})], optimize=False, batch_size=1,
+        workers=1, progress=progress)
+"""
+
+
+def test_killed_process_loses_at_most_the_batch_in_flight(tmp_path: Path, bundles) -> None:
+    import subprocess
+    import sys
+
+    from tagger_core.db import open_library
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for i in range(5):
+        make_audio(folder / f"{i}.flac", seconds=2.2, seed=i)
+    db = tmp_path / "lib.db"
+    library = open_library(db)
+    scan(library, [folder])
+    library.close()
+    script = KILLER.format(
+        tests=str(Path(__file__).parent), db=str(db), bundle=str(bundles[0].path)
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    library = open_library(db)
+    try:
+        with library.session() as s:
+            assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        kept = _rows(library)
+        assert 2 <= len(kept) < 5 and all(r.status == "ok" for r in kept)
+        rest = analyze(library, bundles=bundles[:1], optimize=False)
+        assert rest.tracks_done == 5 - len(kept)
+        assert len(_rows(library)) == 5
+    finally:
+        library.close()
