@@ -259,8 +259,9 @@ def fit_member(
             if bool(improved.any()):
                 state = model.state_dict()
                 if ova:
+                    on_device = improved.to(device)
                     for key in ("w1", "b1", "w2", "b2"):
-                        best_state[key][improved] = state[key][improved.to(device)].clone()
+                        best_state[key][on_device] = state[key][on_device].clone()
                     best_state["norm.mean"] = state["norm.mean"].clone()
                     best_state["norm.std"] = state["norm.std"].clone()
                 else:
