@@ -171,3 +171,29 @@ def test_leftover_temp_from_a_crash_is_removed(library, tmp_path, make_files) ->
     report = run_export(library, ExportOptions())
     assert report.written == 1
     assert not os.path.exists(temp_path_for(str(path)))
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".flac"])
+def test_a_writer_that_touches_other_fields_is_refused(tmp_path, make_files, ext) -> None:
+    from tagger_core.export.batch import _verifier
+
+    (path,) = make_files(tmp_path, [ext])
+    original = path.read_bytes()
+    fmt = read_tags(path).format
+    options = ExportOptions()
+    system = system_for(fmt, options)
+    key = system.native_key("genre", options)
+    title = "TIT2" if ext == ".mp3" else "TITLE"
+    intended = {key: ["Jazz"]}
+
+    def sloppy(tmp: str) -> None:  # writes the genre, and also "fixes" the title
+        system.write(tmp, {**intended, title: ["Other"]} if ext == ".flac" else intended, options)
+        if ext == ".mp3":
+            audio = mutagen.File(tmp)
+            audio.tags["TIT2"].text = ["Other"]
+            audio.save()
+
+    before = system.read_all(str(path))
+    with pytest.raises(WriteRefused, match="does not read back"):
+        safe_write(str(path), fmt, sloppy, verify=_verifier(system, before, intended))
+    assert path.read_bytes() == original
