@@ -73,7 +73,9 @@ def build_calibration_set(
     session: Session, bundle_id: str, use_tags: bool = False
 ) -> CalibrationSet:
     """The tracks of ``bundle_id`` whose labels are known (see the module docstring)."""
-    outputs = load_label_outputs(session, bundle_id)
+    # Tracks with and without a partner bundle's outputs have different label sets;
+    # the calibration is fitted on the larger group and applied to both by label name.
+    outputs = max(load_label_outputs(session, bundle_id), key=lambda g: len(g.track_ids))
     labels = outputs.labels
     task = "genre" if outputs.task == "genre" else "instruments"
     state = reviews(session, task, outputs.track_ids.tolist())

@@ -9,7 +9,6 @@ so changing the calibration, taxonomy or thresholds is cheap.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
-from tagger_core.analysis_store import load_outputs
-from tagger_core.bundles import BundleError, load_bundle
+from tagger_core.arrays import unpack
+from tagger_core.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.calibration.policy import ReviewPolicy, evaluate_policy
 from tagger_core.calibration.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
+from tagger_core.taxonomy import BoundTaxonomy
 
 POLICY_KEY = "review_policy"
 
@@ -40,21 +40,72 @@ class LabelOutputs:
     logits: np.ndarray
 
 
+# A bundle whose taxonomy leaves labels uncovered borrows the raw tags of a
+# partner analysed on the same tracks: the MSD genre tags have no classical tag,
+# the MTT tags of ``instruments`` do. Member m of one is paired with member m
+# of the other (musicnn with musicnn, VGG with VGG) and their raw tags are
+# concatenated before the taxonomy rule, so every genre label gets a score.
+PARTNERS: dict[str, tuple[str, ...]] = {"genre": ("instruments",)}
+
+
+def _raw_logits(
+    session: Session, bundle_id: str, version: str, track_ids: list[int] | None
+) -> dict[int, np.ndarray]:
+    """Stored (members × raw tags) logits per track id, read without ORM objects."""
+    stmt = select(Analysis.track_id, Analysis.member_logits).where(
+        Analysis.bundle_id == bundle_id,
+        Analysis.bundle_version == version,
+        Analysis.status == "ok",
+        Analysis.member_logits.is_not(None),
+    )
+    if track_ids is not None:
+        stmt = stmt.where(Analysis.track_id.in_(track_ids))
+    return {tid: unpack(blob) for tid, blob in session.execute(stmt)}
+
+
 def load_label_outputs(
     session: Session, bundle_id: str, track_ids: list[int] | None = None
-) -> LabelOutputs:
-    """Stored outputs of the installed version of ``bundle_id``, mapped to label logits."""
+) -> list[LabelOutputs]:
+    """Label logits of the installed version of ``bundle_id``, in groups of equal label sets.
+
+    Tracks that a partner bundle also analysed get the partner's labels too
+    (see ``PARTNERS``); the rest form a second group with the bundle's own labels.
+    """
     bundle = load_bundle(bundle_id)
-    raw = load_outputs(session, bundle_id, bundle.version, track_ids)
-    taxonomy = bundle.taxonomy
-    if raw.logits.shape[0] == 0:
+    own = _raw_logits(session, bundle_id, bundle.version, track_ids)
+    groups: list[LabelOutputs] = []
+    for partner_id in PARTNERS.get(bundle_id, ()) if bundle.taxonomy.uncovered else ():
+        try:
+            partner = load_bundle(partner_id)
+        except BundleError:
+            continue
+        if len(partner.members) != len(bundle.members):
+            continue
+        theirs = _raw_logits(session, partner_id, partner.version, track_ids)
+        both = sorted(set(own) & set(theirs))
+        if not both:
+            continue
+        taxonomy = combined_taxonomy(bundle.task, [bundle, partner])
+        raw = np.stack([np.concatenate([own[t], theirs[t]], axis=-1) for t in both])
+        groups.append(_group(bundle, taxonomy, np.array(both), raw))
+        own = {t: v for t, v in own.items() if t not in theirs}
+        break
+    if own or not groups:
+        ids = sorted(own)
+        raw = np.stack([own[t] for t in ids]) if ids else None
+        groups.append(_group(bundle, bundle.taxonomy, np.array(ids, dtype=np.int64), raw))
+    return groups
+
+
+def _group(
+    bundle: Bundle, taxonomy: BoundTaxonomy, ids: np.ndarray, raw: np.ndarray | None
+) -> LabelOutputs:
+    if raw is None:
         logits = np.zeros((len(bundle.members), 0, len(taxonomy.labels)), np.float32)
     else:
-        logits = np.asarray(taxonomy.label_logits(raw.logits.astype(np.float32)))
+        logits = np.asarray(taxonomy.label_logits(raw.astype(np.float32)))
         logits = np.transpose(logits, (1, 0, 2))
-    return LabelOutputs(
-        bundle_id, bundle.version, bundle.task, taxonomy.labels, raw.track_ids, logits
-    )
+    return LabelOutputs(bundle.id, bundle.version, bundle.task, taxonomy.labels, ids, logits)
 
 
 def load_policy(session: Session) -> ReviewPolicy:
@@ -94,11 +145,20 @@ def calibrated(
     if calibration is None:
         return probs, spread
     fitted = list(calibration.params.get("labels", []))
-    columns = [labels.index(name) for name in fitted if name in labels]
-    if len(columns) != len(fitted) or not columns:
+    present = [name for name in fitted if name in labels]
+    if not present:
         return probs, spread
-    out = scaler_from_dict(calibration.params["scaler"]).transform(logits[:, :, columns])
-    probs[:, columns], spread[:, columns] = out.mean, out.std
+    # Scalers work column by column: a fitted label this group lacks gets a
+    # placeholder column whose output is discarded.
+    z = np.zeros((logits.shape[0], logits.shape[1], len(fitted)), dtype=np.float64)
+    for j, name in enumerate(fitted):
+        if name in labels:
+            z[:, :, j] = logits[:, :, labels.index(name)]
+    out = scaler_from_dict(calibration.params["scaler"]).transform(z)
+    for j, name in enumerate(fitted):
+        if name in labels:
+            c = labels.index(name)
+            probs[:, c], spread[:, c] = out.mean[:, j], out.std[:, j]
     return probs, spread
 
 
@@ -134,47 +194,50 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
 
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
     """Recompute the predictions of one bundle; returns how many tracks were written."""
-    outputs = load_label_outputs(session, bundle_id, track_ids)
+    policy = load_policy(session)
+    written = 0
+    for outputs in load_label_outputs(session, bundle_id, track_ids):
+        written += _refresh_group(session, outputs, policy)
+    return written
+
+
+def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy) -> int:
     n = len(outputs.track_ids)
     if n == 0 or not outputs.labels:
         return 0
-    calibration = active_calibration(session, bundle_id, outputs.version)
+    calibration = active_calibration(session, outputs.bundle_id, outputs.version)
     probs, spread = calibrated(calibration, outputs.labels, outputs.logits)
-    policy = load_policy(session)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
     noun = "genre" if outputs.task == "genre" else "instrument"
     flags = evaluate_policy(probs, policy, spread, existing, outputs.labels, noun=noun)
     flagged = flags.flagged
     now = utcnow()
+    labels = outputs.labels
+    probs4, spread4 = np.round(probs, 4).tolist(), np.round(spread, 4).tolist()
     rows: list[dict[str, Any]] = []
     for i, tid in enumerate(outputs.track_ids.tolist()):
         rows.append(
             {
                 "track_id": tid,
-                "bundle_id": bundle_id,
+                "bundle_id": outputs.bundle_id,
                 "calibration_id": calibration.id if calibration else None,
-                "confidences": {
-                    lab: round(float(p), 4) for lab, p in zip(outputs.labels, probs[i], strict=True)
-                },
-                "spread": {
-                    lab: round(float(s), 4)
-                    for lab, s in zip(outputs.labels, spread[i], strict=True)
-                },
-                "summary": summary_text(outputs.labels, probs[i], policy.accept_threshold),
+                "confidences": dict(zip(labels, probs4[i], strict=True)),
+                "spread": dict(zip(labels, spread4[i], strict=True)),
+                "summary": summary_text(labels, probs[i], policy.accept_threshold),
                 "flagged": bool(flagged[i]),
                 "flag_reasons": [r.to_dict() for r in flags.reasons(i)] if flagged[i] else [],
                 "uncertainty": float(flags.score[i]),
                 "updated_at": now,
             }
         )
-    _upsert(session, rows, now)
+    _upsert(session, rows)
     return n
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> None:
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        stmt = insert(Prediction).values(chunk)
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or update prediction rows (one executemany, not one statement per row)."""
+    if rows:
+        stmt = insert(Prediction)
         stmt = stmt.on_conflict_do_update(
             index_elements=["track_id", "bundle_id"],
             set_={
@@ -191,7 +254,7 @@ def _upsert(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> N
                 )
             },
         )
-        session.execute(stmt)
+        session.execute(stmt, rows)
 
 
 def analysed_bundles(session: Session) -> list[str]:

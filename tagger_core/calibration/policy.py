@@ -83,7 +83,8 @@ class Reason:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Built by hand: asdict() deep-copies and dominated recomputing 100k tracks.
+        return {"code": self.code, "label": self.label, "message": self.message}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reason:
