@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from tagger_core.db.models import Calibration, Prediction, Track
+from tagger_core.errors import TaggerError
 from tagger_core.export.options import ExportOptions
 from tagger_core.genre_names import GENRE_LABELS
 from tagger_core.review import reviews
@@ -61,6 +62,13 @@ def path_condition(paths: list[str]) -> Any:
         upper = prefix[:-1] + b"0"
         conds.append(or_(Track.path == raw, and_(Track.path >= prefix, Track.path < upper)))
     return or_(*conds)
+
+
+def check_paths(session: Session, paths: list[str]) -> None:
+    """``TaggerError`` naming the first path that holds no track of the library."""
+    for p in paths:
+        if session.scalar(select(Track.id).where(path_condition([p])).limit(1)) is None:
+            raise TaggerError(f"no tracks of the library at or under {p} (scan it first)")
 
 
 def target_values(
@@ -108,6 +116,7 @@ def plan_exports(
     """One plan per track that has something to write, in path order."""
     stmt = select(Track.id).where(Track.status == "ok")
     if paths:
+        check_paths(session, paths)
         stmt = stmt.where(path_condition(paths))
     track_ids = list(session.scalars(stmt.order_by(Track.path)))
     wanted = set(track_ids)

@@ -88,6 +88,8 @@ def test_user_errors_exit_2(tmp_path, make_files, capsys) -> None:
     assert main(["--db", str(db), "export", "undo", "99"]) == 2
     assert "no export batch 99" in capsys.readouterr().err
     assert main(["--db", str(db), "export", "--min-confidence", "1.5"]) == 2
+    assert main(["--db", str(db), "export", str(tmp_path / "elsewhere")]) == 2
+    assert "no tracks of the library" in capsys.readouterr().err
 
 
 def test_db_dump_json_and_csv(tmp_path, make_files, capsys) -> None:
