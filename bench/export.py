@@ -1,4 +1,4 @@
-"""Export speed: dry run and real (safe, verified) export of a 2,000-file library.
+"""Export speed: dry run, real (safe, verified) export and undo of 2,000 files.
 
 Prints JSON. Files are short generated clips of every format the machine can
 make (copies of one tagged template per format), scanned into a fresh library,
@@ -26,7 +26,7 @@ from sqlalchemy import select  # noqa: E402
 
 from tagger_core.db import open_library  # noqa: E402
 from tagger_core.db.models import ReviewDecision, Track  # noqa: E402
-from tagger_core.export import ExportOptions, run_export  # noqa: E402
+from tagger_core.export import ExportOptions, run_export, undo_batch  # noqa: E402
 from tagger_core.export.batch import _fields_changes  # noqa: E402
 from tagger_core.export.plan import plan_exports  # noqa: E402
 from tagger_core.export.registry import system_for  # noqa: E402
@@ -92,6 +92,7 @@ def main() -> None:
         baseline = unsafe_baseline(library, options, root, Path(tmp) / "baseline")
         real = run_export(library, options)
         again = run_export(library, options)
+        undone = undo_batch(library, real.batch_id)
         size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         print(
             json.dumps(
@@ -117,6 +118,11 @@ def main() -> None:
                         "seconds": round(again.seconds, 2),
                         "files_per_s": round(args.files / again.seconds, 1),
                         "unchanged": again.unchanged,
+                    },
+                    "undo": {
+                        "seconds": round(undone.seconds, 2),
+                        "files_per_s": round(args.files / undone.seconds, 1),
+                        "restored": undone.restored,
                     },
                     "baseline_unsafe_in_place_mutagen": {
                         "seconds": round(baseline, 2),

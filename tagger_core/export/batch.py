@@ -424,13 +424,46 @@ def run_export(
     return report
 
 
+def _prepare_restore(
+    item: ExportItem, track: Track | None, options: ExportOptions
+) -> _Job | _Outcome:
+    """Decide how to undo one written item: restore, already restored, or skip."""
+    path = os.fsdecode(item.path)
+    old_rec = item.old_tags
+    old_fields: Changes = old_rec["fields"]
+    new_fields: Changes = item.new_tags["fields"]
+    fmt = old_rec.get("format")
+    remove_leftover(path)
+    try:
+        system = _system_or_skip(fmt, options)
+        current = system.read_all(path)
+        now = {k: pick(current, system, k) for k in old_fields}
+        if now == old_fields:
+            return _Outcome(item.id, path, "restored", "already restored", "restored")
+        if now != new_fields:
+            raise FileSkipped("tags changed since the export")
+        expected = (track.size, track.mtime_ns) if track else (None, None)
+        state = check_file(path, *expected)
+        digest = audio_digest(path, fmt)
+        if digest != old_rec.get("digest"):
+            raise FileSkipped("audio changed since the export")
+    except Exception as err:
+        return _outcome_of_error(item.id, path, err)
+    return _Job(item.id, path, fmt, system, current, old_fields, state, digest)
+
+
 def undo_batch(
     library: Library,
     batch_id: int,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> ExportReport:
-    """Restore the old values of every file a batch wrote (safe write, verified)."""
+    """Restore the old values of every file a batch wrote (safe write, verified).
+
+    Files whose managed tags changed after the export are skipped and keep
+    their ``written`` status; undoing again later retries them. An undo killed
+    midway is completed by running it again.
+    """
     start = time.perf_counter()
     report = ExportReport(batch_id=batch_id)
     with library.session() as s:
@@ -442,46 +475,52 @@ def undo_batch(
                 f"batch {batch_id} is unfinished; run the export again to complete it first"
             )
         options = _options_of(batch)
-        rows = list(
-            s.execute(
-                select(
-                    ExportItem.id,
-                    ExportItem.track_id,
-                    ExportItem.path,
-                    ExportItem.old_tags,
-                    ExportItem.new_tags,
-                )
+        ids = list(
+            s.scalars(
+                select(ExportItem.id)
                 .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
                 .order_by(ExportItem.id.desc())
             )
         )
-    report.total = len(rows)
-    for done, (item_id, track_id, raw_path, old_rec, new_rec) in enumerate(rows):
-        if cancel is not None and cancel.is_set():
-            report.cancelled = True
-            break
-        path = os.fsdecode(raw_path)
-        status, message = _restore_one(library, path, track_id, old_rec, new_rec["fields"], options)
-        if status == "restored":
-            report.restored += 1
-        else:
-            report.failed += status == "failed"
-            report.skipped += status == "skipped"
-            report.problems.append(f"{path}: not restored: {message}")
-        with library.session() as s:
-            item = s.get(ExportItem, item_id)
-            assert item is not None
-            if status == "restored":
-                item.status, item.message = "restored", message
-            else:
-                item.message = f"undo skipped: {message}"
-            item.updated_at = utcnow()
-            if status == "restored" and track_id is not None:
-                track = s.get(Track, track_id)
-                if track is not None:
-                    _refresh_track(s, track, path)
-        if progress:
-            progress(done + 1, len(rows), path)
+    report.total = len(ids)
+    done = 0
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        for first in range(0, len(ids), CHUNK):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                break
+            chunk = ids[first : first + CHUNK]
+            jobs: list[_Job] = []
+            outcomes: list[_Outcome] = []
+            with library.session() as s:
+                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
+                for item in items:
+                    track = s.get(Track, item.track_id) if item.track_id is not None else None
+                    result = _prepare_restore(item, track, options)
+                    (jobs if isinstance(result, _Job) else outcomes).append(result)
+            for out in pool.map(lambda job: _write(job, options), jobs):
+                if out.status == "written":
+                    out.status, out.counter = "restored", "restored"
+                outcomes.append(out)
+            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == "restored"}:
+                fsync_folder(folder)
+            with library.session() as s:
+                for out in outcomes:
+                    item = s.get(ExportItem, out.item_id)
+                    assert item is not None
+                    setattr(report, out.counter, getattr(report, out.counter) + 1)
+                    item.updated_at = utcnow()
+                    if out.status == "restored":
+                        item.status, item.message = "restored", out.message
+                        track = s.get(Track, item.track_id) if item.track_id else None
+                        if track is not None:
+                            _refresh_track(s, track, out.path)
+                    else:
+                        item.message = f"undo {out.status}: {out.message}"
+                        report.problems.append(f"{out.path}: not restored: {out.message}")
+            done += len(chunk)
+            if progress:
+                progress(done, len(ids), "")
     with library.session() as s:
         left = s.scalar(
             select(ExportItem.id)
@@ -494,49 +533,6 @@ def undo_batch(
             batch.status, batch.finished_at = "undone", utcnow()
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _restore_one(
-    library: Library,
-    path: str,
-    track_id: int | None,
-    old_rec: dict[str, Any],
-    new_fields: Changes,
-    options: ExportOptions,
-) -> tuple[str, str | None]:
-    fmt = old_rec.get("format")
-    old_fields: Changes = old_rec["fields"]
-    expected: tuple[int | None, int | None] = (None, None)
-    if track_id is not None:
-        with library.session() as s:
-            track = s.get(Track, track_id)
-            if track is not None:
-                expected = (track.size, track.mtime_ns)
-    remove_leftover(path)
-    try:
-        system = system_for(fmt, options)
-        current = system.read_all(path)
-        now = {k: pick(current, system, k) for k in old_fields}
-        if now == old_fields:
-            return "restored", "already restored"
-        if now != new_fields:
-            return "skipped", "tags changed since the export"
-        state: FileState = check_file(path, *expected)
-        safe_write(
-            path,
-            fmt,
-            lambda tmp: system.write(tmp, old_fields, options),
-            verify=_verifier(system, current, old_fields),
-            state=state,
-            digest=old_rec.get("digest"),
-        )
-    except FileSkipped as err:
-        return "skipped", str(err)
-    except TaggerError as err:
-        return "failed", str(err)
-    except Exception as err:
-        return "failed", f"{type(err).__name__}: {err}"
-    return "restored", None
 
 
 def list_batches(library: Library) -> list[dict[str, Any]]:

@@ -256,3 +256,22 @@ def test_unsupported_format_is_reported_not_fatal(library, tmp_path, make_files)
     report = run_export(library, ExportOptions())
     assert report.written == 0 and report.skipped == 1 and report.failed == 0
     assert "cannot write tags to aac files" in report.problems[0]
+
+
+def test_undo_interrupted_after_a_replace_is_completed(library, tmp_path, make_files) -> None:
+    music = tmp_path / "music"
+    paths = make_files(music, [".mp3", ".ogg"])
+    originals = {p: _all_fields(p) for p in paths}
+    scan_and_decide(library, music)
+    report = run_export(library, ExportOptions())
+    # The first file was restored by an undo that died before recording it.
+    with library.session() as s:
+        item = s.scalars(select(ExportItem).order_by(ExportItem.id)).first()
+        fmt = item.old_tags["format"]
+        first = Path(item.path.decode())
+        system_for(fmt, ExportOptions()).write(str(first), item.old_tags["fields"], ExportOptions())
+
+    undone = undo_batch(library, report.batch_id)
+
+    assert undone.restored == 2 and not undone.problems
+    assert {p: _all_fields(p) for p in paths} == originals
