@@ -12,7 +12,9 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+from app.process_job import in_child_process
 from tagger_core.db import Library
+from tagger_core.errors import TaggerError
 
 CORE_MODULE = "tagger_core.inference"
 
@@ -55,25 +57,53 @@ def _progress_adapter(report: Callable[[int, int, str], None]) -> Callable[..., 
     return progress
 
 
-def analysis_job(library: Library, track_ids: list[int] | None) -> Any:
-    """Work for a thread: analyse ``track_ids`` (None: every track not analysed yet)."""
-    problem = analysis_problem()
-    if problem is not None:
-        raise RuntimeError(problem)
+def run_analysis(
+    db_path: str,
+    track_ids: list[int] | None,
+    options: dict[str, Any],
+    report: Callable[[int, int, str], None],
+    cancel: Any,
+) -> Any:
+    """Analyse in this process (the child): raw outputs, then calibrated predictions.
 
-    def run(report: Callable[[int, int, str], None], cancel: Any) -> Any:
-        core = importlib.import_module(CORE_MODULE)  # in the worker: torch loads off the UI
+    A refresh failure is reported, not raised: the raw outputs are already stored.
+    """
+    from tagger_core.db import open_library
+
+    core = importlib.import_module(CORE_MODULE)
+    library = open_library(db_path)
+    try:
         result = core.analyze(
-            library, track_ids=track_ids, progress=_progress_adapter(report), cancel=cancel
+            library,
+            track_ids=track_ids,
+            progress=_progress_adapter(report),
+            cancel=cancel,
+            **options,
         )
         refresh = _refresh_predictions()
         analysed = list(getattr(result, "analysed_track_ids", []) or [])
+        result.predictions_note = ""
         if refresh is not None and analysed:
             report(0, 0, "calibrating")
-            refresh(library, analysed)
+            try:
+                refresh(library, analysed)
+            except TaggerError as err:
+                result.predictions_note = f" Predictions not refreshed: {err}"
         return result
+    finally:
+        library.close()
 
-    return run
+
+def analysis_job(library: Library, track_ids: list[int] | None, **options: Any) -> Any:
+    """Work for a job: analyse ``track_ids`` (None: every track not analysed yet).
+
+    It runs in a child process (see ``app.process_job``); ``options`` go to
+    ``analyze`` as they are (bundles by id, batch_size, workers…).
+    """
+    problem = analysis_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
+    return in_child_process(run_analysis, str(library.path), track_ids, dict(options))
 
 
 def describe_result(result: Any) -> str:
@@ -92,4 +122,4 @@ def describe_result(result: Any) -> str:
     )
     if getattr(result, "cancelled", False):
         text = "Analysis cancelled; finished tracks are kept and the next run resumes. " + text
-    return text
+    return text + str(getattr(result, "predictions_note", ""))

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``music-tagger-gui`` script; returns the exit status."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # analysis runs in spawned children, also when frozen
     args = build_parser().parse_args(argv)
     hint = no_display_message()
     if hint:

@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
         self.job: Job | None = None
         self.last_report: Any = None
         self.last_error: str | None = None
+        #: Extra keyword arguments for ``tagger_core.inference.analyze`` (tests pick small models).
+        self.analysis_options: dict[str, Any] = {}
         self._last_refresh = 0.0
         self.setWindowTitle(f"Music Archive Tagger — {library.path}")
 
@@ -382,7 +384,9 @@ class MainWindow(QMainWindow):
 
         if self.analysis_unavailable() is not None or self.job is not None:
             return None
-        return self.start_job("Analysing", analysis_job(self.library, ids), describe_result)
+        return self.start_job(
+            "Analysing", analysis_job(self.library, ids, **self.analysis_options), describe_result
+        )
 
     # -- settings --------------------------------------------------------------------------
     def _restore_settings(self) -> None:
