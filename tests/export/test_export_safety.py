@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -139,6 +138,7 @@ def test_check_file_reasons(tmp_path, make_files) -> None:
 
 
 def test_export_reports_and_skips_unwritable_files(library, tmp_path, make_files) -> None:
+    fcntl = pytest.importorskip("fcntl")
     music = tmp_path / "music"
     paths = make_files(music, [".mp3", ".flac", ".ogg", ".wav"])
     scan_and_decide(library, music)
