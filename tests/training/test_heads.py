@@ -152,3 +152,26 @@ def test_compare_designs_prints_one_row_per_design():
     assert table[1].startswith("joint") and table[2].startswith("ova")
     f1 = runs["ova"].report.after.classification.macro()["f1"]
     assert f"{f1:.3f}" in table[2]
+
+
+def test_text_report_prints_the_computed_figures():
+    from tagger_core.training.evaluation import evaluate_ensemble, format_report
+
+    rng = np.random.default_rng(8)
+    y_val = (rng.random((60, 2)) < 0.4).astype(float)
+    y_test = (rng.random((50, 2)) < 0.4).astype(float)
+    z_val = (y_val * 4 - 2)[None] + rng.normal(size=(3, 60, 2)) * 2
+    z_test = (y_test * 4 - 2)[None] + rng.normal(size=(3, 50, 2)) * 2
+    report, scaler = evaluate_ensemble(z_val, y_val, z_test, y_test, ["Rock", "Jazz"], "platt")
+    probs = scaler.transform(z_test).mean
+    text = format_report(report).splitlines()
+    rock = next(line for line in text if line.startswith("Rock"))
+    jazz_recall = metrics.classification_report(probs, y_test).recall[1]
+    assert f"{metrics.classification_report(probs, y_test).f1[0]:6.3f}" in rock
+    assert f"{jazz_recall:6.3f}" in next(line for line in text if line.startswith("Jazz"))
+    ece_line = next(line for line in text if line.startswith("ece"))
+    raw = (1 / (1 + np.exp(-z_test))).mean(0)
+    assert ece_line.split()[1:] == [
+        f"{metrics.expected_calibration_error(raw, y_test):.3f}",
+        f"{metrics.expected_calibration_error(probs, y_test):.3f}",
+    ]
