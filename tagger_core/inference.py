@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments")
 DEFAULT_BATCH = 16
-DEFAULT_MAX_PATCHES = 64
+DEFAULT_MAX_PATCHES = 32
 AMP_TOLERANCE = 1e-3
 OPTIMIZE_TOLERANCE = 1e-4
 POOLS = ("thread", "process")
@@ -84,7 +84,8 @@ class AnalysisReport:
 
     ``decode_s`` and ``frontend_s`` add up the time spent in decode workers (they
     overlap with each other and with the models); ``model_s`` is time in
-    forward passes; ``seconds`` is wall-clock time.
+    forward passes; ``load_s`` loading (and optimising) the members;
+    ``seconds`` is wall-clock time, everything included.
     """
 
     bundles: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ class AnalysisReport:
     decode_s: float = 0.0
     frontend_s: float = 0.0
     model_s: float = 0.0
+    load_s: float = 0.0
     mixed_precision: list[str] = field(default_factory=list)
     optimized: list[str] = field(default_factory=list)
     cancelled: bool = False
@@ -604,11 +606,13 @@ def analyze(
         report.seconds = time.perf_counter() - started
         return report
     needed = {b for item in work for b in item.bundle_ids}
+    t_load = time.perf_counter()
     ensembles = [
         prepare_ensemble(b, dev, optimize=optimize, mixed_precision=mixed_precision)
         for b in loaded
         if b.id in needed
     ]
+    report.load_s = time.perf_counter() - t_load
     for ens in ensembles:
         report.mixed_precision += [n for n, a in zip(ens.member_names, ens.amp, strict=True) if a]
         report.optimized += [
