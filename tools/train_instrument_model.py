@@ -60,9 +60,15 @@ def main(argv=None) -> int:
     parser.add_argument("--bundle", type=Path, default=ROOT / "resources/models" / BUNDLE_ID)
     parser.add_argument("--work", type=Path, default=None, help="checkpoints (default: DATA/ckpt)")
     parser.add_argument("--members", type=int, default=5)
+    parser.add_argument(
+        "--seeds", default=None,
+        help="comma-separated member seeds to train in this process (default: all); run "
+        "several processes on disjoint seeds, then --assemble writes the manifest",
+    )  # fmt: skip
+    parser.add_argument("--assemble", action="store_true", help="only write the manifest")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--threads", type=int, default=1,
         help="torch threads (1 is 5x faster than 2 on this 2-core machine when others load it)",
@@ -76,8 +82,8 @@ def main(argv=None) -> int:
     patch_frames = config.frames_for_seconds(PATCH_SECONDS)
     x_train, y_train = load_split(args.data, "train")
     x_val, y_val = load_split(args.data, "val")
-    members = []
-    for seed in range(args.members):
+    seeds = range(args.members) if args.seeds is None else [int(v) for v in args.seeds.split(",")]
+    for seed in [] if args.assemble else seeds:
         torch.manual_seed(seed)
         model = AM23ResNet(**member_params())
         train_cfg = TrainConfig(
@@ -101,12 +107,18 @@ def main(argv=None) -> int:
         weights = args.bundle / f"{name}.safetensors"
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(weights))
-        members.append({
+        record = {
             "name": name, "architecture": "am23_resnet", "params": member_params(),
             "weights": weights.name, "sha256": sha256(weights), "embedding_dim": CHANNELS[-1],
             "seed": seed, "parameters": count_parameters(model), "training": result.to_dict(),
-        })  # fmt: skip
+        }  # fmt: skip
+        (work / f"member{seed}.json").write_text(json.dumps(record, indent=2))
         print(f"member {seed}: best epoch {result.best_epoch}, {result.seconds:.0f}s", flush=True)
+    records = [work / f"member{seed}.json" for seed in range(args.members)]
+    if not all(path.is_file() for path in records):
+        print("manifest not written: not every member is trained yet", flush=True)
+        return 0
+    members = [json.loads(path.read_text()) for path in records]
     dataset = json.loads((args.data / "dataset.json").read_text())
     manifest = {
         "format": 1,

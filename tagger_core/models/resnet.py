@@ -63,7 +63,7 @@ class AM23ResNet(nn.Module):
         self.n_classes = n_classes
         self.n_mels = n_mels
         widths = [int(c) for c in channels]
-        self.input_norm = nn.BatchNorm2d(1)
+        self.input_norm = nn.BatchNorm2d(n_mels)  # per mel band, as PANNs' bn0
         self.stem = nn.Sequential(
             nn.Conv2d(1, widths[0], 3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -87,7 +87,9 @@ class AM23ResNet(nn.Module):
         if patches.dim() != 3 or patches.shape[-1] != self.n_mels:
             shape = tuple(patches.shape)
             raise ValueError(f"expected patches [B, frames, {self.n_mels}], got {shape}")
-        x = self.input_norm(patches.unsqueeze(1))
+        # [B, frames, mels] -> [B, mels, frames, 1]: normalise each band, then image layout
+        x = self.input_norm(patches.transpose(1, 2).unsqueeze(-1)).squeeze(-1)
+        x = x.transpose(1, 2).unsqueeze(1)
         x = self.stages(self.stem(x))
         return x.mean(dim=(2, 3))
 
