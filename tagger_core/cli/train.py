@@ -82,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_common(p, members=5, batch=64)
     p.set_defaults(func=cmd_heads)
 
+    p = tsub.add_parser("apply", help="store a head bundle's outputs for newly analysed tracks")
+    p.add_argument("bundle_dir", help="folder of a bundle made by 'train heads'")
+    p.set_defaults(func=cmd_apply)
+
     p = tsub.add_parser("resnet", help="AM'23's ResNet ensemble on log-mel patches of a dataset")
     _add_dataset(p)
     p.add_argument("--setting", choices=("fma", "nsynth"),
@@ -169,6 +173,21 @@ def cmd_heads(args: argparse.Namespace) -> int:
     print(f"bundle written to {folder} ({args.design} design)")
     if args.apply:
         print(f"stored the heads' outputs for {stored} tracks")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from tagger_core.head_analysis import analyse_with_heads
+    from tagger_core.training.head_bundle import load_head_bundle
+
+    head = load_head_bundle(args.bundle_dir)
+    library = library_from_args(args)
+    try:
+        with library.session() as session:
+            stored = analyse_with_heads(session, head)
+    finally:
+        library.close()
+    print(f"stored the outputs of {head.bundle.id!r} for {stored} tracks")
     return 0
 
 

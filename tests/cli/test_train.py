@@ -44,6 +44,8 @@ def test_train_heads_from_tags_compares_designs_and_applies(archive, tmp_path, c
     assert macro["balanced_accuracy"] > 0.8
     assert load_head_bundle(out).bundle.id == "archive-genres"
     assert not (out.parent / ".archive-genres.checkpoints").exists()  # removed after success
+    assert main(["--db", str(archive), "train", "apply", str(out)]) == 0
+    assert "for 120 tracks" in capsys.readouterr().out
 
 
 def test_train_heads_refuses_thin_classes_in_one_line(archive, tmp_path, capsys):
