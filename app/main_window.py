@@ -120,12 +120,18 @@ class MainWindow(QMainWindow):
         self.review = ReviewPanel(self.library, self.detail.player)
         self.review.decisions_changed.connect(self.refresh_library)
         self.tabs.addTab(self.review, "Review")
+        from app.calibration_panel import CalibrationPanel
+
+        self.calibration = CalibrationPanel(self.library, self.start_job)
+        self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.currentChanged.connect(self._tab_changed)
 
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.review:
             self.review.reload()
             self.review.setFocus()
+        elif self.tabs.widget(index) is self.calibration:
+            self.calibration.refresh_models()
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:
@@ -165,6 +171,12 @@ class MainWindow(QMainWindow):
             self.open_export,
             "Write accepted labels into the files' tags, with a per-file preview and undo",
         )
+        self.act_calibration = self._action(
+            "&Calibration",
+            "Ctrl+3",
+            lambda: self.tabs.setCurrentWidget(self.calibration),
+            "Calibrate a model on your archive and set the review thresholds",
+        )
         self.act_about = self._action("&About", None, self._about, "About this application")
         self.act_analyse_sel = self._action(
             "Analyse &selection", "Ctrl+R", self.analyse_selection, "Analyse the selected tracks"
@@ -189,7 +201,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.act_cancel)
         m = bar.addMenu("&View")
-        m.addActions([self.act_library, self.act_review, self.act_find])
+        m.addActions([self.act_library, self.act_review, self.act_calibration, self.act_find])
         m = bar.addMenu("&Help")
         m.addAction(self.act_about)
         tb = self.addToolBar("Main")

@@ -19,6 +19,9 @@ from app.workers import JobFn, Report
 from tagger_core.errors import TaggerError
 
 POLL_S = 0.05
+#: Run jobs in child processes. Tests that do not measure responsiveness switch it off
+#: to save the child's start-up (seconds: it imports torch), running in the worker thread.
+ISOLATE = True
 
 
 def _child(target: Callable[..., Any], args: tuple[Any, ...], out: Any, stop: Any) -> None:
@@ -43,6 +46,8 @@ def in_child_process(target: Callable[..., Any], *args: Any) -> JobFn:
     """
 
     def run(report: Report, cancel: Any) -> Any:
+        if not ISOLATE:
+            return target(*args, report, cancel)
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()
         stop = ctx.Event()

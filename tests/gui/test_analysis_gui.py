@@ -8,6 +8,7 @@ from PySide6.QtCore import QElapsedTimer, QTimer
 from sqlalchemy import func, select
 from tiny_bundle import make_tiny_bundle
 
+from app import process_job
 from tagger_core.db.models import Analysis
 
 pytest.importorskip("tagger_core.inference")
@@ -40,7 +41,10 @@ def stored(library) -> int:
         return int(s.scalar(select(func.count(Analysis.id))) or 0)
 
 
-def test_analyse_selection_and_all_with_ticks_measured(qtbot, window, library, tmp_path, tiny):
+def test_analyse_selection_and_all_with_ticks_measured(
+    qtbot, window, library, tmp_path, tiny, monkeypatch
+):
+    monkeypatch.setattr(process_job, "ISOLATE", False)  # the measured run below is isolated
     scanned(qtbot, window, tmp_path / "music", 6, 3.0)
     window.analysis_options = {"bundles": [tiny], "batch_size": 4, "workers": 1}
     assert window.act_analyse_all.isEnabled()
@@ -53,6 +57,7 @@ def test_analyse_selection_and_all_with_ticks_measured(qtbot, window, library, t
     assert stored(library) == 1
     assert window.last_report.tracks_done == 1
 
+    monkeypatch.setattr(process_job, "ISOLATE", True)
     gaps: list[int] = []
     clock = QElapsedTimer()
     clock.start()
@@ -84,7 +89,8 @@ def test_analyse_selection_and_all_with_ticks_measured(qtbot, window, library, t
     )
 
 
-def test_cancel_mid_analysis(qtbot, window, library, tmp_path, tiny):
+def test_cancel_mid_analysis(qtbot, window, library, tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(process_job, "ISOLATE", False)  # in the worker thread: faster start
     scanned(qtbot, window, tmp_path / "many", 10, 3.0)
     window.analysis_options = {"bundles": [tiny], "batch_size": 2, "workers": 1}
     job = window.analyse_all()

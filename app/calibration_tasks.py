@@ -1,0 +1,200 @@
+"""The calibration panel's work, run in a child process (see ``app.process_job``).
+
+These functions call the calibration core (``tagger_core.calibrate``,
+``tagger_core.predictions``), which loads model bundles and therefore torch;
+running them in a child keeps the UI process light and responsive. Each
+takes the database path and returns plain, picklable values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
+    """Probabilities, spread and tag labels of every analysed track under ``calibration``.
+
+    The panel counts flags on these arrays while the librarian moves the
+    thresholds, so they are computed once here, exactly as predictions are.
+    """
+    from tagger_core.predictions import calibrated, existing_label_matrix, load_label_outputs
+
+    probs, spread, existing = [], [], []
+    for group in load_label_outputs(session, bundle_id):
+        if len(group.track_ids) == 0:
+            continue
+        p, s = calibrated(calibration, group.labels, group.logits)
+        e = existing_label_matrix(session, group.task, group.labels, group.track_ids)
+        width = max(p.shape[1], 1)
+        probs.append(p.astype(np.float32))
+        spread.append(s.astype(np.float32))
+        existing.append(e if e is not None else np.zeros((p.shape[0], width), dtype=bool))
+    if not probs:
+        return {"probs": None, "spread": None, "existing": None}
+    width = max(p.shape[1] for p in probs)
+
+    def pad(blocks: list[np.ndarray], fill: Any) -> np.ndarray:
+        return np.concatenate(
+            [np.pad(b, ((0, 0), (0, width - b.shape[1])), constant_values=fill) for b in blocks]
+        )
+
+    return {
+        "probs": pad(probs, 0.0),
+        "spread": pad(spread, 0.0),
+        "existing": pad(existing, False),
+    }
+
+
+def _calibration_rows(session: Any, bundle_id: str) -> list[dict[str, Any]]:
+    from tagger_core.calibrate import list_calibrations
+
+    return [
+        {
+            "id": c.id,
+            "method": c.method,
+            "fit": c.fit_criterion,
+            "active": bool(c.active),
+            "created": c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else "",
+            "tracks": len(c.fitted_on or []),
+            "before": (c.metrics_before or {}).get("pooled", {}),
+            "after": (c.metrics_after or {}).get("pooled", {}),
+        }
+        for c in reversed(list_calibrations(session, bundle_id))
+    ]
+
+
+def panel_data(
+    db_path: str, bundle_id: str, use_tags: bool, report: Any, cancel: Any
+) -> dict[str, Any]:
+    """Calibration set counts, stored calibrations, policy, and arrays for live counts."""
+    from tagger_core.calibrate import build_calibration_set
+    from tagger_core.db import open_library
+    from tagger_core.predictions import active_calibration, load_policy
+
+    library = open_library(db_path)
+    try:
+        with library.session() as s:
+            report(0, 3, "calibration set")
+            cal_set = build_calibration_set(s, bundle_id, use_tags)
+            report(1, 3, "calibrations")
+            active = active_calibration(s, bundle_id, cal_set.version)
+            out: dict[str, Any] = {
+                "bundle_id": bundle_id,
+                "labels": list(cal_set.labels),
+                "counts": cal_set.counts(),
+                "from_review": cal_set.from_review,
+                "from_tags": cal_set.from_tags,
+                "calibrations": _calibration_rows(s, bundle_id),
+                "active_id": active.id if active is not None else None,
+                "policy": load_policy(s).to_dict(),
+            }
+            report(2, 3, "outputs")
+            out.update(_arrays(s, bundle_id, active))
+            report(3, 3, "")
+            return out
+    finally:
+        library.close()
+
+
+def fit(
+    db_path: str,
+    bundle_id: str,
+    method: str,
+    criterion: str,
+    folds: int,
+    use_tags: bool,
+    report: Any,
+    cancel: Any,
+) -> dict[str, Any]:
+    """Fit and store (inactive) a calibration; figures, metrics and arrays for the panel."""
+    from tagger_core.calibrate import fit_calibration
+    from tagger_core.calibration.plots import (
+        render_reliability_comparison,
+        render_temperature_curve,
+    )
+    from tagger_core.db import open_library
+    from tagger_core.db.models import Calibration
+
+    library = open_library(db_path)
+    try:
+        report(0, 3, "fitting")
+        result = fit_calibration(
+            library, bundle_id, method, criterion, folds=folds, use_tags=use_tags, activate=False
+        )
+        report(1, 3, "figures")
+        comparison = render_reliability_comparison(
+            [result.diagram_before, result.diagram_after],
+            ("Before calibration (held out)", "After calibration (held out)"),
+        )
+        chosen = None
+        if method == "temperature":
+            with library.session() as s:
+                row = s.get(Calibration, result.calibration_id)
+                scaler = (row.params or {}).get("scaler", {}) if row is not None else {}
+            t = scaler.get("temperature")
+            chosen = float(t[0] if isinstance(t, list) else t) if t is not None else None
+        curve = render_temperature_curve(result.curve, chosen)
+        report(2, 3, "predictions")
+        with library.session() as s:
+            row = s.get(Calibration, result.calibration_id)
+            arrays = _arrays(s, bundle_id, row)
+            calibrations = _calibration_rows(s, bundle_id)
+        report(3, 3, "")
+        per_class = [
+            {"label": c.name, "before": c.before.to_dict(), "after": c.after.to_dict()}
+            for c in result.report.per_class
+        ]
+        return {
+            "calibration_id": result.calibration_id,
+            "labels": list(result.labels),
+            "skipped": dict(result.skipped),
+            "before": result.report.before.to_dict(),
+            "after": result.report.after.to_dict(),
+            "per_class": per_class,
+            "reliability_png": comparison,
+            "curve_png": curve,
+            "calibrations": calibrations,
+            **arrays,
+        }
+    finally:
+        library.close()
+
+
+def apply(
+    db_path: str,
+    bundle_id: str,
+    calibration_id: int | None,
+    policy: dict[str, Any],
+    report: Any,
+    cancel: Any,
+) -> dict[str, Any]:
+    """Save the review policy, make the calibration active, recompute predictions and flags."""
+    from sqlalchemy import func, select
+
+    from tagger_core.calibrate import activate_calibration
+    from tagger_core.calibration.policy import ReviewPolicy
+    from tagger_core.db import open_library
+    from tagger_core.db.models import Prediction
+    from tagger_core.predictions import refresh_predictions, save_policy
+
+    library = open_library(db_path)
+    try:
+        report(0, 2, "policy")
+        with library.session() as s:
+            save_policy(s, ReviewPolicy.from_dict(policy))
+        report(1, 2, "predictions")
+        if calibration_id is not None:
+            activate_calibration(library, calibration_id)
+        refresh_predictions(library)
+        with library.session() as s:
+            flagged = s.scalar(
+                select(func.count()).where(
+                    Prediction.bundle_id == bundle_id, Prediction.flagged.is_(True)
+                )
+            )
+        report(2, 2, "")
+        return {"flagged": int(flagged or 0), "calibration_id": calibration_id}
+    finally:
+        library.close()
