@@ -72,7 +72,7 @@ def fma_dataset(root: Path, n: int = 12, seconds: float = 1.0) -> Path:
         tid = 2 + 137 * i
         kind = CLASSES[i % 3]
         subset = "medium" if i == n - 1 else "small"
-        split = ("training", "validation", "test")[i % 3]
+        split = ("training", "validation", "test")[(i // 3) % 3]
         rows.append([str(tid), "An album", split, subset, kind, f"Song, {i}"])
         name = f"{tid:06d}"
         path = root / "fma_small" / name[:3] / f"{name}.mp3"
