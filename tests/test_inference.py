@@ -187,6 +187,7 @@ def test_cpu_optimised_members_reproduce_eager_outputs(bundles) -> None:
             torch.testing.assert_close(got["logits"], want["logits"], atol=1e-4, rtol=1e-4)
             torch.testing.assert_close(got["embedding"], want["embedding"], atol=1e-4, rtol=1e-4)
     assert ensemble.amp == [False, False]  # never mixed precision on the CPU
+    assert ensemble.optimized == [True, True]
 
 
 def test_process_pool_gives_the_same_outputs(library, music, bundles) -> None:
