@@ -2,12 +2,18 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont
+SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont $(QT_XCB_PACKAGES)
+# What Qt's xcb platform plugin loads (desktop window and the Xvfb screenshots).
+QT_XCB_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+  libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1
 
 .PHONY: run test install system-deps lint bench clean-venv
 
+# Opens the desktop window on the default library (LIBRARY=/path, ~/Music, or the demo).
+# Without a display the GUI says so in one line (exit 3) and the terminal main job runs instead.
 run: install
-	$(VENV)/bin/music-tagger run $(if $(LIBRARY),"$(LIBRARY)")
+	@$(VENV)/bin/music-tagger-gui $(if $(LIBRARY),--library "$(LIBRARY)",--scan-default); rc=$$?; \
+	if [ $$rc -eq 3 ]; then $(VENV)/bin/music-tagger run $(if $(LIBRARY),"$(LIBRARY)"); else exit $$rc; fi
 
 test: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest; rc=$$?; \

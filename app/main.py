@@ -42,12 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--library",
         metavar="FOLDER",
-        help="music folder to add and scan when the window opens",
+        help="music folder to add, scan and analyse when the window opens",
     )
     parser.add_argument(
         "--scan-default",
         action="store_true",
-        help="scan the default library ($LIBRARY, ~/Music or the demo) when the window opens",
+        help="scan and analyse the default library ($LIBRARY, ~/Music or the demo) on opening",
     )
     return parser
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     if folder:
         try:
-            window.scan_folders([folder])
+            window.scan_then_analyse([folder])
         except TaggerError as err:
             QMessageBox.warning(window, APPLICATION, str(err))
     try:

@@ -348,7 +348,20 @@ class MainWindow(QMainWindow):
         if folder:
             self.scan_folders([folder])
 
-    def scan_folders(self, folders: list[str]) -> Job:
+    def scan_then_analyse(self, folders: list[str]) -> Job:
+        """The main job at start-up: scan, then analyse what is new (when analysis exists)."""
+
+        def done(report: ScanReport) -> str:
+            text = self._scan_done(report)
+            if not report.cancelled and self.analysis_unavailable() is None:
+                QTimer.singleShot(0, self.analyse_all)
+            return text
+
+        return self.scan_folders(folders, done)
+
+    def scan_folders(
+        self, folders: list[str], on_done: Callable[[ScanReport], str] | None = None
+    ) -> Job:
         library = self.library
 
         def run(report: Callable[[int, int, str], None], cancel: Any) -> ScanReport:
@@ -359,7 +372,7 @@ class MainWindow(QMainWindow):
                 cancel=cancel,
             )
 
-        return self.start_job("Scanning", run, self._scan_done)
+        return self.start_job("Scanning", run, on_done or self._scan_done)
 
     def rescan(self) -> Job | None:
         with self.library.session() as s:

@@ -106,3 +106,15 @@ def test_cancel_mid_analysis(qtbot, window, library, tmp_path, tiny, monkeypatch
     window.analyse_all()
     qtbot.waitUntil(lambda: window.job is None, timeout=120000)
     assert stored(library) == 10
+
+
+def test_startup_job_scans_then_analyses(qtbot, window, library, tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(process_job, "ISOLATE", False)
+    folder = tmp_path / "start"
+    folder.mkdir()
+    for i in range(3):
+        make_audio(folder / f"{i}.wav", seconds=2.0, seed=i)
+    window.analysis_options = {"bundles": [tiny], "batch_size": 4, "workers": 1}
+    window.scan_then_analyse([str(folder)])
+    qtbot.waitUntil(lambda: stored(library) == 3 and window.job is None, timeout=120000)
+    assert window.last_error is None and window.last_report.tracks_done == 3
