@@ -66,7 +66,14 @@ class LibraryTableModel(QAbstractTableModel):
         old = self._count
         with self.library.session() as s:
             new = count_tracks(s, self.view, self.text)
-        self._pages.clear()
+            if new == old:
+                # Same rows (analysis results arriving): re-read the cached pages by id,
+                # which is cheap, instead of re-running the sorted page queries.
+                for number, page in list(self._pages.items()):
+                    self._pages[number] = rows_for(s, [r.id for r in page])
+                    self.rows_fetched += len(page)
+        if new != old:
+            self._pages.clear()
         if new > old:
             self.beginInsertRows(QModelIndex(), old, new - 1)
             self._count = new

@@ -95,3 +95,23 @@ def test_main_window_on_100k_tracks(qtbot, big_library, tmp_path):
     qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=5000)
     assert win.model.cached_rows < 10 * PAGE
     win.detail.wait_for_jobs()
+
+
+def test_refresh_with_same_rows_rereads_cached_pages(qtbot, tmp_path):
+    from tagger_core.db.models import Prediction
+
+    library = fill_library(tmp_path / "same.db", 300)
+    model = LibraryTableModel(library)
+    assert model.data(model.index(250, 4)) == ""
+    pages_before = model.pages_fetched
+    with library.session() as s:
+        tid = model.track_id(250)
+        s.query(Prediction).filter(Prediction.track_id == tid).delete()
+        s.add(Prediction(track_id=tid, bundle_id="genre", confidences={"Jazz": 0.93}))
+    changed = []
+    model.dataChanged.connect(lambda a, b: changed.append((a.row(), b.row())))
+    model.refresh()
+    assert changed == [(0, 299)]
+    assert model.data(model.index(250, 4)) == "Jazz 0.93"
+    assert model.pages_fetched == pages_before, "same rows: no new page queries"
+    library.close()
