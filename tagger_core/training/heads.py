@@ -19,13 +19,16 @@ Two designs, selectable so they can be compared (the issue asks for both):
 
 Both keep the input standardisation (train-set mean and standard deviation)
 as buffers, so a saved head needs nothing but its own weights. A deep
-ensemble (AM'23: five members, different seeds) is trained member by member;
-a finished member is checkpointed, so an interrupted run resumes with the next.
+ensemble (AM'23: five members, different seeds) is trained member by member
+with the shared :class:`~tagger_core.training.trainer.Trainer` (Adam, early
+stopping on validation loss, a checkpoint after every epoch), so an
+interrupted run resumes where it stopped. The OVA heads share one early stop
+(on the sum of their balanced validation losses), the price of training them
+in one batched pass.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
@@ -38,9 +41,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.utils.data import Dataset
 
-from tagger_core.errors import Cancelled, TaggerError
+from tagger_core.errors import TaggerError
 from tagger_core.models.heads import ARCHITECTURE_NAMES, HEAD_ARCHITECTURES
+from tagger_core.training.on_device import OnDevice, to_device
+from tagger_core.training.trainer import EpochRecord, TrainConfig, Trainer
 
 Design = Literal["joint", "ova"]
 DESIGNS: tuple[str, ...] = ("joint", "ova")
@@ -165,32 +171,50 @@ def build_head(design: str, in_dim: int, n_classes: int, hidden: int, dropout: f
     return HEAD_ARCHITECTURES[design](in_dim, n_classes, hidden=hidden, dropout=dropout)
 
 
-def _loss(
-    logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, weight: torch.Tensor | None
-) -> torch.Tensor:
-    """Mean BCE (joint) or the sum over classes of each class's mean BCE on its rows (OVA)."""
+class _Rows(Dataset):
+    """Rows of ``x`` with their targets: ``y``, or ``(y, weight)`` for one-vs-all."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> None:
+        self.x, self.y, self.weight = x, y, weight
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+        if self.weight is None:
+            return self.x[i], self.y[i]
+        return self.x[i], (self.y[i], self.weight[i])
+
+
+def _joint_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over all tracks and classes."""
+    return F.binary_cross_entropy_with_logits(logits, y.to(logits.device))
+
+
+def _ova_loss(logits: torch.Tensor, target: Any) -> torch.Tensor:
+    """Sum over classes of each class's weighted mean BCE on its own rows.
+
+    Training weights are the 0/1 balanced-subsample mask (each class sees only
+    its positives and its negative subset); validation weights balance
+    positives and negatives, so both measure the balanced problem the heads learn.
+    """
+    y, w = to_device(target, logits.device)
     bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    if weight is not None:
-        bce = bce * weight
-    if mask is None:
-        return bce.mean()
-    m = mask.to(bce.dtype)
-    return ((bce * m).sum(dim=0) / m.sum(dim=0).clamp_min(1.0)).sum()
+    return ((bce * w).sum(dim=0) / w.sum(dim=0).clamp_min(1e-6)).sum()
 
 
 def _balanced_weight(y: torch.Tensor) -> torch.Tensor:
     """Per-pair weights giving positives and negatives of each class equal total weight."""
     pos = y.sum(dim=0).clamp_min(1.0)
     neg = (1 - y).sum(dim=0).clamp_min(1.0)
-    n = y.shape[0]
-    return torch.where(y > 0.5, n / (2 * pos), n / (2 * neg))
+    return torch.where(y > 0.5, 1.0 / pos, 1.0 / neg)
 
 
 def _config_key(config: HeadConfig, x: np.ndarray, y: np.ndarray, xv: np.ndarray) -> str:
     digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
     for arr in (x, y, xv):
         digest.update(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
-    return digest.hexdigest()
+    return digest.hexdigest()[:16]
 
 
 def fit_member(
@@ -201,80 +225,46 @@ def fit_member(
     x_val: torch.Tensor,
     y_val: torch.Tensor,
     device: torch.device,
-    on_epoch: Callable[[int], None] | None = None,
+    *,
+    progress: Callable[[EpochRecord, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[nn.Module, MemberHistory]:
-    """Train one member with Adam and early stopping on validation loss; returns the best state.
+    """Train one member with the shared :class:`Trainer` (Adam, early stopping on
+    validation loss, per-epoch checkpoint); returns it with its best weights.
 
-    Joint: validation loss is the BCE over all pairs. OVA: each class keeps the
-    weights of its own best epoch (class-balanced BCE on validation), and
-    training stops when no class has improved for ``patience`` epochs.
+    Joint: BCE on every pair. OVA: see :func:`_ova_loss`; early stopping
+    watches the sum of the classes' balanced validation losses.
     """
     seed = config.seed + 1000 * member
-    history = MemberHistory(seed=seed)
     ova = config.design == "ova"
-    n_classes = y_train.shape[1]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_head(
-            config.design, x_train.shape[1], n_classes, config.hidden_units, config.dropout
-        )
-        model.norm.set_stats(x_train)  # type: ignore[operator]
-        model.to(device)
-        best_state = copy.deepcopy(model.state_dict())
-        mask = None
-        if ova:
-            mask_np = balanced_negative_subsample(y_train.numpy(), seed=seed)
-            mask = torch.from_numpy(mask_np).to(device)
-        xt, yt = x_train.to(device), y_train.to(device)
-        xv, yv = x_val.to(device), y_val.to(device)
-        val_weight = _balanced_weight(yv) if ova else None
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        gen = torch.Generator().manual_seed(seed)
-        best = torch.full((n_classes if ova else 1,), float("inf"))
-        since = torch.zeros_like(best)
-        n = xt.shape[0]
-        for epoch in range(config.max_epochs):
-            model.train()
-            order = torch.randperm(n, generator=gen).to(device)
-            total, batches = 0.0, 0
-            for start in range(0, n, config.batch_size):
-                idx = order[start : start + config.batch_size]
-                logits = model(xt[idx])["logits"]
-                loss = _loss(logits, yt[idx], None if mask is None else mask[idx], None)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach())
-                batches += 1
-            model.eval()
-            with torch.no_grad():
-                vlog = model(xv)["logits"]
-                bce = F.binary_cross_entropy_with_logits(vlog, yv, reduction="none")
-                per = (bce * val_weight).mean(dim=0) if ova else bce.mean().reshape(1)
-            per = per.cpu()
-            history.train_loss.append(total / max(batches, 1))
-            history.val_loss.append(float(per.mean()))
-            history.epochs_run = epoch + 1
-            improved = per < best - 1e-6
-            if bool(improved.any()):
-                state = model.state_dict()
-                if ova:
-                    on_device = improved.to(device)
-                    for key in ("w1", "b1", "w2", "b2"):
-                        best_state[key][on_device] = state[key][on_device].clone()
-                    best_state["norm.mean"] = state["norm.mean"].clone()
-                    best_state["norm.std"] = state["norm.std"].clone()
-                else:
-                    best_state = copy.deepcopy(state)
-                history.best_epoch = epoch + 1
-            best = torch.where(improved, per, best)
-            since = torch.where(improved, torch.zeros_like(since), since + 1)
-            if on_epoch is not None:
-                on_epoch(epoch + 1)
-            if bool((since >= config.patience).all()):
-                break
-        model.load_state_dict(best_state)
-    return model.cpu().eval(), history
+    torch.manual_seed(seed)
+    head = build_head(
+        config.design, x_train.shape[1], y_train.shape[1], config.hidden_units, config.dropout
+    )
+    head.norm.set_stats(x_train)  # type: ignore[operator]
+    if ova:
+        mask = torch.from_numpy(balanced_negative_subsample(y_train.numpy(), seed=seed))
+        train_data = _Rows(x_train, y_train, mask.to(torch.float32))
+        val_data = _Rows(x_val, y_val, _balanced_weight(y_val))
+    else:
+        train_data, val_data = _Rows(x_train, y_train, None), _Rows(x_val, y_val, None)
+    model = OnDevice(head, device)
+    train_config = TrainConfig(
+        epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr,
+        weight_decay=config.weight_decay, seed=seed, patience=config.patience, threads=None,
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )  # fmt: skip
+    trainer = Trainer(model, _ova_loss if ova else _joint_loss, train_config)
+    result = trainer.fit(train_data, val_data, progress=progress, cancel=cancel)
+    history = MemberHistory(
+        seed=seed,
+        train_loss=[r.train_loss for r in result.history],
+        val_loss=[r.val_loss for r in result.history],
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+    )
+    return head.cpu().eval(), history
 
 
 def train_head_ensemble(
@@ -294,10 +284,11 @@ def train_head_ensemble(
     """Train ``config.n_members`` heads (seeds ``seed + 1000·m``) and return the ensemble.
 
     ``progress(done, total, text)`` is called after every epoch (total = members ×
-    max epochs; a member that stops early jumps ahead). ``cancel`` is checked after
-    every epoch and raises :class:`Cancelled`; members finished before that are in
-    ``checkpoint_dir`` (if given), and a later call with the same data and config
-    loads them instead of training them again. Deterministic on the CPU for a seed.
+    max epochs; a member that stops early jumps ahead). ``cancel`` is checked
+    before every batch and raises ``TrainingCancelled``; every epoch of every
+    member is checkpointed in ``checkpoint_dir`` (if given), and a later call with
+    the same data and config resumes from there (finished members are not trained
+    again). Deterministic on the CPU for a seed.
 
     ``threads``: torch CPU threads while training (restored afterwards; ``None``
     leaves them alone). Heads are so small that one thread is fastest: on a
@@ -346,33 +337,22 @@ def _train_head_ensemble(
     histories: list[MemberHistory] = []
     xt_t, yt_t = torch.from_numpy(x), torch.from_numpy(y)
     xv_t, yv_t = torch.from_numpy(xv), torch.from_numpy(yv)
+
+    def should_stop() -> bool:
+        return cancel is not None and cancel.is_set()
+
     for m in range(config.n_members):
         base = m * config.max_epochs
-        path = ckpt / f"member_{m}.pt" if ckpt else None
-        if path is not None and path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=False)
-            if saved.get("key") == key:
-                model = build_head(
-                    config.design, x.shape[1], y.shape[1], config.hidden_units, config.dropout
-                )
-                model.load_state_dict(saved["state"])
-                members.append(model.eval())
-                histories.append(MemberHistory(**saved["history"]))
-                if progress:
-                    progress(base + config.max_epochs, total, f"member {m + 1} (resumed)")
-                continue
 
-        def on_epoch(epoch: int, m: int = m, base: int = base) -> None:
+        def on_epoch(record: EpochRecord, epochs: int, m: int = m, base: int = base) -> None:
             if progress:
-                progress(base + epoch, total, f"member {m + 1}/{config.n_members}")
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("training cancelled; finished members are kept for resuming")
+                progress(base + record.epoch, total, f"member {m + 1}/{config.n_members}")
 
-        model, history = fit_member(config, m, xt_t, yt_t, xv_t, yv_t, device, on_epoch)
-        if path is not None:
-            tmp = path.with_suffix(".tmp")
-            torch.save({"key": key, "state": model.state_dict(), "history": history.to_dict()}, tmp)
-            tmp.replace(path)
+        path = ckpt / f"heads_{key}_member_{m}.pt" if ckpt else None
+        model, history = fit_member(
+            config, m, xt_t, yt_t, xv_t, yv_t, device,
+            progress=on_epoch, cancel=should_stop, checkpoint=path,
+        )  # fmt: skip
         if progress:
             progress(base + config.max_epochs, total, f"member {m + 1}/{config.n_members} done")
         members.append(model)

@@ -41,6 +41,7 @@ from tagger_core.models.resnet import AM23ResNet
 from tagger_core.training.datasets import AudioDataset
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble
 from tagger_core.training.head_bundle import TAXONOMY_FILE, write_identity_taxonomy
+from tagger_core.training.on_device import OnDevice
 from tagger_core.training.patch_dataset import PatchDataset
 from tagger_core.training.spectrograms import make_frontend
 from tagger_core.training.splits import Split, check_split_counts, stratified_split
@@ -142,18 +143,6 @@ class ResNetConfig:
         return out
 
 
-class _OnDevice(nn.Module):
-    """Moves each batch to the model's device: the shared trainer feeds CPU tensors."""
-
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
-        super().__init__()
-        self.inner = model.to(device)
-        self.device = device
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.inner(x.to(self.device, non_blocking=True))
-
-
 def _logits(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
     """The logits of a model output (a tensor, or the ``{"logits", ...}`` mapping)."""
     return out["logits"] if isinstance(out, dict) else out
@@ -218,7 +207,7 @@ def train_resnet_ensemble(
     for m in range(config.n_members):
         seed = config.seed + m
         torch.manual_seed(seed)
-        model = _OnDevice(build_resnet(n_classes, bands, config), device)
+        model = OnDevice(build_resnet(n_classes, bands, config), device)
         path = str(ckpt / f"resnet_{key}_member_{m}.pt") if ckpt else None
         train_cfg = TrainConfig(
             epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
