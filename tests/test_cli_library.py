@@ -72,9 +72,17 @@ def test_run_uses_demo_library_when_nothing_else(tmp_path: Path, monkeypatch, ca
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LIBRARY", raising=False)
     monkeypatch.setenv("MUSIC_TAGGER_DEMO_DIR", str(tmp_path / "demo"))
-    code, out, _ = run_cli(capsys, "--db", str(tmp_path / "lib.db"), "run")
+    code, out, _ = run_cli(capsys, "--db", str(tmp_path / "lib.db"), "run", "--no-analyze")
     assert code == 0
     assert f"Library: {tmp_path / 'demo'}" in out
     made = sorted(p.suffix for p in (tmp_path / "demo").iterdir())
     assert {".mp3", ".flac", ".ogg", ".wav", ".opus", ".aiff"} <= set(made)
     assert "0 unreadable" in out
+
+
+def test_run_analyses_and_summarises(tmp_path: Path, music: Path, capsys) -> None:
+    code, out, _ = run_cli(capsys, "--db", str(tmp_path / "lib.db"), "run", str(music))
+    assert code == 0
+    assert "Analysed 2 tracks" in out
+    assert "tracks flagged for review" in out
+    assert "genre:" in out and "instruments:" in out

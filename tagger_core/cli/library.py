@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
-from tagger_core.db.models import Track
+from tagger_core.db.models import Prediction, Track
 from tagger_core.formats import DEFAULT_EXTENSIONS, parse_extensions
 from tagger_core.queries import find_track, status_counts, track_dict, track_filter
 from tagger_core.scan import ScanReport, scan
@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("run", help="the main job on the default library (scan + summary)")
+    p = sub.add_parser("run", help="the main job on the default library: scan, analyse, summary")
     p.add_argument("library", nargs="?", help="library folder (default: $LIBRARY, ~/Music, demo)")
+    p.add_argument("--no-analyze", action="store_true", help="scan only")
     p.set_defaults(func=cmd_run)
 
 
@@ -161,5 +162,37 @@ def cmd_run(args: Any) -> int:
     print(f"Library: {path}")
     report = _scan_with_progress(args, [str(path)])
     print_scan_report(report)
+    if not args.no_analyze and not report.cancelled:
+        _analyse_root(args, path)
     args.json = False
     return cmd_status(args)
+
+
+def _analyse_root(args: Any, root: Path) -> None:
+    """Analyse the library's tracks with the default ensembles and summarise the predictions."""
+    from tagger_core.cli.analyze import print_analysis_report
+    from tagger_core.inference import analyze
+    from tagger_core.predictions import refresh_predictions
+
+    library = library_from_args(args)
+    prefix = os.fsencode(os.path.join(os.path.abspath(root), ""))
+    with library.session() as s:
+        rows = s.execute(select(Track.id, Track.path).where(Track.status == "ok")).all()
+    ids = [tid for tid, raw in rows if raw.startswith(prefix)]
+    with progress_bar("Analysing") as update:
+        report = analyze(library, ids, progress=lambda p: update(p.done, p.total, p.path))
+    print_analysis_report(report)
+    refresh_predictions(library, ids)
+    with library.session() as s:
+        preds = list(s.scalars(select(Prediction).where(Prediction.track_id.in_(ids))))
+    counts: dict[str, dict[str, int]] = {}
+    for p in preds:
+        tally = counts.setdefault(p.bundle_id, {})
+        for label, conf in (p.confidences or {}).items():
+            if conf >= 0.5:
+                tally[label] = tally.get(label, 0) + 1
+    for bundle_id, tally in sorted(counts.items()):
+        found = ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1]))
+        print(f"{bundle_id}: {found or 'nothing above 0.5'}")
+    flagged = len({p.track_id for p in preds if p.flagged})
+    print(f"{flagged} of {len(ids)} tracks flagged for review (see `music-tagger review`).")
