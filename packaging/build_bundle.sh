@@ -6,10 +6,15 @@
 # torch==2.13.0, the runtime dependencies from pyproject.toml and PyInstaller), so the
 # development venv stays as it is. BUNDLE_VENV=path picks another (e.g. .venv: PyInstaller
 # is then installed into it). NO_TARBALL=1 skips the tarball.
+#
+# The bundle is built from a snapshot of the sources in build/bundle-src, so edits made
+# while it builds cannot mix into it: BUNDLE_SOURCE=head (default) takes the last commit,
+# BUNDLE_SOURCE=worktree the files as they are now (uncommitted changes included).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 VENV=${BUNDLE_VENV:-build/bundle-venv}
+case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="$VENV/bin/python"
 APP_ID=io.github.music_archive_tagger.MusicArchiveTagger
 start=$(date +%s)
@@ -28,10 +33,23 @@ PYEOF
 fi
 tools_ready=$(date +%s)
 
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
-    --distpath dist --workpath build/pyinstaller packaging/music-tagger.spec
+SRC=build/bundle-src
+rm -rf "$SRC"
+mkdir -p "$SRC"
+case "${BUNDLE_SOURCE:-head}" in
+    head) git archive HEAD tagger_core app resources | tar -x -C "$SRC" ;;
+    worktree) cp -r tagger_core app resources "$SRC/" ;;
+    *) echo "build_bundle.sh: BUNDLE_SOURCE must be head or worktree" >&2; exit 2 ;;
+esac
+find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
+
+# Run from inside the snapshot so that it, not the checkout, is what Python imports.
+(cd "$SRC" && MUSIC_TAGGER_BUNDLE_SOURCE="$ROOT/$SRC" "$PY" -m PyInstaller \
+    --noconfirm --clean --log-level ERROR --distpath "$ROOT/dist" \
+    --workpath "$ROOT/build/pyinstaller" "$ROOT/packaging/music-tagger.spec")
 
 BUNDLE=dist/music-tagger
+ln -sf music-tagger "$BUNDLE/music-tagger-gui"
 mkdir -p "$BUNDLE/share/applications" "$BUNDLE/share/metainfo" "$BUNDLE/share/icons"
 cp packaging/$APP_ID.desktop "$BUNDLE/share/applications/"
 cp packaging/$APP_ID.metainfo.xml "$BUNDLE/share/metainfo/"
@@ -39,7 +57,7 @@ cp -r packaging/icons/hicolor "$BUNDLE/share/icons/"
 cp packaging/bundle/install.sh packaging/bundle/uninstall.sh "$BUNDLE/"
 built=$(date +%s)
 
-VERSION=$("$PY" -c "import sys; sys.path.insert(0, '.'); import tagger_core; print(tagger_core.__version__)")
+VERSION=$("$PY" -c "import sys; sys.path.insert(0, '$SRC'); import tagger_core; print(tagger_core.__version__)")
 TARBALL=""
 if [ -z "${NO_TARBALL:-}" ]; then
     TARBALL="dist/music-tagger-$VERSION-linux-$(uname -m).tar.gz"
