@@ -170,6 +170,7 @@ class CalibrationPanel(QWidget):
         self.calibrations.setHorizontalHeaderLabels(["Id", "Method", "Fit", "Tracks", "Active"])
         self.calibrations.verticalHeader().setVisible(False)
         self.calibrations.setMaximumHeight(150)
+        self.calibrations.horizontalHeader().setStretchLastSection(True)
         stored_box = QGroupBox("Stored calibrations")
         QVBoxLayout(stored_box).addWidget(self.calibrations)
 
@@ -178,13 +179,14 @@ class CalibrationPanel(QWidget):
         self.metrics = QTableWidget(len(METRICS), 2)
         self.metrics.setHorizontalHeaderLabels(["Before", "After"])
         self.metrics.setVerticalHeaderLabels([name for _, name in METRICS])
-        self.metrics.setMaximumHeight(220)
+        self.metrics.setMinimumHeight(200)
+        self.metrics.horizontalHeader().setStretchLastSection(True)
         results_box = QGroupBox("Held-out results (cross-validated)")
         results = QGridLayout(results_box)
-        results.addWidget(self.reliability, 0, 0, 1, 2)
-        results.addWidget(self.metrics, 1, 0)
-        results.addWidget(self.curve, 1, 1)
-        results.setColumnStretch(0, 1)
+        results.addWidget(self.reliability, 0, 0, 2, 1)
+        results.addWidget(self.curve, 0, 1)
+        results.addWidget(self.metrics, 1, 1)
+        results.setColumnStretch(0, 3)
         results.setColumnStretch(1, 2)
 
         policy = ReviewPolicy()
@@ -351,6 +353,7 @@ class CalibrationPanel(QWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.set_table.setItem(row, col, item)
+        self.set_table.resizeColumnsToContents()
         n = data["from_review"] + data["from_tags"]
         self.set_summary.setText(
             f"{n:,} labelled tracks: {data['from_review']:,} reviewed by a person, "
@@ -368,6 +371,7 @@ class CalibrationPanel(QWidget):
             values = (c["id"], c["method"], c["fit"], c["tracks"], "✓" if c["active"] else "")
             for col, value in enumerate(values):
                 self.calibrations.setItem(r, col, QTableWidgetItem(str(value)))
+        self.calibrations.resizeColumnsToContents()
 
     def fit(self) -> Job | None:
         if self.problem or not self.bundle_id:
@@ -400,16 +404,11 @@ class CalibrationPanel(QWidget):
                 self.data[key] = result[key]
         self.update_counts()
         skipped = result["skipped"]
-        self.fit_message.setText(
-            f"Calibration {result['calibration_id']} fitted on {len(result['labels'])} labels"
-            + (
-                "; left uncalibrated: "
-                + "; ".join(f"{k} ({v})" for k, v in list(skipped.items())[:6])
-                if skipped
-                else "."
-            )
-            + " Press Apply to make it active."
-        )
+        text = f"Calibration {result['calibration_id']} fitted on {len(result['labels'])} labels."
+        if skipped:
+            text += " Too few examples to calibrate (left as they are): " + ", ".join(skipped) + "."
+        self.fit_message.setText(text + " Press Apply to make it active.")
+        self.fit_message.setToolTip("\n".join(f"{k}: {v}" for k, v in skipped.items()))
         self._update_enabled()
         before, after = result["before"].get("ece") or 0.0, result["after"].get("ece") or 0.0
         return (

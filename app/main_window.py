@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
-        for col, width in enumerate((200, 150, 150, 130, 190, 170, 90, 80)):
+        for col, width in enumerate((180, 130, 140, 110, 170, 150, 80, 60)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([170, 820, 420])
+        self.splitter.setSizes([160, 900, 380])
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.splitter, "Library")

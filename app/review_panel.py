@@ -281,11 +281,18 @@ class ReviewPanel(QWidget):
     def _update_counts(self) -> None:
         with self.library.session() as s:
             c = review.review_counts(s)
+        left = sum(1 for tid in self.queue if tid not in self._reviewed_ids())
         self.counts_label.setText(
-            f"Waiting {c['waiting']:,} · reviewed {c['reviewed']:,} · "
-            f"flagged {c['flagged']:,} · decisions {c['decisions']:,}"
+            f"This queue: {left:,} of {len(self.queue):,} left\n"
+            f"All models: {c['waiting']:,} tracks waiting, {c['reviewed']:,} reviewed, "
+            f"{c['decisions']:,} decisions"
         )
         self.counts = c
+
+    def _reviewed_ids(self) -> set[int]:
+        with self.library.session() as s:
+            state = review.reviews(s, self.task, self.queue[:QUEUE_LIMIT])
+        return {tid for tid, st in state.items() if st.reviewed}
 
     def _update_buttons(self) -> None:
         has = self.current_track_id() is not None

@@ -181,6 +181,13 @@ def label_summary(confidences: dict[str, Any] | None, threshold: float = SHOW_TH
     return f"({ranked[0][0]} {ranked[0][1]:.2f})" if ranked else ""
 
 
+def _shown(prediction: Any) -> str:
+    """The stored summary (what the column sorts by), else one made from the confidences."""
+    if prediction is None:
+        return ""
+    return prediction.summary or label_summary(prediction.confidences)
+
+
 def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
     """Display rows of ``ids``, in the order given (ids not found are skipped)."""
     if not ids:
@@ -199,7 +206,11 @@ def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
     ).all()
     preds = session.execute(
         select(
-            Prediction.track_id, Prediction.bundle_id, Prediction.confidences, Prediction.flagged
+            Prediction.track_id,
+            Prediction.bundle_id,
+            Prediction.confidences,
+            Prediction.summary,
+            Prediction.flagged,
         ).where(
             Prediction.track_id.in_(ids),
             Prediction.bundle_id.in_((GENRE_BUNDLE, INSTRUMENT_BUNDLE)),
@@ -229,8 +240,8 @@ def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
             artist=t.artist or "",
             album=t.album or "",
             genre=t.genre_text or "",
-            predicted=label_summary(g.confidences) if g is not None else "",
-            instruments=label_summary(i.confidences) if i is not None else "",
+            predicted=_shown(g),
+            instruments=_shown(i),
             flag=flag,
             status=t.status,
             error=t.error or "",
