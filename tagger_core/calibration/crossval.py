@@ -28,6 +28,7 @@ from tagger_core.calibration.scaling import (
     scaler_from_dict,
 )
 from tagger_core.errors import CalibrationError
+from tagger_core.stratify import iterative_stratification
 
 MIN_PER_FOLD = 3
 """Positives and negatives each class needs in every fold (so k * 3 in all)."""
@@ -35,37 +36,10 @@ MIN_PER_FOLD = 3
 
 def stratified_folds(labels: Any, k: int, seed: int = 0) -> np.ndarray:
     """Fold number (0 .. k-1) of each track, iteratively stratified over all classes."""
-    y = np.asarray(labels).astype(bool)
-    if y.ndim == 1:
-        y = y[:, None]
-    n = y.shape[0]
+    n = np.asarray(labels).shape[0]
     if not 2 <= k <= n:
         raise CalibrationError(f"cross-validation needs 2 <= folds <= tracks, got {k} folds")
-    rng = np.random.default_rng(seed)
-    fold = np.full(n, -1, dtype=np.int64)
-    want_label = np.tile(y.sum(axis=0) / k, (k, 1)).astype(np.float64)  # (k, C)
-    want_total = np.full(k, n / k)
-    unassigned = np.ones(n, dtype=bool)
-
-    def assign(i: int, candidates: np.ndarray) -> None:
-        best = candidates[want_total[candidates] == want_total[candidates].max()]
-        f = int(rng.choice(best))
-        fold[i] = f
-        unassigned[i] = False
-        want_total[f] -= 1
-        want_label[f] -= y[i]
-
-    while True:
-        remaining = (y & unassigned[:, None]).sum(axis=0)
-        if not remaining.any():
-            break
-        label = int(np.argmin(np.where(remaining > 0, remaining, np.iinfo(np.int64).max)))
-        for i in rng.permutation(np.flatnonzero(y[:, label] & unassigned)):
-            col = want_label[:, label]
-            assign(int(i), np.flatnonzero(col == col.max()))
-    for i in rng.permutation(np.flatnonzero(unassigned)):
-        assign(int(i), np.arange(k))
-    return fold
+    return iterative_stratification(labels, [1.0] * k, seed)
 
 
 def _class_names(class_names: Sequence[str] | None, n_classes: int) -> list[str]:
