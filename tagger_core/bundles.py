@@ -181,7 +181,10 @@ class Bundle:
         """The task's taxonomy resolved against this bundle's raw labels."""
         path = self._taxonomy_path
         use_manifest = "taxonomy" in self.manifest and "MUSIC_TAGGER_TAXONOMY" not in os.environ
-        if path is None and use_manifest:
+        if path is None and "taxonomy_file" in self.manifest:
+            # A bundle trained on the librarian's own vocabulary carries its taxonomy.
+            path = self.path / self.manifest["taxonomy_file"]
+        elif path is None and use_manifest:
             path = resource_path("taxonomies", self.manifest["taxonomy"])
         return task_taxonomy(self.task, path).bind(self.raw_labels)
 
