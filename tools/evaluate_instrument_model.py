@@ -94,20 +94,20 @@ def mean_std(values: list[float]) -> dict:
 def plot_reliability(z, y, t_best, path: Path, title: str) -> None:
     """AM'23 Figure 1 style: grey members, black ensemble, blue ensemble at the best T."""
     fig, ax = plt.subplots(figsize=(5, 5))
-    centres = (np.arange(10) + 0.5) / 10
+    edges = np.linspace(0.0, 1.0, 11)
     ax.plot([0, 1], [0, 1], "--", color="green", label="ideal")
 
     def stairs(probs, **kw):
         d = metrics.reliability_diagram(probs, y)
         freq = np.array(d.frequency)
-        ax.step(centres, freq, where="mid", **kw)
+        ax.stairs(freq, edges, baseline=None, **kw)
 
     for m in range(z.shape[0]):
         label = "single models" if m == 0 else None
         stairs(expit(z[m]), color="0.7", lw=1, label=label)
     stairs(expit(z).mean(0), color="black", lw=2.5, label="ensemble")
     stairs(expit(z / t_best).mean(0), color="tab:blue", lw=2, label=f"ensemble, T = {t_best:.2f}")
-    ax.set_xlabel("confidence (bucket centre)")
+    ax.set_xlabel("confidence bucket")
     ax.set_ylabel("fraction positive")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -213,10 +213,13 @@ def _f(v) -> str:
 def markdown_tables(r: dict) -> str:
     """The report's tables, generated from the results (pasted into the report)."""
     ss, ens, tt = r["single_summary"], r["ensemble"], r["temperature"]
-    lines = ["| | macro mAP | macro F1 |", "|---|---|---|",
-             f"| single models (mean ± std of 5) | {_f(ss['map']['mean'])} ± {_f(ss['map']['std'])}"
-             f" | {_f(ss['macro_f1']['mean'])} ± {_f(ss['macro_f1']['std'])} |",
-             f"| ensemble of 5 | {_f(ens['map'])} | {_f(ens['macro_f1'])} |", ""]
+    n = len(r["single"])
+    lines = [
+        "| | macro mAP | macro F1 |", "|---|---|---|",
+        f"| single models (mean ± std of {n}) | {_f(ss['map']['mean'])} ± "
+        f"{_f(ss['map']['std'])} | {_f(ss['macro_f1']['mean'])} ± {_f(ss['macro_f1']['std'])} |",
+        f"| ensemble of {n} | {_f(ens['map'])} | {_f(ens['macro_f1'])} |", "",
+    ]  # fmt: skip
     lines += ["| family | AP single (mean) | AP ensemble | F1 ensemble |", "|---|---|---|---|"]
     for fam in FAMILIES:
         single_ap = np.mean([s["ap"][fam] for s in r["single"]])
