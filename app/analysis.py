@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from tagger_core.db import Library
 from tagger_core.errors import TaggerError
 
 CORE_MODULE = "tagger_core.inference"
+PARTIAL_REFRESH_S = 3.0
 
 
 def _installed(module: str) -> bool:
@@ -57,6 +59,46 @@ def _progress_adapter(report: Callable[[int, int, str], None]) -> Callable[..., 
     return progress
 
 
+class _PartialRefresh:
+    """Refreshes predictions of tracks analysed so far, every few seconds, during a run.
+
+    So the table shows calibrated predictions as analyses are committed rather
+    than only at the end; the final refresh still covers every analysed track.
+    """
+
+    def __init__(self, library: Library, refresh: Callable[..., Any] | None) -> None:
+        from sqlalchemy import func, select
+
+        from tagger_core.db.models import Analysis
+
+        self.library, self.refresh = library, refresh
+        self.last = time.monotonic()
+        with library.session() as s:
+            self.max_id = int(s.scalar(select(func.max(Analysis.id))) or 0)
+
+    def maybe(self) -> None:
+        if self.refresh is None or time.monotonic() - self.last < PARTIAL_REFRESH_S:
+            return
+        from sqlalchemy import select
+
+        from tagger_core.db.models import Analysis
+
+        self.last = time.monotonic()
+        with self.library.session() as s:
+            rows = s.execute(
+                select(Analysis.id, Analysis.track_id).where(
+                    Analysis.id > self.max_id, Analysis.status == "ok"
+                )
+            ).all()
+        if not rows:
+            return
+        self.max_id = max(r.id for r in rows)
+        try:
+            self.refresh(self.library, sorted({r.track_id for r in rows}))
+        except TaggerError:
+            pass  # the final refresh reports it
+
+
 def run_analysis(
     db_path: str,
     track_ids: list[int] | None,
@@ -73,14 +115,17 @@ def run_analysis(
     core = importlib.import_module(CORE_MODULE)
     library = open_library(db_path)
     try:
-        result = core.analyze(
-            library,
-            track_ids=track_ids,
-            progress=_progress_adapter(report),
-            cancel=cancel,
-            **options,
-        )
         refresh = _refresh_predictions()
+        partial = _PartialRefresh(library, refresh)
+        relay = _progress_adapter(report)
+
+        def progress(*args: Any) -> None:
+            relay(*args)
+            partial.maybe()
+
+        result = core.analyze(
+            library, track_ids=track_ids, progress=progress, cancel=cancel, **options
+        )
         analysed = list(getattr(result, "analysed_track_ids", []) or [])
         result.predictions_note = ""
         if refresh is not None and analysed:

@@ -14,7 +14,16 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from tagger_core.db import Library
-from tagger_core.track_views import COLUMN_KEYS, COLUMNS, TrackRow, count_tracks, page_ids, rows_for
+from tagger_core.track_views import (
+    COLUMN_KEYS,
+    COLUMNS,
+    TaskBundles,
+    TrackRow,
+    count_tracks,
+    page_ids,
+    rows_for,
+    task_bundles,
+)
 
 PAGE = 200
 MAX_PAGES = 40
@@ -37,6 +46,7 @@ class LibraryTableModel(QAbstractTableModel):
         self.sort_key = "title"
         self.descending = False
         self._count = 0
+        self.bundles = TaskBundles()
         self._pages: OrderedDict[int, list[TrackRow]] = OrderedDict()
         self.rows_fetched = 0
         self.pages_fetched = 0
@@ -66,11 +76,12 @@ class LibraryTableModel(QAbstractTableModel):
         old = self._count
         with self.library.session() as s:
             new = count_tracks(s, self.view, self.text)
+            self.bundles = task_bundles(s)
             if new == old:
                 # Same rows (analysis results arriving): re-read the cached pages by id,
                 # which is cheap, instead of re-running the sorted page queries.
                 for number, page in list(self._pages.items()):
-                    self._pages[number] = rows_for(s, [r.id for r in page])
+                    self._pages[number] = rows_for(s, [r.id for r in page], self.bundles)
                     self.rows_fetched += len(page)
         if new != old:
             self._pages.clear()
@@ -88,6 +99,7 @@ class LibraryTableModel(QAbstractTableModel):
     def _recount(self) -> None:
         with self.library.session() as s:
             self._count = count_tracks(s, self.view, self.text)
+            self.bundles = task_bundles(s)
 
     def _reset(self) -> None:
         self.beginResetModel()
@@ -103,9 +115,16 @@ class LibraryTableModel(QAbstractTableModel):
             return page
         with self.library.session() as s:
             ids = page_ids(
-                s, self.view, self.text, self.sort_key, self.descending, number * PAGE, PAGE
+                s,
+                self.view,
+                self.text,
+                self.sort_key,
+                self.descending,
+                number * PAGE,
+                PAGE,
+                self.bundles,
             )
-            page = rows_for(s, ids)
+            page = rows_for(s, ids, self.bundles)
         self.rows_fetched += len(page)
         self.pages_fetched += 1
         self._pages[number] = page

@@ -37,9 +37,8 @@ from app.workers import Job
 from tagger_core import review
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
-from tagger_core.track_views import GENRE_BUNDLE, INSTRUMENT_BUNDLE
+from tagger_core.track_views import GENRE_BUNDLE, task_bundles
 
-TASK_OF_BUNDLE = {GENRE_BUNDLE: "genre", INSTRUMENT_BUNDLE: "instruments"}
 QUEUE_LIMIT = 5000
 HELP = (
     "<b>Keys</b>: N / → next · B / ← previous · ↑ ↓ choose label · T / Enter toggle label · "
@@ -77,8 +76,8 @@ class ReviewPanel(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.bundle_box = QComboBox()
-        self.bundle_box.addItem("Genres", GENRE_BUNDLE)
-        self.bundle_box.addItem("Instrument families", INSTRUMENT_BUNDLE)
+        self.bundle_box.addItem("Genres", "genre")
+        self.bundle_box.addItem("Instrument families", "instruments")
         self.bundle_box.currentIndexChanged.connect(self._bundle_changed)
         self.bundle_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.counts_label = QLabel("")
@@ -169,16 +168,17 @@ class ReviewPanel(QWidget):
     # -- queue -----------------------------------------------------------------------------
     @property
     def task(self) -> str:
-        return TASK_OF_BUNDLE[self.bundle_id]
+        return str(self.bundle_box.currentData())
 
     def _bundle_changed(self, _index: int) -> None:
-        self.bundle_id = str(self.bundle_box.currentData())
         self.reload()
 
     def reload(self) -> None:
         """Re-read the queue (flagged, not yet reviewed, most uncertain first)."""
         keep = self.current_track_id()
         with self.library.session() as s:
+            shown = task_bundles(s)
+            self.bundle_id = shown.genre if self.task == "genre" else shown.instruments
             preds = review.review_queue(s, self.bundle_id, limit=QUEUE_LIMIT)
             ids = [p.track_id for p in preds]
             names = dict(

@@ -30,7 +30,7 @@ from app.spectrogram import load_clip, log_mel, to_rgb
 from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
-from tagger_core.track_views import GENRE_BUNDLE, INSTRUMENT_BUNDLE
+from tagger_core.track_views import task_bundles
 
 
 @dataclass
@@ -93,12 +93,15 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
             fields=[(k, v) for k, v in fields if v],
             raw_tags=dict(t.raw_tags or {}),
         )
+        shown = task_bundles(s)
         for p in s.scalars(select(Prediction).where(Prediction.track_id == track_id)):
             pair = (dict(p.confidences or {}), dict(p.spread or {}))
-            if p.bundle_id == GENRE_BUNDLE:
+            if p.bundle_id == shown.genre:
                 detail.genre = pair
-            elif p.bundle_id == INSTRUMENT_BUNDLE:
+            elif p.bundle_id == shown.instruments:
                 detail.instruments = pair
+            else:
+                continue
             detail.flagged = detail.flagged or bool(p.flagged)
             detail.flag_reasons.extend(reason_text(r) for r in (p.flag_reasons or []))
         return detail

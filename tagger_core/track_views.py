@@ -50,6 +50,39 @@ _IP = aliased(Prediction, name="instrument_prediction")
 
 
 @dataclass(frozen=True)
+class TaskBundles:
+    """Which model bundle's predictions fill the genre and the instrument columns."""
+
+    genre: str = GENRE_BUNDLE
+    instruments: str = INSTRUMENT_BUNDLE
+
+
+def task_bundles(session: Session) -> TaskBundles:
+    """The bundles whose predictions the table shows, found from the stored predictions.
+
+    A bundle whose labels are the app's genre labels fills the genre column, any
+    other the instrument column; the default bundles win when several qualify.
+    """
+    from tagger_core.genre_names import GENRE_LABELS
+
+    genre_labels = set(GENRE_LABELS)
+    found: dict[str, list[str]] = {"genre": [], "instruments": []}
+    for bundle_id in session.scalars(select(Prediction.bundle_id).distinct()):
+        sample = session.scalar(
+            select(Prediction.confidences).where(Prediction.bundle_id == bundle_id).limit(1)
+        )
+        keys = set(sample or {})
+        task = "genre" if keys and keys <= genre_labels else "instruments"
+        found[task].append(bundle_id)
+
+    def pick(task: str, default: str) -> str:
+        ids = sorted(found[task])
+        return default if default in ids or not ids else ids[0]
+
+    return TaskBundles(pick("genre", GENRE_BUNDLE), pick("instruments", INSTRUMENT_BUNDLE))
+
+
+@dataclass(frozen=True)
 class TrackRow:
     """What one line of the library table shows."""
 
@@ -105,10 +138,10 @@ def view_filter(stmt: Select[Any], view: str) -> Select[Any]:
     raise TaggerError(f"unknown library view {view!r}")
 
 
-def _joined(stmt: Select[Any]) -> Select[Any]:
+def _joined(stmt: Select[Any], bundles: TaskBundles) -> Select[Any]:
     return stmt.outerjoin(
-        _GP, and_(_GP.track_id == Track.id, _GP.bundle_id == GENRE_BUNDLE)
-    ).outerjoin(_IP, and_(_IP.track_id == Track.id, _IP.bundle_id == INSTRUMENT_BUNDLE))
+        _GP, and_(_GP.track_id == Track.id, _GP.bundle_id == bundles.genre)
+    ).outerjoin(_IP, and_(_IP.track_id == Track.id, _IP.bundle_id == bundles.instruments))
 
 
 def _file_name() -> Any:
@@ -155,12 +188,13 @@ def page_ids(
     descending: bool = False,
     offset: int = 0,
     limit: int = 200,
+    bundles: TaskBundles = TaskBundles(),  # noqa: B008 - frozen, so safe as a default
 ) -> list[int]:
     """Track ids of one page of the view, in display order (ties broken by id)."""
     key = _sort_expression(sort)
     stmt = track_filter(view_filter(select(Track.id), view), text)
     if sort in ("predicted", "instruments", "flag"):
-        stmt = _joined(stmt)
+        stmt = _joined(stmt, bundles)
     order = key.desc() if descending else key.asc()
     tie = Track.id.desc() if descending else Track.id.asc()
     stmt = stmt.order_by(order.nulls_last(), tie).offset(offset).limit(limit)
@@ -188,7 +222,11 @@ def _shown(prediction: Any) -> str:
     return prediction.summary or label_summary(prediction.confidences)
 
 
-def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
+def rows_for(
+    session: Session,
+    ids: list[int],
+    bundles: TaskBundles = TaskBundles(),  # noqa: B008 - frozen, so safe as a default
+) -> list[TrackRow]:
     """Display rows of ``ids``, in the order given (ids not found are skipped)."""
     if not ids:
         return []
@@ -213,7 +251,7 @@ def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
             Prediction.flagged,
         ).where(
             Prediction.track_id.in_(ids),
-            Prediction.bundle_id.in_((GENRE_BUNDLE, INSTRUMENT_BUNDLE)),
+            Prediction.bundle_id.in_((bundles.genre, bundles.instruments)),
         )
     ).all()
     reviewed = set(
@@ -231,7 +269,7 @@ def rows_for(session: Session, ids: list[int]) -> list[TrackRow]:
     found: dict[int, TrackRow] = {}
     for t in tracks:
         mine = by_track.get(t.id, {})
-        g, i = mine.get(GENRE_BUNDLE), mine.get(INSTRUMENT_BUNDLE)
+        g, i = mine.get(bundles.genre), mine.get(bundles.instruments)
         flagged = any(p.flagged for p in mine.values())
         flag = "reviewed" if t.id in reviewed else ("flagged" if flagged else "")
         found[t.id] = TrackRow(

@@ -93,3 +93,24 @@ def test_label_summary():
     assert label_summary({"Pop": 0.6, "Rock": 0.91, "Jazz": 0.1}) == "Rock 0.91, Pop 0.60"
     assert label_summary({"Pop": 0.2}) == "(Pop 0.20)"
     assert label_summary({}) == ""
+
+
+def test_columns_follow_the_bundle_whose_labels_are_genres(library):
+    from tagger_core.track_views import task_bundles
+
+    ids = _add_tracks(library, 2)
+    with library.session() as s:
+        s.add(
+            Prediction(
+                track_id=ids[0], bundle_id="my-genre-head", confidences={"Jazz": 0.8, "Blues": 0.6}
+            )
+        )
+        s.add(
+            Prediction(track_id=ids[0], bundle_id="instrument-family", confidences={"guitar": 0.7})
+        )
+    with library.session() as s:
+        shown = task_bundles(s)
+        assert (shown.genre, shown.instruments) == ("my-genre-head", "instrument-family")
+        row = rows_for(s, [ids[0]], shown)[0]
+        assert row.predicted == "Jazz 0.80, Blues 0.60" and row.instruments == "guitar 0.70"
+        assert page_ids(s, sort="predicted", descending=True, limit=1, bundles=shown) == [ids[0]]

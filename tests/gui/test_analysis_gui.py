@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
 from audio_files import make_audio
 from PySide6.QtCore import QElapsedTimer, QTimer
@@ -18,6 +21,11 @@ pytest.importorskip("tagger_core.inference")
 def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundles")
     make_tiny_bundle(root, "tiny-gui", seed=3)
+    # Raw tags the default genre taxonomy knows, so predictions get genre labels.
+    manifest = root / "tiny-gui" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["raw_labels"] = ["rock", "jazz", "pop", "electronic", "blues", "folk"]
+    manifest.write_text(json.dumps(data))
     return root
 
 
@@ -56,6 +64,8 @@ def test_analyse_selection_and_all_with_ticks_measured(
     assert window.last_error is None, window.last_error
     assert stored(library) == 1
     assert window.last_report.tracks_done == 1
+    assert window.model.data(window.model.index(0, 4)), "predicted genres shown in the table"
+    assert window.model.data(window.model.index(1, 4)) == ""
 
     monkeypatch.setattr(process_job, "ISOLATE", True)
     gaps: list[int] = []
@@ -118,3 +128,35 @@ def test_startup_job_scans_then_analyses(qtbot, window, library, tmp_path, tiny,
     window.scan_then_analyse([str(folder)])
     qtbot.waitUntil(lambda: stored(library) == 3 and window.job is None, timeout=120000)
     assert window.last_error is None and window.last_report.tracks_done == 3
+
+
+def test_predictions_appear_while_the_analysis_runs(library, tmp_path, tiny, monkeypatch):
+    from app import analysis
+    from tagger_core.db.models import Prediction
+    from tagger_core.scan import scan
+
+    folder = tmp_path / "progressive"
+    folder.mkdir()
+    for i in range(6):
+        make_audio(folder / f"{i}.wav", seconds=3.0, seed=i)
+    scan(library, [folder])
+    monkeypatch.setattr(analysis, "PARTIAL_REFRESH_S", 0.0)
+    seen: list[tuple[int, int]] = []
+
+    def report(done: int, total: int, _text: str) -> None:
+        with library.session() as s:
+            seen.append((done, int(s.scalar(select(func.count(Prediction.id))) or 0)))
+
+    result = analysis.run_analysis(
+        str(library.path),
+        None,
+        {"bundles": [tiny], "batch_size": 2, "workers": 1},
+        report,
+        threading.Event(),
+    )
+    assert result.tracks_done == 6 and result.predictions_note == ""
+    during = [n for done, n in seen if 0 < done < 6]
+    assert during and max(during) > 0, seen
+    with library.session() as s:
+        preds = list(s.scalars(select(Prediction)))
+    assert len(preds) == 6 and all(p.confidences for p in preds)
