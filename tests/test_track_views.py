@@ -102,7 +102,10 @@ def test_columns_follow_the_bundle_whose_labels_are_genres(library):
     with library.session() as s:
         s.add(
             Prediction(
-                track_id=ids[0], bundle_id="my-genre-head", confidences={"Jazz": 0.8, "Blues": 0.6}
+                track_id=ids[0],
+                bundle_id="my-genre-head",
+                confidences={"Jazz": 0.8, "Blues": 0.6},
+                summary="Jazz 0.80, Blues 0.60",
             )
         )
         s.add(
