@@ -1,37 +1,32 @@
 """Log-mel spectrogram pictures of a track for the detail panel.
 
 Decoding and the mel transform run in a worker thread; only the finished
-RGB array is turned into a QImage on the UI thread.
+RGB array is turned into a QImage on the UI thread. The picture uses
+librosa's mel filterbank at the preview rate, which is for looking at, not the
+models' own frontend.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
 from app.preview import PREVIEW_RATE, PREVIEW_SECONDS
-from tagger_core.errors import DecodeError
 
 N_MELS = 96
 HOP = 256
 
 
 def load_clip(path: str | bytes, seconds: float = PREVIEW_SECONDS) -> np.ndarray:
-    """The first ``seconds`` of a track as mono float32 at ``PREVIEW_RATE``."""
-    import librosa
+    """The first ``seconds`` of a track as mono float32 at ``PREVIEW_RATE``.
+
+    Decoded by the core's decoder (soundfile, ffmpeg for the rest), as analysis does.
+    """
+    from tagger_core.audio import decode
 
     name = os.fsdecode(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            audio, _ = librosa.load(name, sr=PREVIEW_RATE, mono=True, duration=seconds)
-    except Exception as err:  # soundfile, audioread and ffmpeg raise many kinds
-        raise DecodeError(f"cannot decode {name}: {err}") from err
-    if audio.size == 0:
-        raise DecodeError(f"{name} holds no audio")
-    return audio.astype(np.float32)
+    return decode(name, PREVIEW_RATE, duration_s=seconds)
 
 
 def log_mel(audio: np.ndarray, rate: int = PREVIEW_RATE, n_mels: int = N_MELS) -> np.ndarray:
