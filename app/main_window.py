@@ -177,6 +177,12 @@ class MainWindow(QMainWindow):
             lambda: self.tabs.setCurrentWidget(self.calibration),
             "Calibrate a model on your archive and set the review thresholds",
         )
+        self.act_dump = self._action(
+            "Save library as CSV/&JSON…",
+            None,
+            self.save_dump_dialog,
+            "Write every track, its tags, predictions and decisions to a CSV or JSON file",
+        )
         self.act_about = self._action("&About", None, self._about, "About this application")
         self.act_analyse_sel = self._action(
             "Analyse &selection", "Ctrl+R", self.analyse_selection, "Analyse the selected tracks"
@@ -194,6 +200,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_add, self.act_rescan])
         m.addSeparator()
         m.addAction(self.act_export)
+        m.addAction(self.act_dump)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = bar.addMenu("&Analysis")
@@ -259,6 +266,28 @@ class MainWindow(QMainWindow):
         self.export_dialog.show()
         self.export_dialog.raise_()
         return self.export_dialog
+
+    def save_dump_dialog(self) -> None:
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save library as", "library.csv", "CSV (*.csv);;JSON (*.json)"
+        )
+        if path:
+            self.save_dump(path, "json" if path.lower().endswith(".json") else "csv")
+
+    def save_dump(self, path: str, fmt: str) -> Job:
+        """Write the whole library to ``path`` (csv or json) in a worker."""
+        from tagger_core.export import dump
+
+        library = self.library
+
+        def run(report: Callable[[int, int, str], None], _cancel: Any) -> int:
+            tmp = f"{path}.partial"
+            with open(tmp, "w", encoding="utf-8", newline="") as out:
+                n = dump(library, fmt, out)
+            os.replace(tmp, path)
+            return n
+
+        return self.start_job("Saving library", run, lambda n: f"Saved {n:,} tracks to {path}.")
 
     def open_review(self) -> None:
         self.tabs.setCurrentWidget(self.review)

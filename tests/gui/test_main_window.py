@@ -149,3 +149,20 @@ def test_sort_by_clicking_the_header(qtbot, window, tmp_path):
     window.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
     titles = [window.model.data(window.model.index(r, 0)) for r in range(window.model.rowCount())]
     assert titles == sorted(titles, key=str.lower, reverse=True)
+
+
+def test_save_library_as_csv_and_json(qtbot, window, tmp_path):
+    import csv
+    import json
+
+    folder = make_folder(tmp_path / "dump", 2)
+    window.scan_folders([str(folder)])
+    wait_for_job(qtbot, window)
+    window.save_dump(str(tmp_path / "lib.csv"), "csv")
+    wait_for_job(qtbot, window)
+    rows = list(csv.DictReader((tmp_path / "lib.csv").read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 4 and "Saved 4 tracks" in window.status_text.text()
+    window.save_dump(str(tmp_path / "lib.json"), "json")
+    wait_for_job(qtbot, window)
+    data = json.loads((tmp_path / "lib.json").read_text(encoding="utf-8"))
+    assert {d["path"].rsplit("/", 1)[-1] for d in data} >= {"song000.flac", "broken.mp3"}
