@@ -1,6 +1,7 @@
 #!/bin/sh
 # Smoke test of a built bundle (default dist/music-tagger): the programs start, tag a
-# generated recording and print genres, and the GUI opens offscreen and quits cleanly.
+# generated recording and print genres, the GUI opens offscreen and quits cleanly, and the
+# GUI's start-up scan and analysis (in a spawned child process) store results.
 # Needs only the bundle and the system python3 (for its wave module); prints JSON timings.
 set -eu
 BUNDLE=$(cd "${1:-$(dirname "$0")/../dist/music-tagger}" && pwd)
@@ -50,16 +51,34 @@ assert genres and all(0.0 <= p <= 1.0 for p in genres.values()), genres
 print("genres:", ", ".join(f"{name} {p:.2f}" for name, p in genres.items()), file=sys.stderr)
 PY
 
+# The window opens offscreen, stays a second and quits through Qt's normal path.
 QT_QPA_PLATFORM=offscreen MUSIC_TAGGER_GUI_QUIT_AFTER_MS=1000 \
-    "$BUNDLE/music-tagger-gui" > "$WORK/gui.log" 2>&1 \
+    timeout 120 "$BUNDLE/music-tagger-gui" > "$WORK/gui.log" 2>&1 \
     || fail "music-tagger-gui exited $?: $(tail -5 "$WORK/gui.log")"
 t4=$(now)
 [ -f "$MUSIC_TAGGER_DB" ] || fail "the GUI did not create its library database"
 
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$version" <<'PY'
+# Start-up job of the GUI on a folder: scan, then analysis in a spawned child process
+# (the part of a frozen program most likely to break); it quits when the jobs are done.
+mkdir "$WORK/music"
+cp "$WORK/song.wav" "$WORK/music/"
+QT_QPA_PLATFORM=offscreen MUSIC_TAGGER_GUI_QUIT_AFTER_MS=1000 \
+    timeout 400 "$BUNDLE/music-tagger-gui" --library "$WORK/music" > "$WORK/gui2.log" 2>&1 \
+    || fail "music-tagger-gui --library exited $?: $(tail -5 "$WORK/gui2.log")"
+t5=$(now)
+python3 - "$MUSIC_TAGGER_DB" <<'PY' || fail "the GUI stored no analysis: $(tail -5 "$WORK/gui2.log")"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+tracks = db.execute("SELECT count(*) FROM tracks").fetchone()[0]
+analyses = db.execute("SELECT count(*) FROM analyses").fetchone()[0]
+assert tracks == 1 and analyses >= 1, (tracks, analyses)
+PY
+
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$version" <<'PY'
 import json, sys
-t0, t1, t2, t3, t4 = map(float, sys.argv[1:6])
-print(json.dumps({"smoke": "ok", "version": sys.argv[6],
+t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7])
+print(json.dumps({"smoke": "ok", "version": sys.argv[7],
                   "version_seconds": round(t1 - t0, 2), "tag_seconds": round(t3 - t2, 2),
-                  "gui_seconds": round(t4 - t3, 2)}))
+                  "gui_open_seconds": round(t4 - t3, 2),
+                  "gui_scan_analyse_seconds": round(t5 - t4, 2)}))
 PY

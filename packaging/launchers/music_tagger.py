@@ -3,9 +3,10 @@
 The bundle has one executable, ``music-tagger``, and ``music-tagger-gui`` is a symlink to
 it: one frozen copy of torch and Qt instead of two, and half the build time.
 
-``MUSIC_TAGGER_GUI_QUIT_AFTER_MS`` makes the window quit itself after that many
-milliseconds through the normal Qt quit path, so the bundle smoke test can check that
-the GUI starts and exits cleanly without a person at the screen.
+``MUSIC_TAGGER_GUI_QUIT_AFTER_MS`` makes the GUI quit itself, through the normal Qt quit
+path, once that many milliseconds have passed and no job (scan, analysis) is running, so
+the bundle smoke test can check without a person at the screen that the window opens,
+that analysis works in its spawned child process, and that the program exits cleanly.
 """
 
 from __future__ import annotations
@@ -33,9 +34,20 @@ def run_gui() -> int:
         from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
 
-        # app.main reuses an existing QApplication, so the timer fires inside its exec().
+        # app.main reuses an existing QApplication, so the timers fire inside its exec().
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        QTimer.singleShot(int(delay), app.quit)
+        idle_checks = [0]
+
+        def quit_when_idle() -> None:
+            busy = any(getattr(w, "job", None) is not None for w in app.topLevelWidgets())
+            idle_checks[0] = 0 if busy else idle_checks[0] + 1
+            if idle_checks[0] >= 2:  # twice in a row: not the gap between scan and analysis
+                app.quit()
+
+        poll = QTimer(app)
+        poll.setInterval(250)
+        poll.timeout.connect(quit_when_idle)
+        QTimer.singleShot(int(delay), poll.start)
     return main()
 
 
