@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = str(default_library_path())
     window = MainWindow(library)
     window.show()
+    import gc
+
+    gc.freeze()  # start-up objects leave the collector's view: shorter pauses on the UI thread
     if folder:
         try:
             window.scan_then_analyse([folder])
