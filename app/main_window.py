@@ -132,6 +132,8 @@ class MainWindow(QMainWindow):
             self.review.setFocus()
         elif self.tabs.widget(index) is self.calibration:
             self.calibration.refresh_models()
+            if self.calibration.data is None and self.job is None:
+                self.calibration.reload()  # first visit: load the calibration set
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:

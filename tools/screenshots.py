@@ -128,7 +128,8 @@ def main() -> int:
     window.grab().save(str(out / "review.png"))
 
     panel = window.calibration
-    window.act_calibration.trigger()
+    window.act_calibration.trigger()  # loads the calibration set on first visit
+    wait(app, lambda: window.job is None)
     panel.folds.setValue(2)
     panel.method.setCurrentIndex(panel.method.findData("temperature"))
     panel.use_tags.setChecked(True)  # starts a reload

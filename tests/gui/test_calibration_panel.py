@@ -62,8 +62,7 @@ def test_fit_compare_and_apply_from_the_panel(qtbot, window, library, analysed, 
     assert window.tabs.currentWidget() is panel
     assert panel.model_box.currentData() == "genre"
     panel.folds.setValue(2)
-    assert panel.reload() is not None
-    qtbot.waitUntil(lambda: window.job is None, timeout=180000)
+    qtbot.waitUntil(lambda: window.job is None, timeout=180000)  # loads on first visit
     assert window.last_error is None, window.last_error
     assert panel.data is not None and panel.data["from_review"] == REVIEWED
     labels = [panel.set_table.item(r, 0).text() for r in range(panel.set_table.rowCount())]
