@@ -464,6 +464,19 @@ class MainWindow(QMainWindow):
         view = s.value("library/view")
         if isinstance(view, str):
             self.sidebar.select_view(view)
+        for box, key in (
+            (self.review.bundle_box, "review/task"),
+            (self.calibration.method, "calibration/method"),
+            (self.calibration.criterion, "calibration/criterion"),
+        ):
+            index = box.findData(s.value(key))
+            if index >= 0:
+                box.blockSignals(True)
+                box.setCurrentIndex(index)
+                box.blockSignals(False)
+        folds = s.value("calibration/folds")
+        if folds is not None and str(folds).isdigit():
+            self.calibration.folds.setValue(int(folds))
 
     def save_settings(self) -> None:
         s = self.settings
@@ -472,6 +485,10 @@ class MainWindow(QMainWindow):
         s.setValue("window/splitter", self.splitter.saveState())
         s.setValue("table/header", self.table.horizontalHeader().saveState())
         s.setValue("library/view", self.sidebar.current_view())
+        s.setValue("review/task", self.review.bundle_box.currentData())
+        s.setValue("calibration/method", self.calibration.method.currentData())
+        s.setValue("calibration/criterion", self.calibration.criterion.currentData())
+        s.setValue("calibration/folds", self.calibration.folds.value())
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -118,6 +118,9 @@ def test_settings_persist_geometry_view_and_columns(qtbot, library, tmp_path):
     assert saved[1] == 450
     first.table.setColumnWidth(1, 233)
     first.sidebar.select_view("flagged")
+    first.review.bundle_box.setCurrentIndex(1)
+    first.calibration.method.setCurrentIndex(first.calibration.method.findData("isotonic"))
+    first.calibration.folds.setValue(3)
     first.close()
     second = MainWindow(library, QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
@@ -126,6 +129,9 @@ def test_settings_persist_geometry_view_and_columns(qtbot, library, tmp_path):
     assert second.table.columnWidth(1) == 233
     assert second.sidebar.current_view() == "flagged"
     assert second.model.view == "flagged"
+    assert second.review.task == "instruments"
+    assert second.calibration.method.currentData() == "isotonic"
+    assert second.calibration.folds.value() == 3
 
 
 def test_shortcuts_and_disabled_analysis_say_why(window):
