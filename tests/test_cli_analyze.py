@@ -44,6 +44,8 @@ def test_analyze_folder_then_all(setup, capsys) -> None:
     with library.session() as s:
         assert s.query(Analysis).filter_by(status="ok").count() == 4
     library.close()
+    code, out, _ = run(capsys, "--db", db, "analyze", "--all", *common)
+    assert code == 0 and "Nothing to analyse: 2 tracks already up to date" in out
     code, out, _ = run(capsys, "--db", db, "analyze", "--all", "--json", *common)
     report = json.loads(out)
     assert code == 0 and report["tracks_done"] == 0 and report["tracks_skipped"] == 2

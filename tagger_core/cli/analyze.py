@@ -102,6 +102,9 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
 
 
 def print_analysis_report(report: AnalysisReport) -> None:
+    if report.tracks_total == 0 and not report.cancelled:
+        print(f"Nothing to analyse: {report.tracks_skipped} tracks already up to date")
+        return
     hours = report.audio_seconds / 3600
     print(
         f"Analysed {report.tracks_done} tracks ({hours:.2f} h of audio) in "
@@ -160,6 +163,8 @@ def cmd_analyze(args: Any) -> int:
         except KeyboardInterrupt:
             cancel.set()
             raise
+    if not args.json:
+        print_analysis_report(report)
     try:
         refreshed = _refresh_predictions(library, report, args.json)
     except TaggerError as err:
@@ -169,8 +174,6 @@ def cmd_analyze(args: Any) -> int:
         data = report.to_dict()
         data["predictions_refreshed"] = refreshed
         print_json(data)
-    else:
-        print_analysis_report(report)
     if report.cancelled:
         return 1
     return 1 if report.errors else 0
