@@ -257,3 +257,27 @@ def test_killed_process_loses_at_most_the_batch_in_flight(tmp_path: Path, bundle
         assert len(_rows(library)) == 5
     finally:
         library.close()
+
+
+def test_shipped_ensembles_share_one_frontend_and_analyse_a_clip(library, tmp_path: Path) -> None:
+    from tagger_core.bundles import load_bundle
+
+    genre, instruments = load_bundle("genre"), load_bundle("instruments")
+    layout = (genre.frontend_config, genre.patch_frames, genre.patch_hop_frames)
+    assert layout == (
+        instruments.frontend_config,
+        instruments.patch_frames,
+        instruments.patch_hop_frames,
+    )
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    make_audio(folder / "clip.ogg", seconds=3.5, style="rock")
+    scan(library, [folder])
+    report = analyze(library, bundles=[genre, instruments], optimize=False)
+    assert report.tracks_done == 1 and not report.errors
+    for bundle in (genre, instruments):
+        (row,) = _rows(library, bundle.id)
+        logits = unpack(row.member_logits)
+        assert logits.shape == (2, len(bundle.raw_labels)) and np.isfinite(logits).all()
+        assert [e.shape[0] for e in split_embeddings(unpack(row.embedding))] == [200, 256]
+        assert row.bundle_version == bundle.version and row.n_patches == 1
