@@ -106,6 +106,7 @@ def _spin(value: float, low: float, high: float, step: float = 0.05) -> QDoubleS
     box.setSingleStep(step)
     box.setDecimals(2)
     box.setValue(value)
+    box.setMaximumWidth(90)
     return box
 
 
