@@ -74,6 +74,21 @@ analyses = db.execute("SELECT count(*) FROM analyses").fetchone()[0]
 assert tracks == 1 and analyses >= 1, (tracks, analyses)
 PY
 
+# install.sh / uninstall.sh into a scratch prefix: commands, menu entry, icons, then gone.
+PREFIX="$WORK/prefix" sh "$BUNDLE/install.sh" > /dev/null || fail "install.sh exited $?"
+[ "$("$WORK/prefix/bin/music-tagger" --version)" = "$version" ] \
+    || fail "the installed music-tagger does not start"
+entry="$WORK/prefix/share/applications/io.github.music_archive_tagger.MusicArchiveTagger.desktop"
+grep -q "^Exec=$WORK/prefix/lib/music-archive-tagger/music-tagger-gui" "$entry" \
+    || fail "the installed desktop entry does not point at the installed program"
+[ -f "$WORK/prefix/share/icons/hicolor/48x48/apps/io.github.music_archive_tagger.MusicArchiveTagger.png" ] \
+    || fail "install.sh did not install the icons"
+PREFIX="$WORK/prefix" sh "$WORK/prefix/lib/music-archive-tagger/uninstall.sh" > /dev/null \
+    || fail "uninstall.sh exited $?"
+[ ! -e "$WORK/prefix/lib/music-archive-tagger" ] && [ ! -e "$WORK/prefix/bin/music-tagger" ] \
+    && [ ! -e "$entry" ] || fail "uninstall.sh left the program behind"
+[ -f "$MUSIC_TAGGER_DB" ] || fail "uninstall.sh removed the library database"
+
 python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$version" <<'PY'
 import json, sys
 t0, t1, t2, t3, t4, t5 = map(float, sys.argv[1:7])
