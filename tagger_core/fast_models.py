@@ -35,7 +35,8 @@ class FastMusicnn(nn.Module):
 
     def __init__(self, model: Musicnn) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
+        self.eval()
 
     def _branch(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         y = block.conv(F.pad(x, (0, 0, block.time_pad[0], block.time_pad[1])))
