@@ -83,7 +83,7 @@ grep -q "^Exec=$WORK/prefix/lib/music-archive-tagger/music-tagger-gui" "$entry" 
     || fail "the installed desktop entry does not point at the installed program"
 [ -f "$WORK/prefix/share/icons/hicolor/48x48/apps/io.github.music_archive_tagger.MusicArchiveTagger.png" ] \
     || fail "install.sh did not install the icons"
-PREFIX="$WORK/prefix" sh "$WORK/prefix/lib/music-archive-tagger/uninstall.sh" > /dev/null \
+sh "$WORK/prefix/lib/music-archive-tagger/uninstall.sh" > /dev/null \
     || fail "uninstall.sh exited $?"
 [ ! -e "$WORK/prefix/lib/music-archive-tagger" ] && [ ! -e "$WORK/prefix/bin/music-tagger" ] \
     && [ ! -e "$entry" ] || fail "uninstall.sh left the program behind"
