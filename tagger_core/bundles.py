@@ -173,6 +173,12 @@ class Bundle:
         self.provenance: dict = manifest.get("provenance", {})
 
     @property
+    def reads_embedding(self) -> bool:
+        """Whether this bundle's members read another bundle's stored embedding, not audio."""
+        source = self.manifest.get("input")
+        return isinstance(source, dict) and "embedding_of" in source
+
+    @property
     def member_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.members)
 

@@ -284,7 +284,13 @@ class _Chunk:
 def _load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
     out: list[Bundle] = []
     for item in bundles:
-        out.append(load_bundle(item) if isinstance(item, str) else item)
+        bundle = load_bundle(item) if isinstance(item, str) else item
+        if bundle.reads_embedding:
+            raise ConfigError(
+                f"{bundle.id!r} is a head bundle on stored embeddings, not an audio model: "
+                "run its base model, then `music-tagger train apply` it"
+            )
+        out.append(bundle)
     ids = [b.id for b in out]
     if len(set(ids)) != len(ids):
         raise ConfigError("the same model bundle was selected twice")

@@ -189,9 +189,7 @@ class HeadBundle:
 
 def is_head_bundle(bundle: Bundle) -> bool:
     """Whether ``bundle`` reads another bundle's embedding instead of audio patches."""
-    return isinstance(bundle.manifest.get("input"), dict) and (
-        "embedding_of" in bundle.manifest["input"]
-    )
+    return bundle.reads_embedding
 
 
 def load_head_bundle(directory: str | Path) -> HeadBundle:

@@ -12,8 +12,9 @@ from tiny_bundle import make_tiny_bundle
 from tagger_core.analysis_store import load_outputs, save_analysis
 from tagger_core.bundles import load_bundle_dir
 from tagger_core.db.models import Analysis, Track
-from tagger_core.errors import TaggerError
+from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.head_analysis import analyse_with_heads
+from tagger_core.inference import analyze
 from tagger_core.review import decide, mark_reviewed
 from tagger_core.training.archive_labels import (
     load_labelled_set,
@@ -101,6 +102,9 @@ def test_train_save_load_and_analyse_with_head_bundle(library, base, tmp_path):
     plain = load_bundle_dir(folder)
     assert plain.raw_labels == ("Rock", "Jazz", "Folk")
     assert len(plain.load_members()) == 2  # "ova_mlp_heads" is in the model registry
+    assert plain.reads_embedding and not base.reads_embedding
+    with pytest.raises(ConfigError, match="head bundle on stored embeddings"):
+        analyze(library, None, [plain])
     head = load_head_bundle(folder)
     assert head.bundle.taxonomy.labels == ("Rock", "Jazz", "Folk")
     with library.session() as s:
