@@ -92,10 +92,11 @@ def test_wheel_carries_alembic_migrations(wheel_names: set[str]) -> None:
     assert not sorted(migrations - wheel_names)
 
 
-def test_wheel_leaves_out_tests_and_tools(wheel_names: set[str]) -> None:
+def test_wheel_has_only_our_three_packages(wheel_names: set[str]) -> None:
+    """No tests, bench, tools or packaging in the wheel, and no stray top-level names."""
     tops = {name.split("/", 1)[0] for name in wheel_names}
-    assert tops - {"tagger_core", "app", "tagger_resources"} == {
-        next(t for t in tops if t.endswith(".dist-info"))
+    assert {t for t in tops if not t.endswith(".dist-info")} == {
+        "tagger_core", "app", "tagger_resources"
     }
 
 
@@ -206,3 +207,54 @@ def test_desktop_entry_passes_desktop_file_validate() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+# --- the bundle's install and uninstall scripts, on a stand-in bundle ----------------------
+
+
+def _stand_in_bundle(folder: Path) -> Path:
+    """A folder laid out like dist/music-tagger, with a tiny shell program in place of ours."""
+    bundle = folder / "music-tagger"
+    (bundle / "share" / "applications").mkdir(parents=True)
+    (bundle / "share" / "metainfo").mkdir(parents=True)
+    shutil.copytree(PACKAGING / "icons" / "hicolor", bundle / "share" / "icons" / "hicolor")
+    shutil.copy(PACKAGING / f"{APP_ID}.desktop", bundle / "share" / "applications")
+    shutil.copy(PACKAGING / f"{APP_ID}.metainfo.xml", bundle / "share" / "metainfo")
+    for script in ("install.sh", "uninstall.sh"):
+        shutil.copy(PACKAGING / "bundle" / script, bundle / script)
+    program = bundle / "music-tagger"
+    program.write_text('#!/bin/sh\necho "stand-in $(basename "$0")"\n')
+    program.chmod(0o755)
+    (bundle / "music-tagger-gui").symlink_to("music-tagger")
+    return bundle
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the bundle scripts are POSIX sh")
+def test_install_then_uninstall_keeps_the_library(tmp_path: Path) -> None:
+    bundle = _stand_in_bundle(tmp_path / "unpacked")
+    prefix = tmp_path / "prefix"
+    data = tmp_path / "data" / "music-archive-tagger"
+    data.mkdir(parents=True)
+    (data / "library.db").write_bytes(b"SQLite format 3\x00")
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "PREFIX": str(prefix),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    subprocess.run(["sh", str(bundle / "install.sh")], env=env, check=True, capture_output=True)
+    installed = prefix / "lib" / "music-archive-tagger"
+    gui = subprocess.run([str(prefix / "bin" / "music-tagger-gui")],
+                         capture_output=True, text=True, check=True)
+    assert gui.stdout.strip() == "stand-in music-tagger-gui"
+    entry = (prefix / "share" / "applications" / f"{APP_ID}.desktop").read_text()
+    assert f"Exec={installed}/music-tagger-gui %F" in entry.splitlines()
+    for size in ICON_SIZES:
+        assert (prefix / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps"
+                / f"{APP_ID}.png").is_file()
+
+    env.pop("PREFIX")  # the installed uninstall.sh finds its prefix from where it lives
+    subprocess.run(["sh", str(installed / "uninstall.sh")], env=env, check=True,
+                   capture_output=True)
+    assert not installed.exists()
+    assert not (prefix / "bin" / "music-tagger").exists()
+    assert not (prefix / "bin" / "music-tagger-gui").is_symlink()
+    assert not list((prefix / "share").rglob(f"{APP_ID}*"))
+    assert (data / "library.db").read_bytes() == b"SQLite format 3\x00"
