@@ -57,7 +57,7 @@ from tagger_core.track_patches import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments")
+DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
 DEFAULT_BATCH = 16
 DEFAULT_MAX_PATCHES = 32
 AMP_TOLERANCE = 1e-3

@@ -20,7 +20,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.queries import track_filter
 
 GENRE_BUNDLE = "genre"
-INSTRUMENT_BUNDLE = "instruments"
+INSTRUMENT_BUNDLE = "instrument-family"
 SHOW_THRESHOLD = 0.5
 
 #: (key, heading) of the library table's columns, in display order.

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--models",
         default=",".join(DEFAULT_BUNDLES),
-        help="comma-separated model bundle ids (default: genre,instruments)",
+        help="comma-separated model bundle ids (default: genre,instruments,instrument-family)",
     )
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--workers", type=int, help="decoding workers (default: up to 4)")

@@ -21,7 +21,7 @@ from tagger_core.bundles import combined_taxonomy, load_bundle
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.tagging import BundleRunner, FileOutputs, decode_for
 
-DEFAULT_BUNDLES = ("genre", "instruments")
+DEFAULT_BUNDLES = ("genre", "instruments", "instrument-family")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from tagger_core.cli import main
-from tagger_core.taxonomy import GENRE_LABELS
+from tagger_core.taxonomy import GENRE_LABELS, INSTRUMENT_FAMILIES
 
 
 @pytest.fixture
@@ -49,7 +49,9 @@ def test_tag_json_output(clip: Path, capsys: pytest.CaptureFixture[str]) -> None
     # with both bundles' tags combined, every genre label is covered
     assert set(record["genres"]) == set(GENRE_LABELS)
     assert all(0.0 <= p <= 1.0 for p in record["genres"].values())
-    assert set(record["raw_tags"]) == {"genre", "instruments"}
+    assert set(record["raw_tags"]) == {"genre", "instruments", "instrument-family"}
+    # every instrument family is covered once the trained family model is in
+    assert set(record["instruments"]) == set(INSTRUMENT_FAMILIES)
     assert record["seconds_analysed"] == pytest.approx(4.0, abs=0.01)
 
 
