@@ -44,7 +44,9 @@ esac
 find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
 
 # Run from inside the snapshot so that it, not the checkout, is what Python imports.
-(cd "$SRC" && MUSIC_TAGGER_BUNDLE_SOURCE="$ROOT/$SRC" "$PY" -m PyInstaller \
+# (PYTHONWARNINGS: torch's deprecated modules would flood the log while hooks import them.)
+(cd "$SRC" && PYTHONWARNINGS=ignore::DeprecationWarning \
+    MUSIC_TAGGER_BUNDLE_SOURCE="$ROOT/$SRC" "$PY" -m PyInstaller \
     --noconfirm --clean --log-level ERROR --distpath "$ROOT/dist" \
     --workpath "$ROOT/build/pyinstaller" "$ROOT/packaging/music-tagger.spec")
 
