@@ -9,7 +9,7 @@ from __future__ import annotations
 from mutagen.apev2 import APENoHeaderError, APEv2
 
 from tagger_core.export.options import ExportOptions
-from tagger_core.export.system import Changes, Fields
+from tagger_core.export.system import Changes, Fields, MultiValueSystem
 
 
 def _load(path: str) -> APEv2 | None:
@@ -19,21 +19,9 @@ def _load(path: str) -> APEv2 | None:
         return None
 
 
-class APEv2System:
+class APEv2System(MultiValueSystem):
     name = "apev2"
-
-    def native_key(self, logical: str, options: ExportOptions) -> str:
-        if logical == "genre":
-            return "Genre"
-        if logical == "instruments":
-            return options.instruments_field
-        return options.provenance_field
-
-    def encode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
-
-    def decode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
+    genre_key = "Genre"
 
     def fold(self, key: str) -> str:
         return key.casefold()

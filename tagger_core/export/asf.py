@@ -5,7 +5,7 @@ from __future__ import annotations
 from mutagen.asf import ASF
 
 from tagger_core.export.options import ExportOptions
-from tagger_core.export.system import Changes, Fields
+from tagger_core.export.system import Changes, Fields, MultiValueSystem
 
 
 def _text(value: object) -> str:
@@ -15,24 +15,9 @@ def _text(value: object) -> str:
     return str(inner)
 
 
-class ASFSystem:
+class ASFSystem(MultiValueSystem):
     name = "asf"
-
-    def native_key(self, logical: str, options: ExportOptions) -> str:
-        if logical == "genre":
-            return "WM/Genre"
-        if logical == "instruments":
-            return options.instruments_field
-        return options.provenance_field
-
-    def encode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
-
-    def decode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
-
-    def fold(self, key: str) -> str:
-        return key
+    genre_key = "WM/Genre"
 
     def read_all(self, path: str) -> Fields:
         audio = ASF(path)

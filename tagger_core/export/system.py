@@ -49,6 +49,32 @@ class TagSystem(Protocol):
         ...
 
 
+class MultiValueSystem:
+    """Base of the systems that repeat a field natively (Vorbis, APEv2, ASF): nothing is joined."""
+
+    name = ""
+    genre_key = ""
+
+    def native_key(self, logical: str, options: ExportOptions) -> str:
+        if logical == "genre":
+            return self.genre_key
+        field = options.instruments_field if logical == "instruments" else options.provenance_field
+        return self.custom_key(field)
+
+    def custom_key(self, field: str) -> str:
+        """How a user-named field is spelled in this system."""
+        return field
+
+    def encode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
+        return list(values)
+
+    def decode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
+        return list(values)
+
+    def fold(self, key: str) -> str:
+        return key
+
+
 def joined(values: list[str], separator: str) -> list[str]:
     """One value with all of ``values`` joined (empty list when there are none).
 

@@ -13,7 +13,7 @@ from mutagen.flac import FLAC
 from mutagen.oggopus import OggOpus
 
 from tagger_core.export.options import ExportOptions
-from tagger_core.export.system import Changes, Fields
+from tagger_core.export.system import Changes, Fields, MultiValueSystem
 
 
 def _open(path: str, fmt: str) -> Any:
@@ -27,24 +27,15 @@ def _open(path: str, fmt: str) -> Any:
     return audio
 
 
-class VorbisSystem:
+class VorbisSystem(MultiValueSystem):
     name = "vorbis"
+    genre_key = "GENRE"
 
     def __init__(self, fmt: str = "flac") -> None:
         self.fmt = fmt
 
-    def native_key(self, logical: str, options: ExportOptions) -> str:
-        if logical == "genre":
-            return "GENRE"
-        if logical == "instruments":
-            return options.instruments_field.upper()
-        return options.provenance_field.upper()
-
-    def encode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
-
-    def decode(self, logical: str, values: list[str], options: ExportOptions) -> list[str]:
-        return list(values)
+    def custom_key(self, field: str) -> str:
+        return field.upper()
 
     def fold(self, key: str) -> str:
         return key.upper()

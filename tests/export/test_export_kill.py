@@ -49,11 +49,16 @@ def _start_export(db: Path, music: Path) -> subprocess.Popen[str]:
 
 
 def _kill_midway(proc: subprocess.Popen[str], rng: random.Random) -> bool:
-    """Wait for the first progress line, then kill -9 a random moment later."""
+    """Kill -9 at a random moment while files are being written.
+
+    The moment is tied to the export's own progress lines (every tenth of the
+    files), not to the clock, so a fast machine cannot finish first.
+    """
     assert proc.stderr is not None
-    line = proc.stderr.readline()
-    assert "Exporting" in line, line
-    time.sleep(rng.uniform(0.0, 0.5))
+    for _ in range(rng.randint(1, 5)):
+        line = proc.stderr.readline()
+        assert "Exporting" in line, line
+    time.sleep(rng.uniform(0.0, 0.02))
     alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
