@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont $(QT_XCB_PACKAGES)
+SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont appstream desktop-file-utils $(QT_XCB_PACKAGES)
 # What Qt's xcb platform plugin loads (desktop window and the Xvfb screenshots).
 QT_XCB_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1

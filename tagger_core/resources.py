@@ -17,13 +17,12 @@ def resources_root() -> Path:
     override = os.environ.get("MUSIC_TAGGER_RESOURCES")
     if override:
         return Path(override)
-    checkout = Path(__file__).resolve().parent.parent / "resources"
-    if checkout.is_dir():
-        return checkout
+    # The installed data package first: a bare ``resources`` folder beside the
+    # packages may belong to another distribution in a shared site-packages.
     spec = importlib.util.find_spec("tagger_resources")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return checkout
+    return Path(__file__).resolve().parent.parent / "resources"
 
 
 def resource_path(*parts: str) -> Path:
