@@ -86,3 +86,10 @@ def test_run_analyses_and_summarises(tmp_path: Path, music: Path, capsys) -> Non
     assert "Analysed 2 tracks" in out
     assert "tracks flagged for review" in out
     assert "genre:" in out and "instruments:" in out
+
+
+def test_version(capsys) -> None:
+    from tagger_core import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"music-tagger {__version__}"

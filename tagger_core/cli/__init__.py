@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # Answered before the command modules (and torch) are imported.
+        print(f"music-tagger {__version__}")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
