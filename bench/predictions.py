@@ -51,7 +51,8 @@ def main() -> None:
         t0 = time.perf_counter()
         z = np.transpose(np.asarray(bundle.taxonomy.label_logits(raw)), (1, 0, 2))
         out = IdentityScaler("sigmoid").transform(z)
-        evaluate_policy(out.mean, spread=out.std, class_names=bundle.taxonomy.labels).flagged
+        flags = evaluate_policy(out.mean, spread=out.std, class_names=bundle.taxonomy.labels)
+        assert flags.flagged.shape == (n,)
         arrays_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         written = refresh_predictions(lib)

@@ -31,9 +31,9 @@ def test_previous_version_database_upgrades_and_keeps_data(tmp_path: Path) -> No
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO tracks (path, path_text, size, mtime_ns, status, first_seen, last_seen,"
-                " genres, raw_tags, title) VALUES (:p, 'x.flac', 10, 5, 'ok', '2026-01-01', '2026-01-01',"
-                " '[\"Jazz\"]', '{}', 'Kept')"
+                "INSERT INTO tracks (path, path_text, size, mtime_ns, status, first_seen,"
+                " last_seen, genres, raw_tags, title) VALUES (:p, 'x.flac', 10, 5, 'ok',"
+                " '2026-01-01', '2026-01-01', '[\"Jazz\"]', '{}', 'Kept')"
             ),
             {"p": b"/music/x.flac"},
         )

@@ -24,7 +24,8 @@ def tracks(library) -> list[int]:
         ]
         s.add_all(rows)
         s.flush()
-        for row, (flagged, unc) in zip(rows, [(True, 0.2), (True, 0.9), (False, 0.1), (True, 0.5)]):
+        states = [(True, 0.2), (True, 0.9), (False, 0.1), (True, 0.5)]
+        for row, (flagged, unc) in zip(rows, states, strict=True):
             s.add(Prediction(track_id=row.id, bundle_id="genre", flagged=flagged, uncertainty=unc))
         return [r.id for r in rows]
 
