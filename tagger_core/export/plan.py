@@ -22,6 +22,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.export.options import ExportOptions
 from tagger_core.genre_names import GENRE_LABELS
 from tagger_core.review import reviews
+from tagger_core.track_views import task_bundles
 
 
 @dataclass
@@ -127,6 +128,9 @@ def plan_exports(
             if p.track_id in wanted:
                 preds.setdefault(p.track_id, []).append(p)
     calibs = {c.id: c for c in session.scalars(select(Calibration))} if options.provenance else {}
+    # The bundle whose predictions the app shows for each task (e.g. instrument-family).
+    shown = task_bundles(session)
+    bundle_of = {"genre": shown.genre, "instruments": shown.instruments}
     plans: list[TrackPlan] = []
     for tid in track_ids:
         plan = TrackPlan(track_id=tid)
@@ -138,7 +142,7 @@ def plan_exports(
             rejected = set(state.rejected) if state else set()
             if options.min_confidence is not None:
                 for p in preds.get(tid, []):
-                    if p.bundle_id != task:
+                    if p.bundle_id != bundle_of.get(task, task):
                         continue
                     for label, conf in p.confidences.items():
                         if float(conf) >= options.min_confidence and label not in rejected:

@@ -41,6 +41,10 @@ def test_plan_uses_latest_live_decisions_and_predictions(library, tmp_path, make
     with library.session() as s:
         a, b = [t.id for t in s.scalars(select(Track).order_by(Track.path))]
         s.add(Prediction(track_id=b, bundle_id="genre", confidences={"Jazz": 0.9, "Pop": 0.3}))
+        # instruments come from the bundle the app shows (instrument-family), not the MTT one
+        s.add(Prediction(track_id=b, bundle_id="instrument-family",
+                         confidences={"string": 0.8, "bass": 0.2}))
+        s.add(Prediction(track_id=b, bundle_id="instruments", confidences={"guitar": 0.95}))
     decide(library, a, "genre", "Jazz", "accept")
     decide(library, a, "genre", "Jazz", "reject")  # newest decision wins
     decide(library, a, "genre", "Funk", "add")
@@ -55,7 +59,7 @@ def test_plan_uses_latest_live_decisions_and_predictions(library, tmp_path, make
         assert plans[a].reject == {"genre": ["Jazz"]}
         assert plans[b].accept == {"instruments": ["bass"]}
         confident = {p.track_id: p for p in plan_exports(s, ExportOptions(min_confidence=0.5))}
-        assert confident[b].accept == {"genre": ["Jazz"], "instruments": ["bass"]}
+        assert confident[b].accept == {"genre": ["Jazz"], "instruments": ["bass", "string"]}
         reviewed = plan_exports(s, ExportOptions(only_reviewed=True))
         assert [p.track_id for p in reviewed] == [a]
         only_instruments = plan_exports(s, ExportOptions(tasks=("instruments",)))
