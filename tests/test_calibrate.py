@@ -145,3 +145,20 @@ def test_cli_review_calibrate_report(library, analysed, tmp_path, capsys) -> Non
     assert main(["--db", db, "report", "-o", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64" in page and "calibration 1" in page
+
+
+def test_genre_predictions_borrow_classical_from_the_mtt_partner(library, analysed) -> None:
+    partner = load_bundle("instruments")
+    rng = np.random.default_rng(5)
+    with library.session() as s:
+        for tid in (1, 2, 3):  # only some tracks were analysed by the partner too
+            raw = rng.normal(-2, 1, (len(partner.members), len(partner.raw_labels)))
+            s.add(Analysis(track_id=tid, bundle_id="instruments", bundle_version=partner.version,
+                           members=list(partner.member_names),
+                           member_logits=pack(raw.astype(np.float32))))
+    refresh_predictions(library, bundle_ids=["genre"])
+    with library.session() as s:
+        preds = {p.track_id: p for p in s.scalars(select(Prediction))}
+    assert len(preds) == N_TRACKS
+    assert all("Classical" in preds[t].confidences for t in (1, 2, 3))
+    assert "Classical" not in preds[4].confidences and "Rock" in preds[4].confidences
