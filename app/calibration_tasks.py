@@ -19,13 +19,20 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
     The panel counts flags on these arrays while the librarian moves the
     thresholds, so they are computed once here, exactly as predictions are.
     """
-    from tagger_core.predictions import calibrated, existing_label_matrix, load_label_outputs
+    from tagger_core.predictions import (
+        calibrated,
+        existing_label_matrix,
+        load_label_outputs,
+        shipped_calibration,
+    )
 
     probs, spread, existing = [], [], []
     for group in load_label_outputs(session, bundle_id):
         if len(group.track_ids) == 0:
             continue
-        p, s = calibrated(calibration, group.labels, group.logits)
+        # No calibration of the librarian's: the bundle's own, as the predictions use.
+        current = calibration or shipped_calibration(bundle_id, group.labels)
+        p, s = calibrated(current, group.labels, group.logits)
         e = existing_label_matrix(session, group.task, group.labels, group.track_ids)
         width = max(p.shape[1], 1)
         probs.append(p.astype(np.float32))

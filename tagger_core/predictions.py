@@ -132,19 +132,34 @@ def active_calibration(session: Session, bundle_id: str, version: str) -> Calibr
     )
 
 
+def shipped_calibration(bundle_id: str, labels: tuple[str, ...]) -> dict[str, Any] | None:
+    """The calibration a bundle ships in its manifest (fitted by whoever trained it).
+
+    It applies only where the labels are the bundle's own outputs (an identity
+    taxonomy), and only until the librarian activates a calibration of their own.
+    """
+    bundle = load_bundle(bundle_id)
+    scaler = bundle.manifest.get("calibration")
+    if scaler and tuple(labels) == bundle.raw_labels:
+        return {"labels": list(labels), "scaler": scaler}
+    return None
+
+
 def calibrated(
-    calibration: Calibration | None, labels: tuple[str, ...], logits: np.ndarray
+    calibration: Calibration | dict[str, Any] | None, labels: tuple[str, ...], logits: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ensemble probabilities and spread (tracks × labels) under ``calibration``.
 
-    Labels the calibration was not fitted on (too few examples, or added to the
-    taxonomy later) keep the uncalibrated ensemble output.
+    ``calibration`` is a stored row, its ``params`` (as from :func:`shipped_calibration`)
+    or None for the raw ensemble. Labels the calibration was not fitted on (too
+    few examples, or added to the taxonomy later) keep the uncalibrated output.
     """
+    params = calibration.params if isinstance(calibration, Calibration) else calibration
     identity = IdentityScaler("sigmoid").transform(logits)
     probs, spread = identity.mean.copy(), identity.std.copy()
-    if calibration is None:
+    if params is None:
         return probs, spread
-    fitted = list(calibration.params.get("labels", []))
+    fitted = list(params.get("labels", []))
     present = [name for name in fitted if name in labels]
     if not present:
         return probs, spread
@@ -154,7 +169,7 @@ def calibrated(
     for j, name in enumerate(fitted):
         if name in labels:
             z[:, :, j] = logits[:, :, labels.index(name)]
-    out = scaler_from_dict(calibration.params["scaler"]).transform(z)
+    out = scaler_from_dict(params["scaler"]).transform(z)
     for j, name in enumerate(fitted):
         if name in labels:
             c = labels.index(name)
@@ -206,7 +221,8 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
     if n == 0 or not outputs.labels:
         return 0
     calibration = active_calibration(session, outputs.bundle_id, outputs.version)
-    probs, spread = calibrated(calibration, outputs.labels, outputs.logits)
+    params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
+    probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
     noun = "genre" if outputs.task == "genre" else "instrument"
     flags = evaluate_policy(probs, policy, spread, existing, outputs.labels, noun=noun)

@@ -162,3 +162,25 @@ def test_genre_predictions_borrow_classical_from_the_mtt_partner(library, analys
     assert len(preds) == N_TRACKS
     assert all("Classical" in preds[t].confidences for t in (1, 2, 3))
     assert "Classical" not in preds[4].confidences and "Rock" in preds[4].confidences
+
+
+def test_shipped_calibration_applies_until_the_librarian_fits_one(library) -> None:
+    bundle = load_bundle("instrument-family")
+    shipped = bundle.manifest["calibration"]
+    assert shipped["kind"] == "temperature" and 0.5 < shipped["temperature"][0] < 1.5
+    rng = np.random.default_rng(2)
+    raw = rng.normal(0, 2, (len(bundle.members), len(bundle.raw_labels))).astype(np.float32)
+    with library.session() as s:
+        t = Track(path=b"/m/x.flac", path_text="/m/x.flac", size=1, mtime_ns=1)
+        s.add(t)
+        s.flush()
+        s.add(Analysis(track_id=t.id, bundle_id=bundle.id, bundle_version=bundle.version,
+                       members=list(bundle.member_names), member_logits=pack(raw)))
+    refresh_predictions(library, bundle_ids=[bundle.id])
+    with library.session() as s:
+        stored = s.scalars(select(Prediction)).one().confidences
+    expected = (1 / (1 + np.exp(-raw / shipped["temperature"][0]))).mean(axis=0)
+    raw_mean = (1 / (1 + np.exp(-raw))).mean(axis=0)
+    for i, name in enumerate(bundle.raw_labels):
+        assert stored[name] == pytest.approx(expected[i], abs=1e-4)
+    assert not np.allclose(expected, raw_mean, atol=1e-3)

@@ -258,6 +258,14 @@ def markdown_tables(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def shipped_calibration(temperature: float) -> dict:
+    """The bundle's default calibration: one shared temperature, as a scaler dict."""
+    from tagger_core.calibration.scaling import TemperatureScaler
+
+    scaler = TemperatureScaler("sigmoid", per_class=False, temperature=[temperature])
+    return {**scaler.to_dict(), "fitted_on": "validation clips (training soundfonts), NLL"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -337,6 +345,9 @@ def main(argv=None) -> int:
         "ap_per_family": ensemble["ap"],
         "report": "docs/models/instrument-family.md",
     }  # fmt: skip
+    # The app applies this until the librarian fits a calibration of their own:
+    # one temperature fitted by NLL on the validation clips (training soundfonts).
+    manifest["calibration"] = shipped_calibration(results["temperature"]["validation_nll_T"])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({k: results[k] for k in ("single_summary", "temperature")}, indent=1))
     print(json.dumps({"ensemble": ensemble}, indent=1))
