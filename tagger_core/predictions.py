@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.arrays import unpack
 from tagger_core.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
-from tagger_core.calibration.policy import ReviewPolicy, evaluate_policy
+from tagger_core.calibration.policy import ReviewPolicy, confidence_text, evaluate_policy
 from tagger_core.calibration.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
@@ -200,11 +200,15 @@ def existing_label_matrix(
 def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -> str:
     """``"Rock 0.91, Pop 0.62"``: labels that clear the threshold, best first."""
     order = np.argsort(-probs)
-    chosen = [f"{labels[i]} {probs[i]:.2f}" for i in order if probs[i] >= threshold]
+    chosen = [
+        f"{labels[i]} {confidence_text(probs[i], threshold)}"
+        for i in order
+        if probs[i] >= threshold
+    ]
     if chosen:
         return ", ".join(chosen)
     best = int(order[0])
-    return f"not found (best {labels[best]} {probs[best]:.2f})"
+    return f"not found (best {labels[best]} {confidence_text(probs[best], threshold)})"
 
 
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:

@@ -34,6 +34,15 @@ CONTRADICTS_TAG = "contradicts_tag"
 REASON_CODES = (UNCERTAIN, NOT_FOUND, DISAGREE, CONTRADICTS_TAG)
 
 
+def confidence_text(p: float, threshold: float) -> str:
+    """``p`` with two decimals, more where two would hide which side of ``threshold`` it is."""
+    for digits in (2, 3, 4):
+        text = f"{p:.{digits}f}"
+        if p == threshold or text != f"{threshold:.{digits}f}":
+            return text
+    return text
+
+
 @dataclass(frozen=True)
 class ReviewPolicy:
     """Thresholds that decide which tracks go to the review queue."""
@@ -171,11 +180,12 @@ class ReviewFlags:
         pol, names, p = self.policy, self.class_names, self.probs[track]
         out: list[Reason] = []
         for c in np.flatnonzero(self.uncertain[track]):
+            value = confidence_text(p[c], pol.accept_threshold)
             out.append(
                 Reason(
                     UNCERTAIN,
                     names[c],
-                    f"{names[c]} {p[c]:.2f} is in the uncertain band "
+                    f"{names[c]} {value} is in the uncertain band "
                     f"{pol.uncertain_low:.2f}\u2013{pol.uncertain_high:.2f}",
                 )
             )

@@ -164,3 +164,13 @@ def test_bad_policies_raise_config_error(kwargs: dict[str, float], message: str)
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown review policy setting"):
         pol.ReviewPolicy.from_dict({"band": 0.2})
+
+
+def test_confidence_text_never_hides_the_side_of_the_threshold() -> None:
+    from tagger_core.calibration.policy import confidence_text
+
+    assert confidence_text(0.4996, 0.5) == "0.4996"
+    assert confidence_text(0.498, 0.5) == "0.498"
+    assert confidence_text(0.503, 0.5) == "0.503"
+    assert confidence_text(0.5, 0.5) == "0.50"
+    assert confidence_text(0.72, 0.5) == "0.72"
