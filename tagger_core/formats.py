@@ -33,10 +33,6 @@ def extension_of(path: str | bytes) -> str:
     return ext[1:].lower()
 
 
-def is_audio_path(path: str | bytes, extensions: frozenset[str] = DEFAULT_EXTENSIONS) -> bool:
-    return extension_of(path) in extensions
-
-
 def parse_extensions(text: str) -> frozenset[str]:
     """Parse a user's comma-separated extension list (``"mp3, .flac"``)."""
     exts = {part.strip().lstrip(".").lower() for part in text.split(",") if part.strip()}
