@@ -583,11 +583,3 @@ def scaler_from_dict(data: dict[str, Any]) -> Scaler:
         )
     return SCALERS[kind].from_dict(data)  # type: ignore[attr-defined, no-any-return]
 
-
-def apply_calibration(params: dict[str, Any], member_logits: Any) -> EnsembleProbabilities:
-    """Calibrated ensemble output from stored parameters (``to_dict`` form) and member logits.
-
-    The one call storage needs to recalibrate: raw member logits are kept, so a
-    new calibration or threshold never re-runs the audio models.
-    """
-    return scaler_from_dict(params).transform(member_logits)

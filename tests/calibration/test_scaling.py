@@ -180,8 +180,6 @@ def test_parameters_round_trip_through_json(scaler: s.Scaler) -> None:
     data = json.loads(json.dumps(scaler.to_dict()))
     again = s.scaler_from_dict(data)
     assert type(again) is type(scaler)
-    applied = s.apply_calibration(data, members)
-    np.testing.assert_allclose(applied.mean, scaler.transform(members).mean)
     a, b = scaler.transform(members), again.transform(members)
     np.testing.assert_allclose(a.mean, b.mean)
     np.testing.assert_allclose(a.std, b.std)
