@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sqlalchemy import select
+from stored_outputs import add_genre_outputs, review_truth
 
 from tagger_core.arrays import pack
 from tagger_core.bundles import load_bundle
@@ -11,7 +12,7 @@ from tagger_core.calibration.policy import ReviewPolicy
 from tagger_core.db.models import Analysis, Prediction, Track
 from tagger_core.errors import CalibrationError
 from tagger_core.predictions import load_policy, refresh_predictions, save_policy
-from tagger_core.review import decide, mark_reviewed
+from tagger_core.review import decide
 
 N_TRACKS = 240
 TRUE_T = 2.5  # the stored outputs are this much too confident
@@ -20,30 +21,9 @@ TRUE_T = 2.5  # the stored outputs are this much too confident
 @pytest.fixture
 def analysed(library):
     """Tracks with stored genre-bundle outputs whose true labels follow sigmoid(z / TRUE_T)."""
-    bundle = load_bundle("genre")
-    rng = np.random.default_rng(0)
-    members = len(bundle.members)
-    base = rng.normal(-2.5, 2.5, (N_TRACKS, 1, len(bundle.raw_labels)))
-    raw = (base + rng.normal(0, 0.3, (N_TRACKS, members, base.shape[2]))).astype(np.float32)
-    label_z = np.asarray(bundle.taxonomy.label_logits(raw)).mean(axis=1)
-    truth = rng.random(label_z.shape) < 1 / (1 + np.exp(-label_z / TRUE_T))
-    with library.session() as s:
-        for i in range(N_TRACKS):
-            t = Track(path=f"/m/{i}.flac".encode(), path_text=f"/m/{i}.flac", size=1, mtime_ns=1,
-                      genres=["Rock"] if i % 3 == 0 else [])
-            s.add(t)
-            s.flush()
-            s.add(Analysis(track_id=t.id, bundle_id="genre", bundle_version=bundle.version,
-                           members=list(bundle.member_names), member_logits=pack(raw[i])))
-    return bundle, truth
-
-
-def review_all(library, bundle, truth, upto: int) -> None:
-    labels = bundle.taxonomy.labels
-    for tid in range(1, upto + 1):
-        for c in np.flatnonzero(truth[tid - 1]):
-            decide(library, tid, "genre", labels[c], "accept")
-        mark_reviewed(library, tid, "genre")
+    return add_genre_outputs(
+        library, N_TRACKS, TRUE_T, genres=lambda i: ["Rock"] if i % 3 == 0 else []
+    )
 
 
 def test_predictions_are_computed_from_stored_outputs(library, analysed) -> None:
@@ -76,7 +56,7 @@ def test_policy_changes_flags_without_rerunning_models(library, analysed) -> Non
 
 def test_calibration_set_uses_reviews_and_optionally_tags(library, analysed) -> None:
     bundle, truth = analysed
-    review_all(library, bundle, truth, upto=30)
+    review_truth(library, bundle, truth, upto=30)
     decide(library, 31, "genre", "Rock", "accept")  # partial: not in the set
     with library.session() as s:
         only_reviews = build_calibration_set(s, "genre")
@@ -90,7 +70,7 @@ def test_calibration_set_uses_reviews_and_optionally_tags(library, analysed) -> 
 
 def test_fit_recovers_overconfidence_and_activates(library, analysed) -> None:
     bundle, truth = analysed
-    review_all(library, bundle, truth, upto=N_TRACKS)
+    review_truth(library, bundle, truth, upto=N_TRACKS)
     result = fit_calibration(library, "genre", method="temperature", fit="nll", folds=4)
     t = result.report.folds[0].params["temperature"][0]
     assert TRUE_T * 0.75 < t < TRUE_T * 1.3
@@ -110,7 +90,7 @@ def test_fit_refuses_when_labels_are_too_few(library, analysed) -> None:
     bundle, truth = analysed
     with pytest.raises(CalibrationError, match="no labelled tracks"):
         fit_calibration(library, "genre")
-    review_all(library, bundle, truth, upto=5)
+    review_truth(library, bundle, truth, upto=5)
     with pytest.raises(CalibrationError, match="needs at least 15 positive and 15 negative"):
         fit_calibration(library, "genre", folds=5)
 
@@ -135,7 +115,7 @@ def test_cli_review_calibrate_report(library, analysed, tmp_path, capsys) -> Non
 
     assert main(["--db", db, "calibrate", "--folds", "3"]) == 2
     assert "review some tracks" in capsys.readouterr().err
-    review_all(library, bundle, truth, upto=N_TRACKS)
+    review_truth(library, bundle, truth, upto=N_TRACKS)
     code = main(["--db", db, "calibrate", "--method", "temperature", "--fit", "mae",
                  "--folds", "3", "--out", str(tmp_path)])
     out = capsys.readouterr().out

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from sqlalchemy import select
+from stored_outputs import add_genre_outputs, review_truth
 
 from app import process_job
-from tagger_core.arrays import pack
-from tagger_core.bundles import load_bundle
-from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track
-from tagger_core.review import decide, mark_reviewed
+from tagger_core.db.models import Calibration, Prediction, Setting
 
 N_TRACKS = 160
 REVIEWED = 120
@@ -20,38 +17,10 @@ TRUE_T = 2.5  # the stored outputs are this much too confident
 @pytest.fixture
 def analysed(library):
     """Tracks with stored genre outputs; labels follow sigmoid(z / TRUE_T); most reviewed."""
-    bundle = load_bundle("genre")
-    rng = np.random.default_rng(1)
-    members = len(bundle.members)
-    base = rng.normal(-2.0, 2.5, (N_TRACKS, 1, len(bundle.raw_labels)))
-    raw = (base + rng.normal(0, 0.3, (N_TRACKS, members, base.shape[2]))).astype(np.float32)
-    label_z = np.asarray(bundle.taxonomy.label_logits(raw)).mean(axis=1)
-    truth = rng.random(label_z.shape) < 1 / (1 + np.exp(-label_z / TRUE_T))
-    with library.session() as s:
-        for i in range(N_TRACKS):
-            t = Track(
-                path=f"/m/{i}.flac".encode(),
-                path_text=f"/m/{i}.flac",
-                size=1,
-                mtime_ns=1,
-                title=f"T{i}",
-            )
-            s.add(t)
-            s.flush()
-            s.add(
-                Analysis(
-                    track_id=t.id,
-                    bundle_id="genre",
-                    bundle_version=bundle.version,
-                    members=list(bundle.member_names),
-                    member_logits=pack(raw[i]),
-                )
-            )
-    labels = bundle.taxonomy.labels
-    for tid in range(1, REVIEWED + 1):
-        for c in np.flatnonzero(truth[tid - 1]):
-            decide(library, tid, "genre", labels[c], "accept")
-        mark_reviewed(library, tid, "genre")
+    bundle, truth = add_genre_outputs(
+        library, N_TRACKS, TRUE_T, seed=1, base_mean=-2.0, title=lambda i: f"T{i}"
+    )
+    review_truth(library, bundle, truth, REVIEWED)
     return bundle
 
 
