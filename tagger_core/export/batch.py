@@ -247,6 +247,52 @@ def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) ->
                     _refresh_track(s, track, out.path)
 
 
+def _write_chunks(
+    library: Library,
+    ids: list[int],
+    options: ExportOptions,
+    prepare: Callable[[ExportItem, Track | None, ExportOptions], _Job | _Outcome],
+    done_status: str,
+    record: Callable[[Library, list[_Outcome], ExportReport], None],
+    report: ExportReport,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> bool:
+    """Prepare, safely write and record items chunk by chunk; False when cancelled.
+
+    Shared by export and undo: files of a chunk are written by worker threads,
+    written files' folders are fsynced, then ``record`` stores the chunk's
+    outcomes in one transaction. A successful write gets ``done_status``.
+    """
+    done = 0
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        for first in range(0, len(ids), CHUNK):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                return False
+            chunk = ids[first : first + CHUNK]
+            order = {item_id: n for n, item_id in enumerate(chunk)}
+            jobs: list[_Job] = []
+            outcomes: list[_Outcome] = []
+            with library.session() as s:
+                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
+                for item in sorted(items, key=lambda i: order[i.id]):
+                    track = s.get(Track, item.track_id) if item.track_id is not None else None
+                    result = prepare(item, track, options)
+                    (jobs if isinstance(result, _Job) else outcomes).append(result)
+            for out in pool.map(lambda job: _write(job, options), jobs):
+                if out.status == "written":
+                    out.status, out.counter = done_status, done_status
+                outcomes.append(out)
+            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == done_status}:
+                fsync_folder(folder)
+            record(library, outcomes, report)
+            done += len(chunk)
+            if progress:
+                progress(done, len(ids), "")
+    return True
+
+
 def _run_batch(
     library: Library,
     batch_id: int,
@@ -273,28 +319,9 @@ def _run_batch(
             )
         )
     report.total += len(pending)
-    done = 0
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        for first in range(0, len(pending), CHUNK):
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                return
-            chunk = pending[first : first + CHUNK]
-            jobs: list[_Job] = []
-            outcomes: list[_Outcome] = []
-            with library.session() as s:
-                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
-                for item in sorted(items, key=lambda i: i.id):
-                    track = s.get(Track, item.track_id) if item.track_id is not None else None
-                    result = _prepare(item, track, options)
-                    (jobs if isinstance(result, _Job) else outcomes).append(result)
-            outcomes.extend(pool.map(lambda job: _write(job, options), jobs))
-            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == "written"}:
-                fsync_folder(folder)
-            _record(library, outcomes, report)
-            done += len(chunk)
-            if progress:
-                progress(done, len(pending), "")
+    if not _write_chunks(library, pending, options, _prepare, "written", _record, report,
+                         progress, cancel):  # fmt: skip
+        return
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
@@ -452,6 +479,24 @@ def _prepare_restore(
     return _Job(item.id, path, fmt, system, current, old_fields, state, digest)
 
 
+def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
+    """Store the outcomes of an undo chunk; files not restored keep ``written``."""
+    with library.session() as s:
+        for out in outcomes:
+            item = s.get(ExportItem, out.item_id)
+            assert item is not None
+            setattr(report, out.counter, getattr(report, out.counter) + 1)
+            item.updated_at = utcnow()
+            if out.status == "restored":
+                item.status, item.message = "restored", out.message
+                track = s.get(Track, item.track_id) if item.track_id else None
+                if track is not None:
+                    _refresh_track(s, track, out.path)
+            else:
+                item.message = f"undo {out.status}: {out.message}"
+                report.problems.append(f"{out.path}: not restored: {out.message}")
+
+
 def undo_batch(
     library: Library,
     batch_id: int,
@@ -483,44 +528,8 @@ def undo_batch(
             )
         )
     report.total = len(ids)
-    done = 0
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        for first in range(0, len(ids), CHUNK):
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
-            chunk = ids[first : first + CHUNK]
-            jobs: list[_Job] = []
-            outcomes: list[_Outcome] = []
-            with library.session() as s:
-                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
-                for item in items:
-                    track = s.get(Track, item.track_id) if item.track_id is not None else None
-                    result = _prepare_restore(item, track, options)
-                    (jobs if isinstance(result, _Job) else outcomes).append(result)
-            for out in pool.map(lambda job: _write(job, options), jobs):
-                if out.status == "written":
-                    out.status, out.counter = "restored", "restored"
-                outcomes.append(out)
-            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == "restored"}:
-                fsync_folder(folder)
-            with library.session() as s:
-                for out in outcomes:
-                    item = s.get(ExportItem, out.item_id)
-                    assert item is not None
-                    setattr(report, out.counter, getattr(report, out.counter) + 1)
-                    item.updated_at = utcnow()
-                    if out.status == "restored":
-                        item.status, item.message = "restored", out.message
-                        track = s.get(Track, item.track_id) if item.track_id else None
-                        if track is not None:
-                            _refresh_track(s, track, out.path)
-                    else:
-                        item.message = f"undo {out.status}: {out.message}"
-                        report.problems.append(f"{out.path}: not restored: {out.message}")
-            done += len(chunk)
-            if progress:
-                progress(done, len(ids), "")
+    _write_chunks(library, ids, options, _prepare_restore, "restored", _record_restore, report,
+                  progress, cancel)  # fmt: skip
     with library.session() as s:
         left = s.scalar(
             select(ExportItem.id)
