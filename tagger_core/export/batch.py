@@ -319,8 +319,9 @@ def _run_batch(
             )
         )
     report.total += len(pending)
-    if not _write_chunks(library, pending, options, _prepare, "written", _record, report,
-                         progress, cancel):  # fmt: skip
+    if not _write_chunks(
+        library, pending, options, _prepare, "written", _record, report, progress, cancel
+    ):
         return
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
@@ -528,8 +529,17 @@ def undo_batch(
             )
         )
     report.total = len(ids)
-    _write_chunks(library, ids, options, _prepare_restore, "restored", _record_restore, report,
-                  progress, cancel)  # fmt: skip
+    _write_chunks(
+        library,
+        ids,
+        options,
+        _prepare_restore,
+        "restored",
+        _record_restore,
+        report,
+        progress,
+        cancel,
+    )
     with library.session() as s:
         left = s.scalar(
             select(ExportItem.id)
