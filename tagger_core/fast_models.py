@@ -49,23 +49,7 @@ class FastMusicnn(nn.Module):
         m = self.model
         x = m.input_bn(patches.unsqueeze(1))
         frontend = torch.cat([self._branch(b, x) for b in (*m.timbral, *m.temporal)], dim=1)
-        c1 = m.midend[0](frontend)
-        r2 = m.midend[1](c1) + c1
-        r3 = m.midend[2](r2) + r2
-        features = torch.cat([frontend, c1, r2, r3], dim=1)
-        max_pool = features.amax(dim=2)
-        mean_pool = features.mean(dim=2)
-        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
-        penultimate = m.dense_bn(F.relu(m.dense(m.pool_bn(pooled))))
-        logits = m.output(penultimate)
-        return {
-            "logits": logits,
-            "probabilities": torch.sigmoid(logits),
-            "embedding": penultimate,
-            "penultimate": penultimate,
-            "mean_pool": mean_pool,
-            "max_pool": max_pool,
-        }
+        return m.from_frontend(frontend)
 
 
 def fast_variant(model: nn.Module) -> nn.Module | None:

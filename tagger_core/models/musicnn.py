@@ -123,7 +123,10 @@ class Musicnn(nn.Module):
     def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.input_bn(patches.unsqueeze(1))
         branches = [block(x) for block in (*self.timbral, *self.temporal)]
-        frontend = torch.cat(branches, dim=1)  # [B, 561, T]
+        return self.from_frontend(torch.cat(branches, dim=1))  # [B, 561, T]
+
+    def from_frontend(self, frontend: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mid-end, pooling and dense back-end on the concatenated front-end branches."""
         c1 = self.midend[0](frontend)
         r2 = self.midend[1](c1) + c1
         r3 = self.midend[2](r2) + r2
