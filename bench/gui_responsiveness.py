@@ -25,35 +25,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def measure(app, window, start) -> dict[str, float]:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from event_loop_ticks import TickGaps
 
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-    gaps: list[int] = []
-
-    def tick() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    timer.start()
-    start()
-    while window.job is not None:
-        app.processEvents()
-        time.sleep(0.001)
-    timer.stop()
+    with TickGaps() as ticks:
+        start()
+        while window.job is not None:
+            app.processEvents()
+            time.sleep(0.001)
     if window.last_error:
         raise SystemExit(window.last_error)
-    ordered = sorted(gaps) or [0]
     return {
-        "longest_gap_ms": ordered[-1],
-        "p99_gap_ms": ordered[int(0.99 * (len(ordered) - 1))],
-        "ticks": len(gaps),
-        "seconds": round(clock.elapsed() / 1000, 2),
+        "longest_gap_ms": max(ticks.gaps, default=0),
+        "p99_gap_ms": ticks.p99,
+        "ticks": len(ticks.gaps),
+        "seconds": round(ticks.clock.elapsed() / 1000, 2),
     }
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from audio_files import make_audio
-from PySide6.QtCore import QElapsedTimer, QTimer
+from event_loop_ticks import TickGaps
 from sqlalchemy import func, select
 from tiny_bundle import make_tiny_bundle
 
@@ -68,34 +68,19 @@ def test_analyse_selection_and_all_with_ticks_measured(
     assert window.model.data(window.model.index(1, 4)) == ""
 
     monkeypatch.setattr(process_job, "ISOLATE", True)
-    gaps: list[int] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    timer.start()
-    window.act_analyse_all.trigger()
-    qtbot.waitUntil(lambda: window.job is None, timeout=120000)
-    timer.stop()
+    with TickGaps() as ticks:
+        window.act_analyse_all.trigger()
+        qtbot.waitUntil(lambda: window.job is None, timeout=120000)
+    gaps = ticks.gaps
     assert window.last_error is None, window.last_error
     assert stored(library) == 6
     assert window.last_report.tracks_done == 5 and window.last_report.tracks_skipped == 1
     assert "Analysed 5 tracks" in window.status_text.text()
     assert window.sidebar.item(3).text() == "Not analysed (0)"
     assert len(gaps) > 5
-    ordered = sorted(gaps)
-    p99 = ordered[int(0.99 * (len(ordered) - 1))]
     print(
         f"\nevent-loop gaps during a GUI analysis: longest {max(gaps)} ms, "
-        f"99th percentile {p99} ms, over {len(gaps)} ticks"
+        f"99th percentile {ticks.p99} ms, over {len(gaps)} ticks"
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from audio_files import make_audio, tag_file
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+from event_loop_ticks import TickGaps
+from PySide6.QtCore import QSettings, Qt
 
 
 def wait_for_job(qtbot, win, timeout_ms: int = 60000) -> None:
@@ -84,23 +85,10 @@ def test_cancel_mid_scan_keeps_window_usable(qtbot, window, tmp_path):
 def test_event_loop_keeps_ticking_during_a_scan(qtbot, window, tmp_path):
     """Measures the longest pause of the UI thread during a scan (reported, not asserted)."""
     folder = make_folder(tmp_path / "tick", 100)
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    timer.start()
-    window.scan_folders([str(folder)])
-    wait_for_job(qtbot, window)
-    timer.stop()
+    with TickGaps() as ticks:
+        window.scan_folders([str(folder)])
+        wait_for_job(qtbot, window)
+    gaps = ticks.gaps
     assert window.model.rowCount() == 102
     assert len(gaps) > 5, "the event loop must have kept running during the scan"
     print(f"\nlongest event-loop gap during a GUI scan: {max(gaps)} ms over {len(gaps)} ticks")
