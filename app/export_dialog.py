@@ -184,6 +184,10 @@ class ExportDialog(QDialog):
         self._update_buttons()
 
     def preview(self) -> None:
+        self._start_export("Previewing export", True, self._show_diff)
+
+    def _start_export(self, title: str, dry_run: bool, done: Callable[[ExportReport], str]) -> None:
+        """Run the export (or its dry run) with the dialog's options in a worker."""
         try:
             options = self.options()
         except TaggerError as err:
@@ -192,9 +196,9 @@ class ExportDialog(QDialog):
         library = self.library
 
         def run(report: Any, cancel: Any) -> ExportReport:
-            return run_export(library, options, dry_run=True, progress=report, cancel=cancel)
+            return run_export(library, options, dry_run=dry_run, progress=report, cancel=cancel)
 
-        self._run("Previewing export", run, self._show_diff)
+        self._run(title, run, done)
 
     def _show_diff(self, report: ExportReport) -> str:
         self.diff.clear()
@@ -213,16 +217,6 @@ class ExportDialog(QDialog):
         )
 
     def export(self) -> None:
-        try:
-            options = self.options()
-        except TaggerError as err:
-            self.summary.setText(str(err))
-            return
-        library = self.library
-
-        def run(report: Any, cancel: Any) -> ExportReport:
-            return run_export(library, options, progress=report, cancel=cancel)
-
         def done(r: ExportReport) -> str:
             text = (
                 f"Export batch {r.batch_id}: {r.written:,} files written, "
@@ -232,7 +226,7 @@ class ExportDialog(QDialog):
                 ("Export cancelled; finish it by exporting again. " + text) if r.cancelled else text
             )
 
-        self._run("Exporting", run, done)
+        self._start_export("Exporting", False, done)
 
     def last_done_batch(self) -> int | None:
         for b in list_batches(self.library):
