@@ -39,7 +39,12 @@ from tagger_core.calibration.scaling import (
 from tagger_core.db import Library
 from tagger_core.db.models import Calibration, Track
 from tagger_core.errors import CalibrationError
-from tagger_core.predictions import existing_label_matrix, load_label_outputs, refresh_bundle
+from tagger_core.predictions import (
+    LabelOutputs,
+    existing_label_matrix,
+    load_label_outputs,
+    refresh_bundle,
+)
 from tagger_core.review import reviews
 
 METHODS = ("temperature", "per-class", "platt", "isotonic")
@@ -47,15 +52,9 @@ FITS = ("nll", "mae")
 
 
 @dataclass
-class CalibrationSet:
-    """Member label logits (members × tracks × labels) and 0/1 labels (tracks × labels)."""
+class CalibrationSet(LabelOutputs):
+    """Label outputs of the labelled tracks, with their 0/1 labels (tracks × labels)."""
 
-    bundle_id: str
-    version: str
-    task: str
-    labels: tuple[str, ...]
-    track_ids: np.ndarray
-    logits: np.ndarray
     y: np.ndarray
     from_review: int = 0
     from_tags: int = 0
