@@ -432,17 +432,20 @@ class _Run:
         with self.library.session() as session:
             for state in self.finished:
                 item, prepared = state.pending, state.prepared
+
+                def fail(bundle_id: str, message: str, item: PendingTrack = item) -> None:
+                    save_error(
+                        session,
+                        track_id=item.track_id,
+                        bundle_id=bundle_id,
+                        version=self.ensembles[bundle_id].version,
+                        key=item.key,
+                        error=message,
+                    )
+
                 if prepared.error is not None:
                     for bundle_id in item.bundle_ids:
-                        ens = self.ensembles[bundle_id]
-                        save_error(
-                            session,
-                            track_id=item.track_id,
-                            bundle_id=bundle_id,
-                            version=ens.version,
-                            key=item.key,
-                            error=prepared.error,
-                        )
+                        fail(bundle_id, prepared.error)
                     rep.errors.append(prepared.error)
                     continue
                 for bundle_id, acc in state.acc.items():
@@ -453,14 +456,7 @@ class _Run:
                     ]
                     if not torch.isfinite(logits).all():
                         message = f"{item.path}: model {bundle_id} gave non-finite outputs"
-                        save_error(
-                            session,
-                            track_id=item.track_id,
-                            bundle_id=bundle_id,
-                            version=ens.version,
-                            key=item.key,
-                            error=message,
-                        )
+                        fail(bundle_id, message)
                         rep.errors.append(message)
                         continue
                     config, frames, _hop = ens.layout
