@@ -262,36 +262,77 @@ def write_audio(path: Path, audio: np.ndarray, sr: int = SR) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_tags(path: Path, clip: DemoClip) -> None:
-    """Tag a file the way common players do for its format."""
+def tag_file(
+    path: Path,
+    *,
+    title: str,
+    artist: str,
+    album: str,
+    year: str,
+    track: str,
+    genres: list[str],
+    track_total: int = 10,
+) -> None:
+    """Tag ``path`` the way its format's usual players do; several genres as separate values."""
     import mutagen
-    from mutagen.id3 import ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK
+    from mutagen.apev2 import APEv2
+    from mutagen.asf import ASF
+    from mutagen.id3 import TALB, TCON, TDRC, TIT2, TPE1, TRCK
+    from mutagen.mp4 import MP4
 
-    track_no = int(clip.filename.split()[0])
     ext = path.suffix.lower()
     if ext in (".mp3", ".wav", ".aiff", ".aif"):
         audio = mutagen.File(path)
         if audio.tags is None:
             audio.add_tags()
-        tags: ID3 = audio.tags
-        tags.add(TIT2(encoding=3, text=clip.title))
-        tags.add(TPE1(encoding=3, text=clip.artist))
-        tags.add(TALB(encoding=3, text=clip.album))
-        tags.add(TDRC(encoding=3, text=str(clip.year)))
-        tags.add(TRCK(encoding=3, text=str(track_no)))
-        tags.add(TCON(encoding=3, text=list(clip.genres)))
+        for frame in (
+            TIT2(encoding=3, text=title),
+            TPE1(encoding=3, text=artist),
+            TALB(encoding=3, text=album),
+            TDRC(encoding=3, text=year),
+            TRCK(encoding=3, text=track),
+            TCON(encoding=3, text=genres),
+        ):
+            audio.tags.add(frame)
         audio.save()
-        return
-    audio = mutagen.File(path)
-    if ext == ".m4a":
-        audio["©nam"], audio["©ART"], audio["©alb"] = clip.title, clip.artist, clip.album
-        audio["©day"], audio["trkn"] = str(clip.year), [(track_no, len(CLIPS))]
-        audio["©gen"] = list(clip.genres)
+    elif ext == ".m4a":
+        audio = MP4(path)
+        audio["©nam"], audio["©ART"], audio["©alb"], audio["©day"] = title, artist, album, year
+        audio["trkn"] = [(int(track.split("/")[0]), track_total)]
+        audio["©gen"] = genres
+        audio.save()
+    elif ext == ".wma":
+        audio = ASF(path)
+        audio["Title"], audio["Author"], audio["WM/AlbumTitle"] = [title], [artist], [album]
+        audio["WM/Year"], audio["WM/TrackNumber"] = [year], [track]
+        audio["WM/Genre"] = genres
+        audio.save()
+    elif ext in (".wv", ".ape"):
+        tags = APEv2()
+        tags["Title"], tags["Artist"], tags["Album"] = title, artist, album
+        tags["Year"], tags["Track"] = year, track
+        tags["Genre"] = genres
+        tags.save(path)
     else:
-        audio["title"], audio["artist"], audio["album"] = clip.title, clip.artist, clip.album
-        audio["date"], audio["tracknumber"] = str(clip.year), str(track_no)
-        audio["genre"] = list(clip.genres)
-    audio.save()
+        audio = mutagen.File(path)
+        audio["title"], audio["artist"], audio["album"] = title, artist, album
+        audio["date"], audio["tracknumber"] = year, track
+        audio["genre"] = genres
+        audio.save()
+
+
+def write_tags(path: Path, clip: DemoClip) -> None:
+    """Tag a demo clip with its title, artist, album, year, track number and genres."""
+    tag_file(
+        path,
+        title=clip.title,
+        artist=clip.artist,
+        album=clip.album,
+        year=str(clip.year),
+        track=str(int(clip.filename.split()[0])),
+        genres=list(clip.genres),
+        track_total=len(CLIPS),
+    )
 
 
 def demo_dir() -> Path:
