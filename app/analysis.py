@@ -1,4 +1,4 @@
-"""Analysis from the GUI: the worker job around the core's ``tagger_core.inference.analyze``.
+"""Analysis from the GUI: the worker job around the core's ``tagger_core.listening.engine.analyze``.
 
 The GUI does no science itself; it runs the core's analysis in a worker
 thread. While that core is not installed, the Analyse actions are disabled
@@ -17,7 +17,7 @@ from app.process_job import in_child_process
 from tagger_core.db import Library
 from tagger_core.errors import TaggerError
 
-CORE_MODULE = "tagger_core.inference"
+CORE_MODULE = "tagger_core.listening.engine"
 PARTIAL_REFRESH_S = 3.0
 
 
@@ -28,9 +28,9 @@ def _installed(module: str) -> bool:
 
 def _refresh_predictions() -> Callable[..., Any] | None:
     """The core's calibrated-prediction refresh, once it is installed."""
-    if not _installed("tagger_core.predictions"):
+    if not _installed("tagger_core.trust.predictions"):
         return None
-    module = importlib.import_module("tagger_core.predictions")
+    module = importlib.import_module("tagger_core.trust.predictions")
     return getattr(module, "refresh_predictions", None)
 
 

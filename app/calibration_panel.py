@@ -3,7 +3,7 @@
 Fitting, the calibration set and applying run in a child process through the
 main window's job runner (``app.calibration_tasks``). The review thresholds
 are live: moving one recounts, on arrays loaded once, how many tracks the
-setting would flag (``tagger_core.calibration.policy.count_flags``).
+setting would flag (``tagger_core.trust.policy.count_flags``).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from sqlalchemy import select
 from app import calibration_tasks
 from app.process_job import in_child_process
 from app.workers import Job, JobFn
-from tagger_core.calibration.policy import ReviewPolicy, count_flags
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis
 from tagger_core.errors import TaggerError
+from tagger_core.trust.policy import ReviewPolicy, count_flags
 
 StartJob = Callable[[str, JobFn, Callable[[Any], Any] | None], Job]
 METHODS = (
@@ -62,8 +62,11 @@ METRICS = (
 
 def calibration_problem() -> str | None:
     """Why calibration cannot be used here (None when its core is installed)."""
-    if importlib.util.find_spec("tagger_core.calibrate") is None:
-        return "Calibration is not available in this build: tagger_core.calibrate is missing."
+    if importlib.util.find_spec("tagger_core.trust.archive_calibration") is None:
+        return (
+            "Calibration is not available in this build: "
+            "tagger_core.trust.archive_calibration is missing."
+        )
     return None
 
 

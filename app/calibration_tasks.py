@@ -1,7 +1,7 @@
 """The calibration panel's work, run in a child process (see ``app.process_job``).
 
-These functions call the calibration core (``tagger_core.calibrate``,
-``tagger_core.predictions``), which loads model bundles and therefore torch;
+These functions call the calibration core (``tagger_core.trust.archive_calibration``,
+``tagger_core.trust.predictions``), which loads model bundles and therefore torch;
 running them in a child keeps the UI process light and responsive. Each
 takes the database path and returns plain, picklable values.
 """
@@ -19,7 +19,7 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
     The panel counts flags on these arrays while the librarian moves the
     thresholds, so they are computed once here, exactly as predictions are.
     """
-    from tagger_core.predictions import (
+    from tagger_core.trust.predictions import (
         calibrated,
         existing_label_matrix,
         load_label_outputs,
@@ -55,7 +55,7 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
 
 
 def _calibration_rows(session: Any, bundle_id: str) -> list[dict[str, Any]]:
-    from tagger_core.calibrate import list_calibrations
+    from tagger_core.trust.archive_calibration import list_calibrations
 
     return [
         {
@@ -76,9 +76,9 @@ def panel_data(
     db_path: str, bundle_id: str, use_tags: bool, report: Any, cancel: Any
 ) -> dict[str, Any]:
     """Calibration set counts, stored calibrations, policy, and arrays for live counts."""
-    from tagger_core.calibrate import build_calibration_set
     from tagger_core.db import open_library
-    from tagger_core.predictions import active_calibration, load_policy
+    from tagger_core.trust.archive_calibration import build_calibration_set
+    from tagger_core.trust.predictions import active_calibration, load_policy
 
     library = open_library(db_path)
     try:
@@ -116,13 +116,13 @@ def fit(
     cancel: Any,
 ) -> dict[str, Any]:
     """Fit and store (inactive) a calibration; figures, metrics and arrays for the panel."""
-    from tagger_core.calibrate import fit_calibration
-    from tagger_core.calibration.plots import (
+    from tagger_core.db import open_library
+    from tagger_core.db.models import Calibration
+    from tagger_core.trust.archive_calibration import fit_calibration
+    from tagger_core.trust.plots import (
         render_reliability_comparison,
         render_temperature_curve,
     )
-    from tagger_core.db import open_library
-    from tagger_core.db.models import Calibration
 
     library = open_library(db_path)
     try:
@@ -180,11 +180,11 @@ def apply(
     """Save the review policy, make the calibration active, recompute predictions and flags."""
     from sqlalchemy import func, select
 
-    from tagger_core.calibrate import activate_calibration
-    from tagger_core.calibration.policy import ReviewPolicy
     from tagger_core.db import open_library
     from tagger_core.db.models import Prediction
-    from tagger_core.predictions import refresh_predictions, save_policy
+    from tagger_core.trust.archive_calibration import activate_calibration
+    from tagger_core.trust.policy import ReviewPolicy
+    from tagger_core.trust.predictions import refresh_predictions, save_policy
 
     library = open_library(db_path)
     try:

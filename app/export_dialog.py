@@ -1,6 +1,6 @@
 """The export dialog: choose what to write, see the per-file diff, run it, undo a batch.
 
-All file work is ``tagger_core.export`` run in worker jobs (dry run for the
+All file work is ``tagger_core.writing`` run in worker jobs (dry run for the
 diff, the export itself, undo); the dialog only collects options and shows
 what came back.
 """
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.errors import TaggerError
-from tagger_core.export import ExportOptions, ExportReport, list_batches, run_export, undo_batch
+from tagger_core.writing import ExportOptions, ExportReport, list_batches, run_export, undo_batch
 
 StartJob = Callable[[str, JobFn, Callable[[Any], Any] | None], Job]
 

@@ -1,6 +1,6 @@
 """The library table's model: rows fetched page by page from SQL, never all at once.
 
-Row count, sorting and the search box are SQL (``tagger_core.track_views``);
+Row count, sorting and the search box are SQL (``tagger_core.library.track_views``);
 the model keeps a small cache of recently shown pages, so a 100,000-track
 library opens as fast as a 10-track one and scrolling to the end reads one page.
 """
@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from tagger_core.db import Library
-from tagger_core.track_views import (
+from tagger_core.library.track_views import (
     COLUMN_KEYS,
     COLUMNS,
     TaskBundles,

@@ -37,7 +37,7 @@ from app.track_detail import TrackDetailPanel
 from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot
-from tagger_core.scan import ScanReport, scan
+from tagger_core.library.scan import ScanReport, scan
 
 REFRESH_INTERVAL = 0.5
 
@@ -52,7 +52,8 @@ class MainWindow(QMainWindow):
         self.job: Job | None = None
         self.last_report: Any = None
         self.last_error: str | None = None
-        #: Extra keyword arguments for ``tagger_core.inference.analyze`` (tests pick small models).
+        #: Extra keyword arguments for ``tagger_core.listening.engine.analyze``
+        #: (tests pick small models).
         self.analysis_options: dict[str, Any] = {}
         self._last_refresh = 0.0
         self.setWindowTitle(f"Music Archive Tagger — {library.path}")
@@ -278,7 +279,7 @@ class MainWindow(QMainWindow):
 
     def save_dump(self, path: str, fmt: str) -> Job:
         """Write the whole library to ``path`` (csv or json) in a worker."""
-        from tagger_core.export import dump
+        from tagger_core.writing import dump
 
         library = self.library
 

@@ -4,7 +4,7 @@ Keys: N/→ next track, B/← previous, ↑/↓ move the label cursor, T or Ente
 toggles the label under the cursor (accept ↔ reject), A accepts the track
 (predicted labels accepted, track marked reviewed), R rejects it (predicted
 labels rejected, marked reviewed), Space plays, U or Ctrl+Z undoes the last step.
-Every decision is written at once through ``tagger_core.review``.
+Every decision is written at once through ``tagger_core.trust.review``.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from app.preview import Player
 from app.spectrogram import load_clip
 from app.track_detail import reason_text
 from app.workers import Job
-from tagger_core import review
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
-from tagger_core.track_views import GENRE_BUNDLE, task_bundles
+from tagger_core.library.track_views import GENRE_BUNDLE, task_bundles
+from tagger_core.trust import review
 
 QUEUE_LIMIT = 5000
 HELP = (

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from tagger_core.db import Library
-from tagger_core.track_views import VIEWS, folder_views, view_counts
+from tagger_core.library.track_views import VIEWS, folder_views, view_counts
 
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 1
 

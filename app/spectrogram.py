@@ -23,7 +23,7 @@ def load_clip(path: str | bytes, seconds: float = PREVIEW_SECONDS) -> np.ndarray
 
     Decoded by the core's decoder (soundfile, ffmpeg for the rest), as analysis does.
     """
-    from tagger_core.audio import decode
+    from tagger_core.listening.decode import decode
 
     name = os.fsdecode(path)
     return decode(name, PREVIEW_RATE, duration_s=seconds)

@@ -2,7 +2,7 @@
 
 What it measures, on a corpus of real-ish tracks in mixed formats (30+ min):
 
-* ``ours``: ``tagger_core.inference.analyze`` with the shipped genre and
+* ``ours``: ``tagger_core.listening.engine.analyze`` with the shipped genre and
   instrument ensembles and default settings: × realtime, tracks/min, and the
   time split into decode / frontend / model (worker times overlap).
 * ``ours_all_patches``: the same with no patch limit (every patch of every
@@ -22,7 +22,7 @@ Corpus: ``--source DIR`` takes real recordings (for example Debian's
 game-music packages unpacked with ``apt-get download fb-music-high asc-music
 singularity-music hyperrogue-music`` and ``dpkg-deb -x``), tracks over 60 s,
 some re-encoded to FLAC/WAV/MP3 to mix formats; without it, tracks are
-synthesised (``tagger_core.demo.synthesise``).
+synthesised (``tagger_core.library.demo.synthesise``).
 
     .venv/bin/python bench/analyze.py --source /tmp/realmusic/x --minutes 30
 """
@@ -44,11 +44,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tagger_core.analysis_store import load_outputs  # noqa: E402
-from tagger_core.bundles import load_bundle  # noqa: E402
 from tagger_core.db import open_library  # noqa: E402
-from tagger_core.inference import DEFAULT_MAX_PATCHES, analyze  # noqa: E402
-from tagger_core.scan import scan  # noqa: E402
+from tagger_core.db.analysis_store import load_outputs  # noqa: E402
+from tagger_core.labels.bundles import load_bundle  # noqa: E402
+from tagger_core.library.scan import scan  # noqa: E402
+from tagger_core.listening.engine import DEFAULT_MAX_PATCHES, analyze  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 AUDIO_EXTS = (".ogg", ".mp3", ".flac", ".wav")
@@ -95,7 +95,7 @@ def build_corpus(source: Path | None, minutes: float, out: Path) -> list[Path]:
             made.append(dst)
             total += _duration(dst)
     else:
-        from tagger_core.demo import synthesise, write_audio
+        from tagger_core.library.demo import synthesise, write_audio
 
         styles = ["rock", "electronic", "piano", "strings", "jazz", "ambient"]
         exts = [".flac", ".ogg", ".mp3", ".wav"]

@@ -26,11 +26,11 @@ from sqlalchemy import select  # noqa: E402
 
 from tagger_core.db import open_library  # noqa: E402
 from tagger_core.db.models import ReviewDecision, Track  # noqa: E402
-from tagger_core.export import ExportOptions, run_export, undo_batch  # noqa: E402
-from tagger_core.export.batch import _fields_changes  # noqa: E402
-from tagger_core.export.plan import plan_exports  # noqa: E402
-from tagger_core.export.registry import system_for  # noqa: E402
-from tagger_core.scan import scan  # noqa: E402
+from tagger_core.library.scan import scan  # noqa: E402
+from tagger_core.writing import ExportOptions, run_export, undo_batch  # noqa: E402
+from tagger_core.writing.batch import _fields_changes  # noqa: E402
+from tagger_core.writing.plan import plan_exports  # noqa: E402
+from tagger_core.writing.registry import system_for  # noqa: E402
 
 EXTS = [".mp3", ".flac", ".ogg", ".opus", ".wav", ".aiff", ".m4a", ".wma", ".wv"]
 

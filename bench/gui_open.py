@@ -25,7 +25,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from tagger_core.track_views import COLUMN_KEYS  # noqa: E402
+from tagger_core.library.track_views import COLUMN_KEYS  # noqa: E402
 
 
 def timed(fn, app: QApplication) -> float:

@@ -19,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.bundles import load_bundle  # noqa: E402
-from tagger_core.frontend import LogMelFrontend, make_patches  # noqa: E402
+from tagger_core.labels.bundles import load_bundle  # noqa: E402
+from tagger_core.listening.frontend import LogMelFrontend, make_patches  # noqa: E402
 
 
 def main() -> int:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger_core.arrays import pack
-from tagger_core.bundles import load_bundle
-from tagger_core.calibration.policy import evaluate_policy
-from tagger_core.calibration.scaling import IdentityScaler
 from tagger_core.db import open_library
+from tagger_core.db.blob_codec import pack
 from tagger_core.db.models import Analysis, Track, utcnow
-from tagger_core.predictions import refresh_predictions
+from tagger_core.labels.bundles import load_bundle
+from tagger_core.trust.policy import evaluate_policy
+from tagger_core.trust.predictions import refresh_predictions
+from tagger_core.trust.scaling import IdentityScaler
 
 
 def main() -> None:

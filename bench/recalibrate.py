@@ -26,9 +26,9 @@ from scipy.special import expit, softmax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.calibration import metrics  # noqa: E402
-from tagger_core.calibration.policy import ReviewPolicy, count_flags, evaluate_policy  # noqa: E402
-from tagger_core.calibration.scaling import IdentityScaler, TemperatureScaler  # noqa: E402
+from tagger_core.trust import metrics  # noqa: E402
+from tagger_core.trust.policy import ReviewPolicy, count_flags, evaluate_policy  # noqa: E402
+from tagger_core.trust.scaling import IdentityScaler, TemperatureScaler  # noqa: E402
 
 
 def best_of(repeats: int, fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from audio_files import make_audio, tag_file  # noqa: E402
 
 from tagger_core.db import open_library  # noqa: E402
-from tagger_core.scan import scan  # noqa: E402
+from tagger_core.library.scan import scan  # noqa: E402
 
 
 def build(root: Path, n: int) -> None:

@@ -26,8 +26,8 @@ import torch.nn.functional as F  # noqa: N812
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.models.heads import MLPHead, OneVsAllHeads  # noqa: E402
-from tagger_core.models.resnet import AM23ResNet, count_parameters  # noqa: E402
+from tagger_core.listening.models.heads import MLPHead, OneVsAllHeads  # noqa: E402
+from tagger_core.listening.models.resnet import AM23ResNet, count_parameters  # noqa: E402
 
 
 def throughput(model, make_batch, loss_fn, steps: int, repeats: int, device) -> float:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger_core import demo
-from tagger_core.demo import synthesise, write_audio
+from tagger_core.library import demo
+from tagger_core.library.demo import synthesise, write_audio
 
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None
 FFMPEG_EXTS = {".m4a", ".wma", ".wv"}

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tagger_core.arrays import pack
-from tagger_core.bundles import Bundle, load_bundle
+from tagger_core.db.blob_codec import pack
 from tagger_core.db.models import Analysis, Track
-from tagger_core.review import decide, mark_reviewed
+from tagger_core.labels.bundles import Bundle, load_bundle
+from tagger_core.trust.review import decide, mark_reviewed
 
 
 def add_genre_outputs(

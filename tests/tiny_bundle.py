@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from tagger_core.bundles import Bundle, load_bundle_dir
-from tagger_core.models import build_model
+from tagger_core.labels.bundles import Bundle, load_bundle_dir
+from tagger_core.listening.models import build_model
 
 TINY_FRONTEND = {
     "sr": 16000,

@@ -5,9 +5,9 @@ Usage (no TensorFlow needed; see ``resources/models/README.md``)::
     pip download --no-deps musicnn==0.1.0 -d /tmp/musicnn
     .venv/bin/python tools/convert_musicnn.py /tmp/musicnn/musicnn-0.1.0-py3-none-any.whl
 
-Reads the four checkpoints with ``tagger_core.tf_bundle`` (a pure-Python
+Reads the four checkpoints with ``tagger_core.training.tf_checkpoint`` (a pure-Python
 reader of the tensor-bundle format), maps them onto the torch ports in
-``tagger_core.models``, and writes two bundles under ``resources/models/``:
+``tagger_core.listening.models``, and writes two bundles under ``resources/models/``:
 ``genre`` (MSD_musicnn + MSD_vgg) and ``instruments`` (MTT_musicnn + MTT_vgg),
 each with float32 safetensors weights, ``manifest.json`` and the ISC licence.
 With ``--check-fixtures`` it also reports how far float16 weights would move
@@ -31,9 +31,9 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger_core.frontend import FrontendConfig  # noqa: E402
-from tagger_core.models import Musicnn, MusicnnVGG  # noqa: E402
-from tagger_core.tf_bundle import read_checkpoint  # noqa: E402
+from tagger_core.listening.frontend import FrontendConfig  # noqa: E402
+from tagger_core.listening.models import Musicnn, MusicnnVGG  # noqa: E402
+from tagger_core.training.tf_checkpoint import read_checkpoint  # noqa: E402
 
 MTT_LABELS = [
     "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock",

@@ -34,12 +34,12 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tagger_core.bundles import load_bundle, load_bundle_dir  # noqa: E402
-from tagger_core.calibration import metrics, scaling  # noqa: E402
-from tagger_core.frontend import make_patches  # noqa: E402
-from tagger_core.ranking import average_precision  # noqa: E402
-from tagger_core.tagging import BundleRunner  # noqa: E402
+from tagger_core.labels.bundles import load_bundle, load_bundle_dir  # noqa: E402
+from tagger_core.listening.frontend import make_patches  # noqa: E402
+from tagger_core.listening.single_file import BundleRunner  # noqa: E402
 from tagger_core.training import instrument_data as recipe  # noqa: E402
+from tagger_core.training.ranking import average_precision  # noqa: E402
+from tagger_core.trust import metrics, scaling  # noqa: E402
 
 FAMILIES = recipe.FAMILIES
 
@@ -260,7 +260,7 @@ def markdown_tables(r: dict) -> str:
 
 def shipped_calibration(temperature: float) -> dict:
     """The bundle's default calibration: one shared temperature, as a scaler dict."""
-    from tagger_core.calibration.scaling import TemperatureScaler
+    from tagger_core.trust.scaling import TemperatureScaler
 
     scaler = TemperatureScaler("sigmoid", per_class=False, temperature=[temperature])
     return {**scaler.to_dict(), "fitted_on": "validation clips (training soundfonts), NLL"}
@@ -315,7 +315,7 @@ def main(argv=None) -> int:
     plot_reliability(z_test, y_test, t_best, args.out / "reliability.png",
                      "held-out soundfont: reliability (10 buckets, all families)")  # fmt: skip
     plot_ap(single, ensemble, args.out / "average_precision.png")
-    from tagger_core.calibration.plots import render_reliability_comparison  # noqa: PLC0415
+    from tagger_core.trust.plots import render_reliability_comparison  # noqa: PLC0415
 
     render_reliability_comparison(
         [metrics.reliability_diagram(expit(z_test).mean(0), y_test),

@@ -200,7 +200,7 @@ def numpy_vgg(w: dict, x: np.ndarray) -> dict[str, np.ndarray]:
 
 def read_weights(wheel: Path, model: str) -> dict[str, np.ndarray]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tagger_core.tf_bundle import read_checkpoint
+    from tagger_core.training.tf_checkpoint import read_checkpoint
 
     return read_checkpoint(str(wheel / "musicnn" / model) + "/")
 

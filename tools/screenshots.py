@@ -32,7 +32,7 @@ STYLES = {
 
 def make_extra_clips(folder: Path, n: int, seconds: float) -> None:
     """``n`` more synthesised clips in rotating styles, tagged with their genre."""
-    from tagger_core.demo import DemoClip, synthesise, write_audio, write_tags
+    from tagger_core.library.demo import DemoClip, synthesise, write_audio, write_tags
 
     folder.mkdir(parents=True, exist_ok=True)
     styles = list(STYLES)
@@ -85,7 +85,7 @@ def main() -> int:
 
     from app.main_window import MainWindow
     from tagger_core.db import open_library
-    from tagger_core.demo import ensure_demo_library
+    from tagger_core.library.demo import ensure_demo_library
 
     app = QApplication(sys.argv[:1])
     out = Path(args.out)

@@ -20,7 +20,7 @@ from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.db import Library
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError, TaggerError
-from tagger_core.inference import (
+from tagger_core.listening.engine import (
     DEFAULT_BATCH,
     DEFAULT_BUNDLES,
     DEFAULT_MAX_PATCHES,
@@ -78,7 +78,7 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
             raise ConfigError(f"not found: {f}")
     if folders:
         from tagger_core.cli.library import print_scan_report
-        from tagger_core.scan import scan
+        from tagger_core.library.scan import scan
 
         with progress_bar("Scanning") as update:
             report = scan(
@@ -124,7 +124,7 @@ def print_analysis_report(report: AnalysisReport) -> None:
 def _refresh_predictions(library: Library, report: AnalysisReport, quiet: bool) -> Any:
     """Recompute calibrated predictions for the analysed tracks, if that module exists."""
     try:
-        from tagger_core.predictions import refresh_predictions
+        from tagger_core.trust.predictions import refresh_predictions
     except ImportError:
         return None
     if not report.analysed_track_ids:

@@ -9,7 +9,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from tagger_core.calibrate import (
+from tagger_core.cli.common import library_from_args, print_json
+from tagger_core.db.models import Calibration
+from tagger_core.trust.archive_calibration import (
     FITS,
     METHODS,
     activate_calibration,
@@ -17,13 +19,11 @@ from tagger_core.calibrate import (
     fit_calibration,
     list_calibrations,
 )
-from tagger_core.calibration.metrics import ReliabilityDiagram
-from tagger_core.calibration.plots import render_reliability_comparison, render_temperature_curve
-from tagger_core.calibration.scaling import TemperatureCurve
-from tagger_core.cli.common import library_from_args, print_json
-from tagger_core.db.models import Calibration
-from tagger_core.predictions import load_policy
-from tagger_core.review import review_counts
+from tagger_core.trust.metrics import ReliabilityDiagram
+from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
+from tagger_core.trust.predictions import load_policy
+from tagger_core.trust.review import review_counts
+from tagger_core.trust.scaling import TemperatureCurve
 
 COLUMNS = ("mae", "weighted_mae", "ece", "nll", "brier")
 

@@ -55,7 +55,7 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
 
 
 def _make_scaler(args: Any) -> Any:
-    from tagger_core.calibration.scaling import IsotonicScaler, PlattScaler, TemperatureScaler
+    from tagger_core.trust.scaling import IsotonicScaler, PlattScaler, TemperatureScaler
 
     if args.method == "platt":
         return PlattScaler()
@@ -67,9 +67,9 @@ def _make_scaler(args: Any) -> Any:
 
 
 def cmd_calibrate_file(args: Any) -> int:
-    from tagger_core.calibration import metrics, plots
-    from tagger_core.calibration.crossval import cross_validate
-    from tagger_core.calibration.scaling import (
+    from tagger_core.trust import metrics, plots
+    from tagger_core.trust.crossval import cross_validate
+    from tagger_core.trust.scaling import (
         IdentityScaler,
         as_member_logits,
         mae_temperature_curve,
@@ -116,7 +116,7 @@ def cmd_calibrate_file(args: Any) -> int:
 
 
 def cmd_genre_map(args: Any) -> int:
-    from tagger_core.genre_names import load_genre_normalizer
+    from tagger_core.labels.genre_normalizer import load_genre_normalizer
 
     normalizer = load_genre_normalizer(args.genre_synonyms)
     rows = [{"value": v, **normalizer.match(v).to_dict()} for v in args.values]

@@ -14,7 +14,7 @@ from typing import Any
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.errors import TaggerError
-from tagger_core.export import (
+from tagger_core.writing import (
     ExportOptions,
     ExportReport,
     dump,

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.db.models import Prediction, Track
-from tagger_core.formats import DEFAULT_EXTENSIONS, parse_extensions
-from tagger_core.queries import find_track, status_counts, track_dict, track_filter
-from tagger_core.scan import ScanReport, scan
+from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
+from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
+from tagger_core.library.scan import ScanReport, scan
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -152,7 +152,7 @@ def default_library_path(explicit: str | None = None) -> Path:
     music = Path.home() / "Music"
     if music.is_dir():
         return music
-    from tagger_core.demo import ensure_demo_library
+    from tagger_core.library.demo import ensure_demo_library
 
     return ensure_demo_library()
 
@@ -171,8 +171,8 @@ def cmd_run(args: Any) -> int:
 def _analyse_root(args: Any, root: Path) -> None:
     """Analyse the library's tracks with the default ensembles and summarise the predictions."""
     from tagger_core.cli.analyze import print_analysis_report
-    from tagger_core.inference import analyze
-    from tagger_core.predictions import refresh_predictions
+    from tagger_core.listening.engine import analyze
+    from tagger_core.trust.predictions import refresh_predictions
 
     library = library_from_args(args)
     prefix = os.fsencode(os.path.join(os.path.abspath(root), ""))

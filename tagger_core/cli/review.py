@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tagger_core.calibration.policy import ReviewPolicy
 from tagger_core.cli.common import library_from_args, print_json
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
-from tagger_core.predictions import load_policy, refresh_predictions, save_policy
-from tagger_core.queries import find_track
-from tagger_core.review import decide, mark_reviewed, review_counts, review_queue, undo_last
+from tagger_core.library.queries import find_track
+from tagger_core.trust.policy import ReviewPolicy
+from tagger_core.trust.predictions import load_policy, refresh_predictions, save_policy
+from tagger_core.trust.review import decide, mark_reviewed, review_counts, review_queue, undo_last
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagger_core.bundles import combined_taxonomy, load_bundle
 from tagger_core.errors import ConfigError, TaggerError
-from tagger_core.tagging import BundleRunner, FileOutputs, decode_for
+from tagger_core.labels.bundles import combined_taxonomy, load_bundle
+from tagger_core.listening.single_file import BundleRunner, FileOutputs, decode_for
 
 DEFAULT_BUNDLES = ("genre", "instruments", "instrument-family")
 

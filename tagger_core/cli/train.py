@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
-from tagger_core.device import pick_device, set_threads
 from tagger_core.errors import TaggerError
+from tagger_core.listening.device import pick_device, set_threads
 from tagger_core.training.evaluation import CALIBRATION_METHODS
 
 LAYOUTS = ("auto", "folder", "csv", "fma", "nsynth")
@@ -115,8 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
-    from tagger_core.bundles import load_bundle
-    from tagger_core.head_analysis import analyse_with_heads
+    from tagger_core.labels.bundles import load_bundle
+    from tagger_core.listening.head_runtime import analyse_with_heads
     from tagger_core.training.archive_labels import (
         load_labelled_set,
         vocabulary_from_app,
@@ -177,7 +177,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tagger_core.head_analysis import analyse_with_heads
+    from tagger_core.listening.head_runtime import analyse_with_heads
     from tagger_core.training.head_bundle import load_head_bundle
 
     head = load_head_bundle(args.bundle_dir)

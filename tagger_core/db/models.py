@@ -3,7 +3,7 @@
 Paths are stored twice: ``path`` holds the exact bytes the file system uses
 (``os.fsencode``), so names that are not UTF-8 survive; ``path_text`` is a
 readable rendering for display, sorting and search. Arrays of model outputs are
-stored as compact little-endian binary blobs (see ``tagger_core.arrays``).
+stored as compact little-endian binary blobs (see ``tagger_core.db.blob_codec``).
 """
 
 from __future__ import annotations

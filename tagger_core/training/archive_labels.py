@@ -11,13 +11,13 @@ Labels of a track for a task, per class, positive / negative / unknown:
    negative); a track whose strings match nothing gives no labels;
 2. review decisions override them: accepted/added labels are positive,
    rejected ones negative, and a track marked *reviewed* has every other
-   class negative (what :mod:`tagger_core.review` promises).
+   class negative (what :mod:`tagger_core.trust.review` promises).
 
 Only tracks whose every class is known are used (partial rows are counted
 and reported, not guessed). Classes come either from a taxonomy file (the
 archive's own vocabulary: each label's tag list names the genre strings that
 mean it) or, with ``--from-tags``, the app's labels via
-:mod:`tagger_core.genre_names`.
+:mod:`tagger_core.labels.genre_normalizer`.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tagger_core.analysis_store import load_outputs
+from tagger_core.db.analysis_store import load_outputs
 from tagger_core.db.models import Track
 from tagger_core.errors import TaggerError
-from tagger_core.genre_names import GENRE_LABELS, genre_key, load_genre_normalizer
-from tagger_core.review import reviews
-from tagger_core.tags import split_genres
-from tagger_core.taxonomy import INSTRUMENT_FAMILIES, task_taxonomy
+from tagger_core.labels.genre_normalizer import GENRE_LABELS, genre_key, load_genre_normalizer
+from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES, task_taxonomy
+from tagger_core.library.file_tags import split_genres
 from tagger_core.training.head_bundle import flatten_embeddings, usable_columns
+from tagger_core.trust.review import reviews
 
 MIN_EXAMPLES = 10
 """Positives and negatives each class needs before training is attempted."""

@@ -8,7 +8,7 @@ pooled over all classes and per class, the single members next to the
 ensemble (AM'23 Tables 1 and 2), all computed on the *test* part from the
 member logits, once raw and once after a scaler fitted on the *validation*
 part. Nothing here is copied from anywhere: every figure comes out of
-``tagger_core.calibration``.
+``tagger_core.trust``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tagger_core.calibration import metrics
-from tagger_core.calibration.scaling import (
+from tagger_core.errors import TaggerError
+from tagger_core.trust import metrics
+from tagger_core.trust.scaling import (
     IdentityScaler,
     IsotonicScaler,
     PlattScaler,
@@ -28,7 +29,6 @@ from tagger_core.calibration.scaling import (
     TemperatureScaler,
     as_member_logits,
 )
-from tagger_core.errors import TaggerError
 
 Activation = Literal["sigmoid", "softmax"]
 CALIBRATION_METHODS = ("temperature", "platt", "isotonic", "none")

@@ -1,7 +1,7 @@
 """Saving trained heads as a model bundle, and applying one to stored embeddings.
 
 Why a bundle: the result of ``train heads`` must travel like any other model
-(``tagger_core.bundles``: ``manifest.json`` + one safetensors file per member),
+(``tagger_core.labels.bundles``: ``manifest.json`` + one safetensors file per member),
 so listing, sha256 checks and ``Bundle.load_members`` work unchanged. What the
 patch-model format cannot say is that the members read *another bundle's
 stored embedding* rather than log-mel patches; the manifest says it with an
@@ -33,9 +33,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from tagger_core.bundles import MANIFEST, Bundle, BundleError, load_bundle_dir
-from tagger_core.calibration.scaling import EnsembleProbabilities, Scaler, scaler_from_dict
+from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError, load_bundle_dir
 from tagger_core.training.heads import HeadEnsemble
+from tagger_core.trust.scaling import EnsembleProbabilities, Scaler, scaler_from_dict
 
 TAXONOMY_FILE = "taxonomy.toml"
 
@@ -181,7 +181,7 @@ class HeadBundle:
         """Calibrated ensemble probabilities and member spread for stored embeddings."""
         logits = self.member_logits(embeddings)
         if self.scaler is None:
-            from tagger_core.calibration.scaling import IdentityScaler
+            from tagger_core.trust.scaling import IdentityScaler
 
             return IdentityScaler().transform(logits)
         return self.scaler.transform(logits)

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tagger_core.bundles import MANIFEST, Bundle, BundleError
-from tagger_core.calibration.scaling import Scaler
+from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError
 from tagger_core.training.archive_labels import LabelledSet
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble, format_report
 from tagger_core.training.head_bundle import save_head_bundle
@@ -36,6 +35,7 @@ from tagger_core.training.splits import (
     check_split_counts,
     stratified_split,
 )
+from tagger_core.trust.scaling import Scaler
 
 
 @dataclass

@@ -44,7 +44,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from tagger_core.errors import TaggerError
-from tagger_core.models.heads import ARCHITECTURE_NAMES, HEAD_ARCHITECTURES
+from tagger_core.listening.models.heads import ARCHITECTURE_NAMES, HEAD_ARCHITECTURES
 from tagger_core.training.on_device import OnDevice, to_device
 from tagger_core.training.trainer import EpochRecord, TrainConfig, Trainer
 

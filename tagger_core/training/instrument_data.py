@@ -28,7 +28,7 @@ import soundfile as sf
 import soxr
 
 from tagger_core.errors import TaggerError
-from tagger_core.taxonomy import INSTRUMENT_FAMILIES
+from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
 
 FAMILIES: tuple[str, ...] = INSTRUMENT_FAMILIES
 

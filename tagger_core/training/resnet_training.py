@@ -11,7 +11,7 @@ own split, or a stratified one) decides early stopping and fits the
 calibration; the report is on the test files.
 
 The network and the training loop are shared with the instrument-family
-model (:mod:`tagger_core.models.resnet`, :mod:`tagger_core.training.trainer`).
+model (:mod:`tagger_core.listening.models.resnet`, :mod:`tagger_core.training.trainer`).
 File-level logits are ``log`` of the averaged softmax (``softmax`` gives the
 average back) or ``logit`` of the averaged sigmoid, as the analysis store keeps them.
 """
@@ -32,12 +32,11 @@ import torch.nn.functional as F  # noqa: N812
 from safetensors.torch import save_file
 from torch import nn
 
-from tagger_core.audio import decode
-from tagger_core.bundles import MANIFEST, BundleError
-from tagger_core.calibration.scaling import Scaler
 from tagger_core.errors import Cancelled, TaggerError
-from tagger_core.frontend import FrontendConfig, make_patches
-from tagger_core.models.resnet import AM23ResNet
+from tagger_core.labels.bundles import MANIFEST, BundleError
+from tagger_core.listening.decode import decode
+from tagger_core.listening.frontend import FrontendConfig, make_patches
+from tagger_core.listening.models.resnet import AM23ResNet
 from tagger_core.training.datasets import AudioDataset
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble
 from tagger_core.training.head_bundle import TAXONOMY_FILE, write_identity_taxonomy
@@ -46,6 +45,7 @@ from tagger_core.training.patch_dataset import PatchDataset
 from tagger_core.training.spectrograms import make_frontend
 from tagger_core.training.splits import Split, check_split_counts, stratified_split
 from tagger_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
+from tagger_core.trust.scaling import Scaler
 
 Progress = Callable[[int, int, str], None]
 _EPS = 1e-7
@@ -95,7 +95,7 @@ def extract_patches(
     """Decode each file at the setting's rate, compute its spectrogram, cut whole patches.
 
     Files shorter than one patch are repeat-padded to one patch
-    (:func:`tagger_core.frontend.make_patches`).
+    (:func:`tagger_core.listening.frontend.make_patches`).
     """
     frontend = make_frontend(setting.frontend, scale)
     frames = setting.patch_frames

@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from scipy import stats
 
-from tagger_core.calibration.metrics import classification_report
 from tagger_core.errors import TaggerError
 from tagger_core.training.datasets import AudioDataset
 from tagger_core.training.heads import balanced_negative_subsample
@@ -47,6 +46,7 @@ from tagger_core.training.resnet_training import (
 )
 from tagger_core.training.spectrograms import linear_config
 from tagger_core.training.splits import Split, check_split_counts
+from tagger_core.trust.metrics import classification_report
 
 SCALES = ("linear", "mel")
 METRICS = ("f1", "accuracy", "balanced_accuracy", "precision", "recall")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tagger_core.errors import ConfigError
-from tagger_core.frontend import FrontendConfig, LogMelFrontend
+from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend
 
 SCALES = ("mel", "linear")
 

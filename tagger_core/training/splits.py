@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tagger_core.errors import TaggerError
-from tagger_core.stratify import iterative_stratification
+from tagger_core.trust.stratify import iterative_stratification
 
 PARTS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from tagger_core.cli import main
-from tagger_core.taxonomy import GENRE_LABELS, INSTRUMENT_FAMILIES
+from tagger_core.labels.taxonomy import GENRE_LABELS, INSTRUMENT_FAMILIES
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tiny_bundle import make_tiny_bundle
 from app import process_job
 from tagger_core.db.models import Analysis
 
-pytest.importorskip("tagger_core.inference")
+pytest.importorskip("tagger_core.listening.engine")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_startup_job_scans_then_analyses(qtbot, window, library, tmp_path, tiny,
 def test_predictions_appear_while_the_analysis_runs(library, tmp_path, tiny, monkeypatch):
     from app import analysis
     from tagger_core.db.models import Prediction
-    from tagger_core.scan import scan
+    from tagger_core.library.scan import scan
 
     folder = tmp_path / "progressive"
     folder.mkdir()

@@ -7,8 +7,8 @@ from audio_files import make_audio, tag_file
 from sqlalchemy import select
 
 from tagger_core.db.models import Track
-from tagger_core.review import decide
-from tagger_core.scan import scan
+from tagger_core.library.scan import scan
+from tagger_core.trust.review import decide
 
 
 def test_preview_export_and_undo(qtbot, window, library, tmp_path):

@@ -7,8 +7,8 @@ import os
 from PySide6.QtCore import Qt
 from sqlalchemy import select
 
-from tagger_core import review
 from tagger_core.db.models import Prediction, ReviewDecision, Track
+from tagger_core.trust import review
 
 
 def seed(library, n: int = 3) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagger_core.analysis_store import save_analysis
+from tagger_core.db.analysis_store import save_analysis
 from tagger_core.db.models import Track
 
 GENRES = ("Rock", "Jazz", "Folk")

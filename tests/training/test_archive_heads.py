@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import select
 from tiny_bundle import make_tiny_bundle
 
-from tagger_core.analysis_store import load_outputs, save_analysis
-from tagger_core.bundles import load_bundle_dir
+from tagger_core.db.analysis_store import load_outputs, save_analysis
 from tagger_core.db.models import Analysis, Track
 from tagger_core.errors import ConfigError, TaggerError
-from tagger_core.head_analysis import analyse_with_heads
-from tagger_core.inference import analyze
-from tagger_core.review import decide, mark_reviewed
+from tagger_core.labels.bundles import load_bundle_dir
+from tagger_core.listening.engine import analyze
+from tagger_core.listening.head_runtime import analyse_with_heads
 from tagger_core.training.archive_labels import (
     load_labelled_set,
     vocabulary_from_app,
@@ -24,6 +23,7 @@ from tagger_core.training.archive_labels import (
 from tagger_core.training.head_bundle import load_head_bundle
 from tagger_core.training.head_training import train_and_save_heads
 from tagger_core.training.heads import HeadConfig
+from tagger_core.trust.review import decide, mark_reviewed
 
 from .archive_fixtures import GENRES, fill_library
 

@@ -5,7 +5,6 @@ import threading
 import numpy as np
 import pytest
 
-from tagger_core.calibration import metrics
 from tagger_core.errors import TaggerError
 from tagger_core.training.head_training import compare_designs, train_heads_on_arrays
 from tagger_core.training.heads import (
@@ -14,6 +13,7 @@ from tagger_core.training.heads import (
     train_head_ensemble,
 )
 from tagger_core.training.splits import stratified_split
+from tagger_core.trust import metrics
 
 from .synthetic import embedding_set
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagger_core.taxonomy import INSTRUMENT_FAMILIES
+from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
 from tagger_core.training import instrument_data as recipe
 
 mido = pytest.importorskip("mido", reason="the recipe writes MIDI with mido (dev extra)")

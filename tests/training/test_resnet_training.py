@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from tagger_core.bundles import load_bundle_dir
-from tagger_core.calibration import metrics
 from tagger_core.errors import TaggerError
-from tagger_core.frontend import FrontendConfig
+from tagger_core.labels.bundles import load_bundle_dir
+from tagger_core.listening.frontend import FrontendConfig
 from tagger_core.training.datasets import read_dataset
 from tagger_core.training.resnet_training import (
     SETTINGS,
@@ -21,6 +20,7 @@ from tagger_core.training.resnet_training import (
     run_resnet_training,
     save_resnet_bundle,
 )
+from tagger_core.trust import metrics
 
 from .audio_datasets import folder_dataset
 

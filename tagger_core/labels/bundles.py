@@ -1,0 +1,255 @@
+"""Model bundles: a directory of weights + ``manifest.json``, found through one registry.
+
+Why bundles: the app ships pretrained ensembles and later adds its own trained
+ones; everything that inference, calibration and the GUI need to know about a
+model (labels, preprocessing, members, licence, provenance) travels with the
+weights, so no code change is needed to add one.
+
+Layout of ``<root>/<bundle_id>/``::
+
+    manifest.json        # see below
+    <member>.safetensors # one file per ensemble member
+    LICENSE.txt          # licence text of the weights
+
+``manifest.json`` keys: ``format`` (1), ``id``, ``version``, ``task``
+(``"genre"`` | ``"instruments"`` | …), ``description``, ``raw_labels`` (the
+tags every member outputs, in logit order), ``preprocessing``
+(``FrontendConfig`` fields), ``patch_frames``, ``patch_hop_frames``,
+``taxonomy`` (file name under ``resources/taxonomies``), ``members`` (list of
+``{name, architecture, params, weights, sha256, embedding_dim, …}``;
+``architecture`` is a key of ``tagger_core.listening.models.ARCHITECTURES``),
+``licence`` (``{name, file, attribution}``) and ``provenance`` (free mapping).
+
+Bundle roots: the shipped ``resources/models`` and any folders listed in
+``$MUSIC_TAGGER_BUNDLES`` (``os.pathsep``-separated), searched in that order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from tagger_core.errors import ConfigError
+from tagger_core.labels.taxonomy import BoundTaxonomy, task_taxonomy
+from tagger_core.listening.frontend import FrontendConfig
+from tagger_core.listening.models import build_model
+from tagger_core.resources import resource_path
+
+MANIFEST = "manifest.json"
+SUPPORTED_FORMAT = 1
+_REQUIRED = ("id", "version", "task", "raw_labels", "preprocessing", "patch_frames", "members")
+
+
+class BundleError(ConfigError):
+    """A model bundle that is missing, malformed or does not match its manifest."""
+
+
+def bundle_roots() -> list[Path]:
+    """Folders searched for bundles, in priority order."""
+    roots = [resource_path("models")]
+    extra = os.environ.get("MUSIC_TAGGER_BUNDLES", "")
+    roots.extend(Path(p) for p in extra.split(os.pathsep) if p)
+    return roots
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member as described by the manifest."""
+
+    name: str
+    architecture: str
+    params: dict
+    weights: str
+    sha256: str | None = None
+    embedding_dim: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What a bundle listing shows without loading any weights."""
+
+    id: str
+    version: str
+    task: str
+    description: str
+    path: Path
+    member_names: tuple[str, ...]
+
+
+def _read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"no {MANIFEST} in {directory}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path}: manifest must be a JSON object")
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise BundleError(f"{path}: manifest lacks {', '.join(missing)}")
+    if data.get("format", SUPPORTED_FORMAT) > SUPPORTED_FORMAT:
+        raise BundleError(f"{path}: bundle format {data['format']} is newer than this app")
+    if not data["members"]:
+        raise BundleError(f"{path}: manifest lists no members")
+    return data
+
+
+def _info(directory: Path, data: dict) -> BundleInfo:
+    return BundleInfo(
+        id=data["id"],
+        version=str(data["version"]),
+        task=data["task"],
+        description=data.get("description", ""),
+        path=directory,
+        member_names=tuple(m["name"] for m in data["members"]),
+    )
+
+
+def list_bundles() -> list[BundleInfo]:
+    """Every readable bundle in the bundle roots (first root wins on duplicate ids)."""
+    found: dict[str, BundleInfo] = {}
+    for root in bundle_roots():
+        if not root.is_dir():
+            continue
+        for manifest in sorted(root.glob(f"*/{MANIFEST}")):
+            try:
+                info = _info(manifest.parent, _read_manifest(manifest.parent))
+            except (BundleError, KeyError, TypeError):
+                continue
+            found.setdefault(info.id, info)
+    return list(found.values())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Bundle:
+    """A loaded manifest; weights are read only by :meth:`load_members`."""
+
+    def __init__(self, directory: Path, manifest: dict, taxonomy_path: Path | None = None):
+        self.path = directory
+        self.manifest = manifest
+        self._taxonomy_path = taxonomy_path
+        try:
+            self.id: str = manifest["id"]
+            self.version: str = str(manifest["version"])
+            self.task: str = manifest["task"]
+            self.description: str = manifest.get("description", "")
+            self.raw_labels: tuple[str, ...] = tuple(manifest["raw_labels"])
+            self.frontend_config = FrontendConfig.from_dict(manifest["preprocessing"])
+            self.patch_frames: int = int(manifest["patch_frames"])
+            self.patch_hop_frames: int = int(manifest.get("patch_hop_frames", self.patch_frames))
+            self.members: tuple[MemberSpec, ...] = tuple(
+                MemberSpec(
+                    name=m["name"],
+                    architecture=m["architecture"],
+                    params=dict(m.get("params", {})),
+                    weights=m["weights"],
+                    sha256=m.get("sha256"),
+                    embedding_dim=m.get("embedding_dim"),
+                    extra={k: v for k, v in m.items() if k not in MemberSpec.__dataclass_fields__},
+                )
+                for m in manifest["members"]
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise BundleError(f"{directory / MANIFEST}: malformed manifest ({err})") from None
+        self.licence: dict = manifest.get("licence", {})
+        self.provenance: dict = manifest.get("provenance", {})
+
+    @property
+    def reads_embedding(self) -> bool:
+        """Whether this bundle's members read another bundle's stored embedding, not audio."""
+        source = self.manifest.get("input")
+        return isinstance(source, dict) and "embedding_of" in source
+
+    @property
+    def member_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    @cached_property
+    def taxonomy(self) -> BoundTaxonomy:
+        """The task's taxonomy resolved against this bundle's raw labels."""
+        path = self._taxonomy_path
+        use_manifest = "taxonomy" in self.manifest and "MUSIC_TAGGER_TAXONOMY" not in os.environ
+        if path is None and "taxonomy_file" in self.manifest:
+            # A bundle trained on the librarian's own vocabulary carries its taxonomy.
+            path = self.path / self.manifest["taxonomy_file"]
+        elif path is None and use_manifest:
+            path = resource_path("taxonomies", self.manifest["taxonomy"])
+        return task_taxonomy(self.task, path).bind(self.raw_labels)
+
+    def load_members(
+        self, device: str | torch.device = "cpu", *, verify: bool = True
+    ) -> list[nn.Module]:
+        """Build every member, load its weights (checking sha256), in eval mode on ``device``."""
+        models: list[nn.Module] = []
+        for spec in self.members:
+            weights = self.path / spec.weights
+            if not weights.is_file():
+                raise BundleError(f"bundle {self.id!r}: missing weights file {weights.name}")
+            if verify and spec.sha256 and _sha256(weights) != spec.sha256:
+                raise BundleError(f"bundle {self.id!r}: {weights.name} does not match its sha256")
+            model = build_model(spec.architecture, spec.params)
+            try:
+                model.load_state_dict(load_file(str(weights)), strict=True)
+            except (RuntimeError, OSError) as err:
+                first = str(err).strip().splitlines()[0]
+                message = f"bundle {self.id!r}: bad weights {weights.name}: {first}"
+                raise BundleError(message) from None
+            models.append(model.to(device).eval())
+        return models
+
+    def __repr__(self) -> str:
+        return f"Bundle(id={self.id!r}, version={self.version!r}, members={self.member_names})"
+
+
+def find_bundle_dir(bundle_id: str) -> Path:
+    """Directory of the bundle ``bundle_id`` (``BundleError`` if no root has it)."""
+    for info in list_bundles():
+        if info.id == bundle_id:
+            return info.path
+    known = ", ".join(sorted(i.id for i in list_bundles())) or "none"
+    raise BundleError(f"no model bundle {bundle_id!r} (available: {known})")
+
+
+def load_bundle(bundle_id: str, *, taxonomy_path: str | Path | None = None) -> Bundle:
+    """Load the manifest of ``bundle_id`` (weights come with ``Bundle.load_members``)."""
+    directory = find_bundle_dir(bundle_id)
+    return Bundle(
+        directory, _read_manifest(directory), Path(taxonomy_path) if taxonomy_path else None
+    )
+
+
+def combined_taxonomy(
+    task: str, bundles: list[Bundle], taxonomy_path: str | Path | None = None
+) -> BoundTaxonomy:
+    """``task``'s taxonomy bound to the raw labels of several bundles, concatenated.
+
+    Apply its ``label_logits`` to the bundles' raw logits concatenated in the same
+    order. Why: the MSD tags of ``genre`` carry no classical tag while the MTT
+    tags of ``instruments`` do; together they cover all 15 genre labels.
+    """
+    raw_labels = tuple(name for bundle in bundles for name in bundle.raw_labels)
+    return task_taxonomy(task, taxonomy_path).bind(raw_labels)
+
+
+def load_bundle_dir(directory: str | Path) -> Bundle:
+    """Load a bundle from an explicit directory (for tools and tests)."""
+    directory = Path(directory)
+    return Bundle(directory, _read_manifest(directory))

@@ -1,0 +1,659 @@
+"""The analysis engine: library tracks → stored raw outputs of every selected ensemble.
+
+Pipeline: a pool of workers decodes tracks and computes their log-mel patches
+(:mod:`tagger_core.listening.track_patches`, once per distinct frontend); the calling
+thread feeds fixed-size patch batches, mixing tracks, through every member of
+every selected bundle under ``torch.inference_mode``; per-patch probabilities
+are averaged per file as AM'23 does, and each finished track is written to the
+``analyses`` table (:mod:`tagger_core.db.analysis_store`) right after the batch
+that completes it. A killed process therefore loses at most the batch in
+flight, and the next run resumes with the tracks that have no fresh row.
+
+The calling thread owns the database session, so a GUI runs :func:`analyze`
+in a worker thread and gets progress through the callback; ``cancel`` (a
+``threading.Event``) is checked between member forward passes and while
+waiting for decoders, so it is honoured well within a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import multiprocessing
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from sqlalchemy import func, select
+from torch import nn
+
+from tagger_core.db import Library
+from tagger_core.db.analysis_store import PendingTrack, pending_tracks, save_analysis, save_error
+from tagger_core.db.models import Track
+from tagger_core.errors import ConfigError
+from tagger_core.labels.bundles import Bundle, load_bundle
+from tagger_core.listening.device import pick_device, set_threads
+from tagger_core.listening.models.pool_first import fast_variant
+from tagger_core.listening.track_patches import (
+    PatchJob,
+    PatchLayout,
+    PreparedTrack,
+    init_worker_process,
+    prepare_track,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
+DEFAULT_BATCH = 16
+DEFAULT_MAX_PATCHES = 32
+AMP_TOLERANCE = 1e-3
+OPTIMIZE_TOLERANCE = 1e-4
+POOLS = ("thread", "process")
+
+
+# ------------------------------------------------------------------ reporting
+@dataclass
+class AnalysisProgress:
+    """Where an analysis stands (``eta_seconds`` is None until it can be estimated)."""
+
+    done: int
+    total: int
+    audio_seconds: float
+    elapsed: float
+    eta_seconds: float | None
+    errors: int
+    path: str = ""
+
+
+@dataclass
+class AnalysisReport:
+    """What an analysis did, with where the time went.
+
+    ``decode_s`` and ``frontend_s`` add up the time spent in decode workers (they
+    overlap with each other and with the models); ``model_s`` is time in
+    forward passes; ``load_s`` loading (and optimising) the members;
+    ``seconds`` is wall-clock time, everything included.
+    """
+
+    bundles: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    threads: int = 1
+    workers: int = 1
+    pool: str = "thread"
+    tracks_total: int = 0
+    tracks_done: int = 0
+    tracks_skipped: int = 0
+    tracks_sampled: int = 0
+    errors: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    patches: int = 0
+    seconds: float = 0.0
+    decode_s: float = 0.0
+    frontend_s: float = 0.0
+    model_s: float = 0.0
+    load_s: float = 0.0
+    mixed_precision: list[str] = field(default_factory=list)
+    optimized: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    analysed_track_ids: list[int] = field(default_factory=list)
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio analysed per second of wall-clock time."""
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("analysed_track_ids")
+        data["realtime_factor"] = round(self.realtime_factor, 2)
+        data["audio_hours"] = round(self.audio_seconds / 3600, 3)
+        return data
+
+
+ProgressFn = Callable[[AnalysisProgress], None]
+
+
+# ------------------------------------------------------------------ ensembles
+@dataclass
+class Ensemble:
+    """A bundle's members ready to run on a device."""
+
+    bundle_id: str
+    version: str
+    layout: PatchLayout
+    member_names: list[str]
+    members: list[Callable[[torch.Tensor], dict[str, torch.Tensor]]]
+    amp: list[bool]
+    optimized: list[bool] = field(default_factory=list)
+
+
+def _check_amp(model: Callable, sample: torch.Tensor, device: torch.device) -> bool:
+    """Use float16 autocast only where it keeps probabilities within ``AMP_TOLERANCE``."""
+    if device.type != "cuda":
+        return False
+    try:
+        with torch.inference_mode():
+            ref = torch.sigmoid(model(sample)["logits"].float())
+            with torch.autocast(device_type="cuda", dtype=torch.float16):
+                low = torch.sigmoid(model(sample)["logits"].float())
+        return bool((ref - low).abs().max().item() <= AMP_TOLERANCE)
+    except RuntimeError:
+        return False
+
+
+def _same_outputs(candidate: Callable, model: nn.Module, sample: torch.Tensor) -> bool:
+    """Whether ``candidate`` reproduces ``model`` (logits and embedding) on two batch sizes."""
+    with torch.inference_mode():
+        for batch in (sample, sample[: max(1, sample.shape[0] // 2)]):
+            got, want = candidate(batch), model(batch)
+            for key in ("logits", "embedding"):
+                if not torch.allclose(got[key], want[key], atol=OPTIMIZE_TOLERANCE, rtol=1e-4):
+                    return False
+    return True
+
+
+def _optimized(model: nn.Module, sample: torch.Tensor, device: torch.device) -> Callable | None:
+    """A faster runner for ``model`` that gives the same outputs, or None.
+
+    First choice: an architecture rewrite (:mod:`tagger_core.listening.models.pool_first`).
+    Otherwise, on CPU, a frozen TorchScript graph: ``optimize_for_inference``
+    fuses conv + ReLU and picks oneDNN kernels (about 1.6× for the VGG
+    members), with no compiler needed on the user's machine. Every candidate
+    is checked against the eager model; any failure or mismatch keeps eager.
+    """
+    try:
+        fast = fast_variant(model)
+        if fast is not None:
+            return fast if _same_outputs(fast, model, sample) else None
+        if device.type != "cpu":
+            return None
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript deprecation and tracer notes
+            traced = torch.jit.trace(copy.deepcopy(model).eval(), sample, strict=False)
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        return frozen if _same_outputs(frozen, model, sample) else None
+    except Exception as err:  # noqa: BLE001 - tracing can fail in many ways; eager still works
+        log.info("keeping eager model: %s", err)
+        return None
+
+
+_CACHE: dict[tuple, Ensemble] = {}
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
+def prepare_ensemble(
+    bundle: Bundle, device: torch.device, *, optimize: bool = True, mixed_precision: bool = True
+) -> Ensemble:
+    """Load ``bundle``'s members on ``device``, optimised where outputs stay the same.
+
+    Prepared ensembles are cached (a few, keyed by bundle folder, version and
+    options) because loading, checking and optimising members takes seconds,
+    and a GUI analyses in many small runs.
+    """
+    key = (str(bundle.path), bundle.id, bundle.version, str(device), optimize, mixed_precision)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        ensemble = _prepare(bundle, device, optimize, mixed_precision)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = ensemble
+        return ensemble
+
+
+def _prepare(
+    bundle: Bundle, device: torch.device, optimize: bool, mixed_precision: bool
+) -> Ensemble:
+    layout: PatchLayout = (bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames)
+    models = bundle.load_members(device)
+    gen = torch.Generator().manual_seed(0)
+    sample = (  # small: checking rewrites and mixed precision is part of every start-up
+        torch.rand((2, bundle.patch_frames, bundle.frontend_config.n_mels), generator=gen)
+        .mul_(3.0)
+        .to(device)
+    )
+    members: list[Callable] = []
+    amp: list[bool] = []
+    optimized: list[bool] = []
+    for model in models:
+        model.eval()
+        runner = _optimized(model, sample, device) if optimize else None
+        optimized.append(runner is not None)
+        runner = runner or model
+        members.append(runner)
+        amp.append(mixed_precision and _check_amp(runner, sample, device))
+    names = list(bundle.member_names)
+    return Ensemble(bundle.id, bundle.version, layout, names, members, amp, optimized)
+
+
+# -------------------------------------------------------------- accumulation
+def file_logits(patch_logits: torch.Tensor) -> torch.Tensor:
+    """``logit(mean_p sigmoid(z_p))`` over patches (dim 0), computed stably in log space.
+
+    ``log mean sigmoid(z) - log mean sigmoid(-z)``: the ``1/P`` factors cancel.
+    """
+    z = patch_logits.double()
+    return torch.logsumexp(F.logsigmoid(z), 0) - torch.logsumexp(F.logsigmoid(-z), 0)
+
+
+@dataclass
+class _Accumulator:
+    """Outputs of one ensemble on one track, collected batch by batch."""
+
+    expected: int
+    received: int = 0
+    logits: list[list[torch.Tensor]] = field(default_factory=list)
+    emb_sums: list[torch.Tensor | None] = field(default_factory=list)
+
+
+@dataclass
+class _TrackState:
+    pending: PendingTrack
+    prepared: PreparedTrack
+    acc: dict[str, _Accumulator] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return all(a.received >= a.expected for a in self.acc.values())
+
+
+@dataclass
+class _Chunk:
+    state: _TrackState
+    patches: torch.Tensor
+    start: int = 0
+
+
+# -------------------------------------------------------------------- engine
+def _load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
+    out: list[Bundle] = []
+    for item in bundles:
+        bundle = load_bundle(item) if isinstance(item, str) else item
+        if bundle.reads_embedding:
+            raise ConfigError(
+                f"{bundle.id!r} is a head bundle on stored embeddings, not an audio model: "
+                "run its base model, then `music-tagger train apply` it"
+            )
+        out.append(bundle)
+    ids = [b.id for b in out]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("the same model bundle was selected twice")
+    if not out:
+        raise ConfigError("no model bundle selected")
+    return out
+
+
+def _make_pool(kind: str, workers: int) -> Executor:
+    if kind == "process":
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker_process)
+    return ThreadPoolExecutor(workers, thread_name_prefix="decode")
+
+
+class _Run:
+    """State of one :func:`analyze` call (the calling thread drives it)."""
+
+    def __init__(
+        self,
+        library: Library,
+        ensembles: list[Ensemble],
+        work: list[PendingTrack],
+        report: AnalysisReport,
+        *,
+        device: torch.device,
+        batch_size: int,
+        max_patches: int | None,
+        progress: ProgressFn | None,
+        cancel: threading.Event,
+    ) -> None:
+        self.library = library
+        self.ensembles = {e.bundle_id: e for e in ensembles}
+        self.work = work
+        self.report = report
+        self.device = device
+        self.batch_size = batch_size
+        self.max_patches = max_patches
+        self.progress = progress
+        self.cancel = cancel
+        self.buffers: dict[str, list[_Chunk]] = {e.bundle_id: [] for e in ensembles}
+        self.buffered: dict[str, int] = {e.bundle_id: 0 for e in ensembles}
+        self.states: dict[int, _TrackState] = {}
+        self.finished: list[_TrackState] = []
+        self.total_audio = sum(p.duration or 0.0 for p in work)
+        self.started = time.perf_counter()
+        self.last_progress = 0.0
+
+    # ---------------------------------------------------------------- input
+    def job(self, item: PendingTrack) -> PatchJob:
+        layouts = tuple(dict.fromkeys(self.ensembles[b].layout for b in item.bundle_ids))
+        return PatchJob(item.track_id, item.path, item.duration, layouts, self.max_patches)
+
+    def accept(self, item: PendingTrack, prepared: PreparedTrack) -> None:
+        """Queue a decoded track's patches for every bundle that needs it."""
+        rep = self.report
+        rep.decode_s += prepared.decode_s
+        rep.frontend_s += prepared.frontend_s
+        state = _TrackState(item, prepared)
+        if prepared.error is None:
+            for bundle_id in item.bundle_ids:
+                patches = prepared.patches.get(self.ensembles[bundle_id].layout)
+                if patches is None or patches.shape[0] == 0:
+                    prepared.error = f"{item.path}: too little audio to analyse"
+                    break
+        if prepared.error is not None:
+            self.finished.append(state)
+            return
+        for bundle_id in item.bundle_ids:
+            ens = self.ensembles[bundle_id]
+            patches = torch.from_numpy(prepared.patches[ens.layout])
+            n = len(ens.members)
+            state.acc[bundle_id] = _Accumulator(
+                patches.shape[0], logits=[[] for _ in range(n)], emb_sums=[None] * n
+            )
+            self.buffers[bundle_id].append(_Chunk(state, patches))
+            self.buffered[bundle_id] += patches.shape[0]
+        self.states[item.track_id] = state
+
+    # ---------------------------------------------------------------- models
+    def _take(self, bundle_id: str) -> list[tuple[_TrackState, int, torch.Tensor]]:
+        """Up to ``batch_size`` patches from the front of a buffer, tracks mixed."""
+        out = []
+        need = self.batch_size
+        chunks = self.buffers[bundle_id]
+        while need and chunks:
+            chunk = chunks[0]
+            part = chunk.patches[chunk.start : chunk.start + need]
+            out.append((chunk.state, chunk.start, part))
+            chunk.start += part.shape[0]
+            need -= part.shape[0]
+            if chunk.start >= chunk.patches.shape[0]:
+                chunks.pop(0)
+        self.buffered[bundle_id] -= self.batch_size - need
+        return out
+
+    def run_batch(self, bundle_id: str) -> bool:
+        """One batch through every member; False if cancelled midway (nothing is kept)."""
+        ens = self.ensembles[bundle_id]
+        parts = self._take(bundle_id)
+        batch = torch.cat([p for _, _, p in parts]).to(self.device, non_blocking=True)
+        outputs = []
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for member, amp in zip(ens.members, ens.amp, strict=True):
+                if self.cancel.is_set():
+                    return False
+                if amp:
+                    with torch.autocast(device_type=self.device.type, dtype=torch.float16):
+                        out = member(batch)
+                else:
+                    out = member(batch)
+                outputs.append(
+                    (out["logits"].float().cpu(), out["embedding"].float().flatten(1).cpu())
+                )
+        self.report.model_s += time.perf_counter() - t0
+        self.report.patches += batch.shape[0]
+        offset = 0
+        for state, _start, part in parts:
+            n = part.shape[0]
+            acc = state.acc[bundle_id]
+            for m, (logits, emb) in enumerate(outputs):
+                acc.logits[m].append(logits[offset : offset + n])
+                total = emb[offset : offset + n].double().sum(0)
+                acc.emb_sums[m] = total if acc.emb_sums[m] is None else acc.emb_sums[m] + total
+            acc.received += n
+            offset += n
+            if state.complete and state.pending.track_id in self.states:
+                del self.states[state.pending.track_id]
+                self.finished.append(state)
+        return True
+
+    # --------------------------------------------------------------- storage
+    def commit_finished(self) -> None:
+        """Write every finished track in one transaction (the unit a kill can lose)."""
+        if not self.finished:
+            return
+        rep = self.report
+        with self.library.session() as session:
+            for state in self.finished:
+                item, prepared = state.pending, state.prepared
+
+                def fail(bundle_id: str, message: str, item: PendingTrack = item) -> None:
+                    save_error(
+                        session,
+                        track_id=item.track_id,
+                        bundle_id=bundle_id,
+                        version=self.ensembles[bundle_id].version,
+                        key=item.key,
+                        error=message,
+                    )
+
+                if prepared.error is not None:
+                    for bundle_id in item.bundle_ids:
+                        fail(bundle_id, prepared.error)
+                    rep.errors.append(prepared.error)
+                    continue
+                for bundle_id, acc in state.acc.items():
+                    ens = self.ensembles[bundle_id]
+                    logits = torch.stack([file_logits(torch.cat(ch)) for ch in acc.logits])
+                    embs = [
+                        (s / acc.expected).float().numpy() for s in acc.emb_sums if s is not None
+                    ]
+                    if not torch.isfinite(logits).all():
+                        message = f"{item.path}: model {bundle_id} gave non-finite outputs"
+                        fail(bundle_id, message)
+                        rep.errors.append(message)
+                        continue
+                    config, frames, _hop = ens.layout
+                    save_analysis(
+                        session,
+                        track_id=item.track_id,
+                        bundle_id=bundle_id,
+                        version=ens.version,
+                        key=item.key,
+                        members=ens.member_names,
+                        member_logits=logits.float().numpy(),
+                        embeddings=embs,
+                        n_patches=acc.expected,
+                        seconds=acc.expected * frames * config.hop_length / config.sr,
+                    )
+                rep.tracks_done += 1
+                rep.analysed_track_ids.append(item.track_id)
+                rep.audio_seconds += prepared.seconds
+                rep.tracks_sampled += int(prepared.sampled)
+        done = len(self.finished)
+        last_path = self.finished[-1].pending.path
+        self.finished.clear()
+        self.notify(last_path, force=True, finished=done)
+
+    # -------------------------------------------------------------- progress
+    def notify(self, path: str = "", *, force: bool = False, finished: int = 0) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if not force and now - self.last_progress < 0.25:
+            return
+        self.last_progress = now
+        rep = self.report
+        done = rep.tracks_done + len(rep.errors)
+        elapsed = now - self.started
+        eta: float | None = None
+        if done and elapsed > 0:
+            if self.total_audio > 0 and rep.audio_seconds > 0:
+                eta = max(0.0, self.total_audio - rep.audio_seconds) * elapsed / rep.audio_seconds
+            else:
+                eta = (len(self.work) - done) * elapsed / done
+        self.progress(
+            AnalysisProgress(
+                done=done,
+                total=len(self.work),
+                audio_seconds=rep.audio_seconds,
+                elapsed=elapsed,
+                eta_seconds=eta,
+                errors=len(rep.errors),
+                path=path,
+            )
+        )
+
+    # ------------------------------------------------------------------ loop
+    def execute(self, pool: Executor, prefetch: int) -> None:
+        queue = list(self.work)
+        queue.reverse()
+        inflight: dict[Future, PendingTrack] = {}
+        limit = max(4 * self.batch_size, 256)
+        self.notify(force=True)
+        while True:
+            if self.cancel.is_set():
+                self.report.cancelled = True
+                break
+            while queue and len(inflight) < prefetch and max(self.buffered.values()) < limit:
+                item = queue.pop()
+                inflight[pool.submit(prepare_track, self.job(item))] = item
+            for fut in [f for f in inflight if f.done()]:
+                item = inflight.pop(fut)
+                try:
+                    prepared = fut.result()
+                except Exception as err:  # noqa: BLE001 - one bad file never stops the run
+                    prepared = PreparedTrack(item.track_id, item.path)
+                    prepared.error = f"{item.path}: {type(err).__name__}: {err}".splitlines()[0]
+                self.accept(item, prepared)
+            inputs_open = bool(queue or inflight)
+            ready = [b for b, n in self.buffered.items() if n >= self.batch_size]
+            if not ready and not inputs_open:
+                ready = [b for b, n in self.buffered.items() if n > 0]
+            if ready:
+                bundle_id = max(ready, key=lambda b: self.buffered[b])
+                if not self.run_batch(bundle_id):
+                    self.report.cancelled = True
+                    break
+                self.commit_finished()
+                continue
+            self.commit_finished()
+            if not inputs_open:
+                break
+            wait(list(inflight), timeout=0.2, return_when=FIRST_COMPLETED)
+            self.notify()
+        for fut in inflight:
+            fut.cancel()
+
+
+def analyze(
+    library: Library,
+    track_ids: Iterable[int] | None = None,
+    bundles: Sequence[str | Bundle] = DEFAULT_BUNDLES,
+    *,
+    device: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    max_patches: int | None = DEFAULT_MAX_PATCHES,
+    pool: str = "thread",
+    force: bool = False,
+    retry_errors: bool = False,
+    optimize: bool = True,
+    mixed_precision: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> AnalysisReport:
+    """Analyse tracks (all ``ok`` tracks if ``track_ids`` is None) with ``bundles``.
+
+    Only tracks without a fresh analysis by a bundle's current version are run
+    (``force`` re-runs all, ``retry_errors`` re-tries stored failures). Tracks
+    with more than ``max_patches`` patches are sampled evenly (``None``: no
+    limit). ``workers`` decode in a ``pool`` of threads or processes; ``threads``
+    sets torch's CPU threads. Per-file failures are stored and reported, never
+    raised; ``TaggerError`` is raised only for bad options or bundles.
+    """
+    if batch_size < 1:
+        raise ConfigError("batch size must be at least 1")
+    if max_patches is not None and max_patches < 1:
+        raise ConfigError("the patch limit must be at least 1 (or none)")
+    if pool not in POOLS:
+        raise ConfigError(f"unknown worker pool {pool!r} (choose thread or process)")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    cancel = cancel or threading.Event()
+    started = time.perf_counter()
+    loaded = _load_bundles(bundles)
+    dev = pick_device(device)
+    n_threads = set_threads(threads)
+    n_workers = workers or max(1, min(4, n_threads))
+    report = AnalysisReport(
+        bundles=[f"{b.id}@{b.version}" for b in loaded],
+        device=str(dev),
+        threads=n_threads,
+        workers=n_workers,
+        pool=pool,
+    )
+    with library.session() as session:
+        work = pending_tracks(
+            session,
+            [(b.id, b.version) for b in loaded],
+            track_ids,
+            force=force,
+            retry_errors=retry_errors,
+        )
+        stmt = select(func.count(Track.id)).where(Track.status == "ok")
+        if track_ids is not None:
+            stmt = stmt.where(Track.id.in_(set(track_ids)))
+        considered = session.scalar(stmt) or 0
+    report.tracks_total = len(work)
+    report.tracks_skipped = max(0, considered - len(work))
+    if not work or cancel.is_set():
+        report.cancelled = cancel.is_set()
+        report.seconds = time.perf_counter() - started
+        return report
+    needed = {b for item in work for b in item.bundle_ids}
+    t_load = time.perf_counter()
+    ensembles = [
+        prepare_ensemble(b, dev, optimize=optimize, mixed_precision=mixed_precision)
+        for b in loaded
+        if b.id in needed
+    ]
+    report.load_s = time.perf_counter() - t_load
+    for ens in ensembles:
+        report.mixed_precision += [n for n, a in zip(ens.member_names, ens.amp, strict=True) if a]
+        report.optimized += [n for n, o in zip(ens.member_names, ens.optimized, strict=True) if o]
+    run = _Run(
+        library,
+        ensembles,
+        work,
+        report,
+        device=dev,
+        batch_size=batch_size,
+        max_patches=max_patches,
+        progress=progress,
+        cancel=cancel,
+    )
+    executor = _make_pool(pool, n_workers)
+    try:
+        run.execute(executor, prefetch=max(2, 2 * n_workers))
+    finally:
+        executor.shutdown(wait=not cancel.is_set(), cancel_futures=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+__all__ = [
+    "AnalysisProgress",
+    "AnalysisReport",
+    "DEFAULT_BUNDLES",
+    "analyze",
+    "file_logits",
+    "prepare_ensemble",
+]

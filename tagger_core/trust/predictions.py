@@ -1,0 +1,300 @@
+"""Calibrated confidences and review flags, recomputed from stored raw outputs.
+
+For every analysed bundle: raw member tag logits (``analyses``) → label logits
+through the bundle's taxonomy → the active calibration (identity when none is
+fitted yet) → ensemble probabilities and member spread → the stored review
+policy → one ``predictions`` row per track. Nothing here runs an audio model,
+so changing the calibration, taxonomy or thresholds is cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.orm import Session
+
+from tagger_core.db import Library
+from tagger_core.db.blob_codec import unpack
+from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
+from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
+from tagger_core.labels.taxonomy import BoundTaxonomy
+from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
+from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
+
+POLICY_KEY = "review_policy"
+
+
+@dataclass
+class LabelOutputs:
+    """Label logits of one bundle for many tracks: ``logits`` is (members, tracks, labels)."""
+
+    bundle_id: str
+    version: str
+    task: str
+    labels: tuple[str, ...]
+    track_ids: np.ndarray
+    logits: np.ndarray
+
+
+# A bundle whose taxonomy leaves labels uncovered borrows the raw tags of a
+# partner analysed on the same tracks: the MSD genre tags have no classical tag,
+# the MTT tags of ``instruments`` do. Member m of one is paired with member m
+# of the other (musicnn with musicnn, VGG with VGG) and their raw tags are
+# concatenated before the taxonomy rule, so every genre label gets a score.
+PARTNERS: dict[str, tuple[str, ...]] = {"genre": ("instruments",)}
+
+
+def _raw_logits(
+    session: Session, bundle_id: str, version: str, track_ids: list[int] | None
+) -> dict[int, np.ndarray]:
+    """Stored (members × raw tags) logits per track id, read without ORM objects."""
+    stmt = select(Analysis.track_id, Analysis.member_logits).where(
+        Analysis.bundle_id == bundle_id,
+        Analysis.bundle_version == version,
+        Analysis.status == "ok",
+        Analysis.member_logits.is_not(None),
+    )
+    if track_ids is not None:
+        stmt = stmt.where(Analysis.track_id.in_(track_ids))
+    return {tid: unpack(blob) for tid, blob in session.execute(stmt)}
+
+
+def load_label_outputs(
+    session: Session, bundle_id: str, track_ids: list[int] | None = None
+) -> list[LabelOutputs]:
+    """Label logits of the installed version of ``bundle_id``, in groups of equal label sets.
+
+    Tracks that a partner bundle also analysed get the partner's labels too
+    (see ``PARTNERS``); the rest form a second group with the bundle's own labels.
+    """
+    bundle = load_bundle(bundle_id)
+    own = _raw_logits(session, bundle_id, bundle.version, track_ids)
+    groups: list[LabelOutputs] = []
+    for partner_id in PARTNERS.get(bundle_id, ()) if bundle.taxonomy.uncovered else ():
+        try:
+            partner = load_bundle(partner_id)
+        except BundleError:
+            continue
+        if len(partner.members) != len(bundle.members):
+            continue
+        theirs = _raw_logits(session, partner_id, partner.version, track_ids)
+        both = sorted(set(own) & set(theirs))
+        if not both:
+            continue
+        taxonomy = combined_taxonomy(bundle.task, [bundle, partner])
+        raw = np.stack([np.concatenate([own[t], theirs[t]], axis=-1) for t in both])
+        groups.append(_group(bundle, taxonomy, np.array(both), raw))
+        own = {t: v for t, v in own.items() if t not in theirs}
+        break
+    if own or not groups:
+        ids = sorted(own)
+        raw = np.stack([own[t] for t in ids]) if ids else None
+        groups.append(_group(bundle, bundle.taxonomy, np.array(ids, dtype=np.int64), raw))
+    return groups
+
+
+def _group(
+    bundle: Bundle, taxonomy: BoundTaxonomy, ids: np.ndarray, raw: np.ndarray | None
+) -> LabelOutputs:
+    if raw is None:
+        logits = np.zeros((len(bundle.members), 0, len(taxonomy.labels)), np.float32)
+    else:
+        logits = np.asarray(taxonomy.label_logits(raw.astype(np.float32)))
+        logits = np.transpose(logits, (1, 0, 2))
+    return LabelOutputs(bundle.id, bundle.version, bundle.task, taxonomy.labels, ids, logits)
+
+
+def load_policy(session: Session) -> ReviewPolicy:
+    """The stored review policy (defaults when none was saved)."""
+    row = session.get(Setting, POLICY_KEY)
+    return ReviewPolicy.from_dict(row.value) if row is not None else ReviewPolicy()
+
+
+def save_policy(session: Session, policy: ReviewPolicy) -> None:
+    row = session.get(Setting, POLICY_KEY)
+    if row is None:
+        session.add(Setting(key=POLICY_KEY, value=policy.to_dict()))
+    else:
+        row.value, row.updated_at = policy.to_dict(), utcnow()
+
+
+def active_calibration(session: Session, bundle_id: str, version: str) -> Calibration | None:
+    return session.scalar(
+        select(Calibration).where(
+            Calibration.bundle_id == bundle_id,
+            Calibration.bundle_version == version,
+            Calibration.active.is_(True),
+        )
+    )
+
+
+def shipped_calibration(bundle_id: str, labels: tuple[str, ...]) -> dict[str, Any] | None:
+    """The calibration a bundle ships in its manifest (fitted by whoever trained it).
+
+    It applies only where the labels are the bundle's own outputs (an identity
+    taxonomy), and only until the librarian activates a calibration of their own.
+    """
+    bundle = load_bundle(bundle_id)
+    scaler = bundle.manifest.get("calibration")
+    if scaler and tuple(labels) == bundle.raw_labels:
+        return {"labels": list(labels), "scaler": scaler}
+    return None
+
+
+def calibrated(
+    calibration: Calibration | dict[str, Any] | None, labels: tuple[str, ...], logits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ensemble probabilities and spread (tracks × labels) under ``calibration``.
+
+    ``calibration`` is a stored row, its ``params`` (as from :func:`shipped_calibration`)
+    or None for the raw ensemble. Labels the calibration was not fitted on (too
+    few examples, or added to the taxonomy later) keep the uncalibrated output.
+    """
+    params = calibration.params if isinstance(calibration, Calibration) else calibration
+    identity = IdentityScaler("sigmoid").transform(logits)
+    probs, spread = identity.mean.copy(), identity.std.copy()
+    if params is None:
+        return probs, spread
+    fitted = list(params.get("labels", []))
+    present = [name for name in fitted if name in labels]
+    if not present:
+        return probs, spread
+    # Scalers work column by column: a fitted label this group lacks gets a
+    # placeholder column whose output is discarded.
+    z = np.zeros((logits.shape[0], logits.shape[1], len(fitted)), dtype=np.float64)
+    for j, name in enumerate(fitted):
+        if name in labels:
+            z[:, :, j] = logits[:, :, labels.index(name)]
+    out = scaler_from_dict(params["scaler"]).transform(z)
+    for j, name in enumerate(fitted):
+        if name in labels:
+            c = labels.index(name)
+            probs[:, c], spread[:, c] = out.mean[:, j], out.std[:, j]
+    return probs, spread
+
+
+def existing_label_matrix(
+    session: Session, task: str, labels: tuple[str, ...], track_ids: np.ndarray
+) -> np.ndarray | None:
+    """Labels the files' own genre tags map to (genre task only), tracks × labels."""
+    if task != "genre" or len(track_ids) == 0:
+        return None
+    from tagger_core.labels.genre_normalizer import load_genre_normalizer
+
+    normalizer = load_genre_normalizer()
+    rows = session.execute(select(Track.id, Track.genres).where(Track.id.in_(track_ids.tolist())))
+    genres = {tid: values for tid, values in rows}
+    out = np.zeros((len(track_ids), len(labels)), dtype=bool)
+    index = {name: i for i, name in enumerate(labels)}
+    for row, tid in enumerate(track_ids.tolist()):
+        for name in normalizer.match(genres.get(tid) or []).labels:
+            if name in index:
+                out[row, index[name]] = True
+    return out
+
+
+def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -> str:
+    """``"Rock 0.91, Pop 0.62"``: labels that clear the threshold, best first."""
+    order = np.argsort(-probs)
+    chosen = [
+        f"{labels[i]} {confidence_text(probs[i], threshold)}"
+        for i in order
+        if probs[i] >= threshold
+    ]
+    if chosen:
+        return ", ".join(chosen)
+    best = int(order[0])
+    return f"not found (best {labels[best]} {confidence_text(probs[best], threshold)})"
+
+
+def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
+    """Recompute the predictions of one bundle; returns how many tracks were written."""
+    policy = load_policy(session)
+    written = 0
+    for outputs in load_label_outputs(session, bundle_id, track_ids):
+        written += _refresh_group(session, outputs, policy)
+    return written
+
+
+def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy) -> int:
+    n = len(outputs.track_ids)
+    if n == 0 or not outputs.labels:
+        return 0
+    calibration = active_calibration(session, outputs.bundle_id, outputs.version)
+    params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
+    probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
+    existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
+    noun = "genre" if outputs.task == "genre" else "instrument"
+    flags = evaluate_policy(probs, policy, spread, existing, outputs.labels, noun=noun)
+    flagged = flags.flagged
+    now = utcnow()
+    labels = outputs.labels
+    probs4, spread4 = np.round(probs, 4).tolist(), np.round(spread, 4).tolist()
+    rows: list[dict[str, Any]] = []
+    for i, tid in enumerate(outputs.track_ids.tolist()):
+        rows.append(
+            {
+                "track_id": tid,
+                "bundle_id": outputs.bundle_id,
+                "calibration_id": calibration.id if calibration else None,
+                "confidences": dict(zip(labels, probs4[i], strict=True)),
+                "spread": dict(zip(labels, spread4[i], strict=True)),
+                "summary": summary_text(labels, probs[i], policy.accept_threshold),
+                "flagged": bool(flagged[i]),
+                "flag_reasons": [r.to_dict() for r in flags.reasons(i)] if flagged[i] else [],
+                "uncertainty": float(flags.score[i]),
+                "updated_at": now,
+            }
+        )
+    _upsert(session, rows)
+    return n
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or update prediction rows (one executemany, not one statement per row)."""
+    if rows:
+        stmt = insert(Prediction)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["track_id", "bundle_id"],
+            set_={
+                name: getattr(stmt.excluded, name)
+                for name in (
+                    "calibration_id",
+                    "confidences",
+                    "spread",
+                    "summary",
+                    "flagged",
+                    "flag_reasons",
+                    "uncertainty",
+                    "updated_at",
+                )
+            },
+        )
+        session.execute(stmt, rows)
+
+
+def analysed_bundles(session: Session) -> list[str]:
+    return sorted(
+        session.scalars(select(Analysis.bundle_id).where(Analysis.status == "ok").distinct())
+    )
+
+
+def refresh_predictions(
+    library: Library, track_ids: list[int] | None = None, bundle_ids: list[str] | None = None
+) -> int:
+    """Recompute predictions for every analysed bundle (or those given); returns rows written.
+
+    A bundle that is no longer installed is skipped: its stored outputs stay.
+    """
+    written = 0
+    with library.session() as s:
+        for bundle_id in bundle_ids or analysed_bundles(s):
+            try:
+                written += refresh_bundle(s, bundle_id, track_ids)
+            except BundleError:
+                continue
+    return written

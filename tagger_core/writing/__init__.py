@@ -1,0 +1,31 @@
+"""Writing accepted labels back into files' tags, safely, with undo.
+
+One module per tag system (``id3``, ``vorbis``, ``mp4``, ``apev2``, ``asf``)
+behind ``registry.system_for``; ``plan`` decides what each track gets,
+``safe_write`` swaps in a verified copy, ``batch`` keeps old tags for undo and
+resumes interrupted runs, ``dump`` exports the database as CSV/JSON.
+"""
+
+from __future__ import annotations
+
+from tagger_core.writing.batch import (
+    ExportReport,
+    FileDiff,
+    list_batches,
+    resume_unfinished,
+    run_export,
+    undo_batch,
+)
+from tagger_core.writing.dump import dump
+from tagger_core.writing.options import ExportOptions
+
+__all__ = [
+    "ExportOptions",
+    "ExportReport",
+    "FileDiff",
+    "dump",
+    "list_batches",
+    "resume_unfinished",
+    "run_export",
+    "undo_batch",
+]

@@ -1,0 +1,576 @@
+"""Export batches: plan, write each file safely, remember its old tags, resume, undo.
+
+Bookkeeping order makes every interruption recoverable. A batch and its
+items are committed first (``pending``). For each item the file's current
+values of the managed fields, the values to write and the audio digest are
+committed *before* the file is touched; the item becomes ``written`` after the
+atomic replace. A rerun finds a ``running`` batch and completes it: a pending
+item whose file already holds the new values (killed between replace and
+commit) is marked written; one still holding the old values is written.
+Undo restores the recorded old values the same safe way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from tagger_core.db import Library
+from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
+from tagger_core.errors import TaggerError
+from tagger_core.library.scan import _apply, _Seen, read_file
+from tagger_core.writing.digest import audio_digest
+from tagger_core.writing.options import ExportOptions
+from tagger_core.writing.plan import TrackPlan, plan_exports, target_values
+from tagger_core.writing.registry import system_for
+from tagger_core.writing.safe_write import (
+    FileSkipped,
+    FileState,
+    WriteRefused,
+    check_file,
+    fsync_folder,
+    remove_leftover,
+    safe_write,
+)
+from tagger_core.writing.system import Changes, Fields, TagSystem, pick
+
+ProgressFn = Callable[[int, int, str], None]
+CHUNK = 64  # files per transaction
+WRITE_THREADS = 4  # overlapping fsync waits; mutagen itself holds the GIL
+
+
+@dataclass
+class FileDiff:
+    """Old → new values of the managed fields of one file (None: field absent)."""
+
+    path: str
+    changes: dict[str, tuple[list[str] | None, list[str] | None]]
+
+
+@dataclass
+class ExportReport:
+    """What an export, resume or undo did."""
+
+    batch_id: int | None = None
+    dry_run: bool = False
+    total: int = 0
+    written: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    restored: int = 0
+    resumed: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    diffs: list[FileDiff] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["diffs"] = [
+            {"path": d.path, "changes": {k: list(v) for k, v in d.changes.items()}}
+            for d in self.diffs
+        ]
+        return data
+
+
+def _fields_changes(
+    system: TagSystem, current: Fields, plan: TrackPlan, options: ExportOptions
+) -> tuple[Changes, Changes]:
+    """(old, new) values of the managed keys that the plan changes."""
+    old: Changes = {}
+    new: Changes = {}
+    logical: list[tuple[str, list[str], list[str]]] = []
+    for task in options.tasks:
+        if task in plan.accept or task in plan.reject:
+            name = "genre" if task == "genre" else "instruments"
+            logical.append((name, plan.accept.get(task, []), plan.reject.get(task, [])))
+    for name, accept, reject in logical:
+        key = system.native_key(name, options)
+        before = pick(current, system, key)
+        existing = system.decode(name, before or [], options)
+        values = target_values(existing, accept, reject, options.policy)
+        after = system.encode(name, values, options) or None
+        if after != before:
+            old[key], new[key] = before, after
+    if options.provenance and plan.provenance and (old or new):
+        key = system.native_key("provenance", options)
+        before = pick(current, system, key)
+        if before != [plan.provenance]:
+            old[key], new[key] = before, [plan.provenance]
+    return old, new
+
+
+def _verifier(system: TagSystem, before: Fields, intended: Changes) -> Callable[[str], None]:
+    """Check that a written copy holds ``intended`` and every other field unchanged."""
+    folded = {system.fold(k): v for k, v in intended.items()}
+
+    def verify(path: str) -> None:
+        try:
+            after = system.read_all(path)
+        except Exception as err:
+            raise WriteRefused(f"written copy does not load: {err}") from err
+        for key in set(before) | set(after) | set(folded):
+            want = folded[key] if key in folded else before.get(key)
+            if (after.get(key) or None) != (want or None):
+                raise WriteRefused(f"field {key} does not read back as intended; write refused")
+
+    return verify
+
+
+def _refresh_track(session: Any, track: Track, path: str) -> None:
+    """Store the file's new size, mtime and tags, so it does not look changed since scan."""
+    st = os.stat(path)
+    _apply(track, _Seen(path, st.st_size, st.st_mtime_ns), read_file(path), utcnow())
+
+
+def _options_of(batch: ExportBatch) -> ExportOptions:
+    return ExportOptions.from_dict(batch.options.get("export", {}))
+
+
+@dataclass
+class _Job:
+    """One file ready to be written: everything a worker thread needs, no database."""
+
+    item_id: int
+    path: str
+    fmt: str | None
+    system: TagSystem
+    current: Fields
+    new_fields: Changes
+    state: FileState
+    digest: str
+
+
+@dataclass
+class _Outcome:
+    item_id: int
+    path: str
+    status: str  # written / skipped / failed
+    message: str | None = None
+    counter: str = "written"  # which report counter to bump
+
+
+def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
+    if isinstance(err, FileSkipped):
+        return _Outcome(item_id, path, "skipped", str(err), "skipped")
+    if isinstance(err, TaggerError):
+        return _Outcome(item_id, path, "failed", str(err), "failed")
+    return _Outcome(item_id, path, "failed", f"{type(err).__name__}: {err}", "failed")
+
+
+def _system_or_skip(fmt: str | None, options: ExportOptions) -> TagSystem:
+    try:
+        return system_for(fmt, options)
+    except TaggerError as err:
+        raise FileSkipped(str(err)) from err
+
+
+def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _Job | _Outcome:
+    """Read the file and record old/new values in ``item`` (committed before any write).
+
+    An item prepared by an interrupted run is checked against the file: already
+    new → written; still old → written again; anything else → skipped.
+    """
+    path = os.fsdecode(item.path)
+    remove_leftover(path)
+    old_rec, new_rec = dict(item.old_tags), dict(item.new_tags)
+    fmt = track.format if track else old_rec.get("format")
+    try:
+        system = _system_or_skip(fmt, options)
+        if "fields" in old_rec:
+            current = system.read_all(path)
+            managed_now = {k: pick(current, system, k) for k in new_rec["fields"]}
+            if managed_now == new_rec["fields"] and audio_digest(path, fmt) == old_rec["digest"]:
+                return _Outcome(item.id, path, "written", "completed by resume")
+            if managed_now != old_rec["fields"]:
+                raise FileSkipped("tags changed since the export started")
+            state = check_file(path)
+            digest = audio_digest(path, fmt)
+            if digest != old_rec["digest"]:
+                raise FileSkipped("audio changed since the export started")
+            return _Job(item.id, path, fmt, system, current, new_rec["fields"], state, digest)
+        expected = (track.size, track.mtime_ns) if track else (None, None)
+        state = check_file(path, *expected)
+        current = system.read_all(path)
+        plan = TrackPlan.from_dict(new_rec["plan"])
+        old_fields, new_fields = _fields_changes(system, current, plan, options)
+        if not new_fields and not old_fields:
+            return _Outcome(item.id, path, "skipped", "already up to date", "unchanged")
+        digest = audio_digest(path, fmt)
+    except Exception as err:  # one bad file must not stop the batch
+        return _outcome_of_error(item.id, path, err)
+    item.old_tags = {"system": system.name, "format": fmt, "fields": old_fields, "digest": digest}
+    item.new_tags = {**new_rec, "fields": new_fields}
+    return _Job(item.id, path, fmt, system, current, new_fields, state, digest)
+
+
+def _write(job: _Job, options: ExportOptions) -> _Outcome:
+    """Safely write one prepared file (runs in a worker thread)."""
+    try:
+        safe_write(
+            job.path,
+            job.fmt,
+            lambda tmp: job.system.write(tmp, job.new_fields, options),
+            verify=_verifier(job.system, job.current, job.new_fields),
+            state=job.state,
+            digest=job.digest,
+            sync_folder=False,
+        )
+    except Exception as err:
+        return _outcome_of_error(job.item_id, job.path, err)
+    return _Outcome(job.item_id, job.path, "written")
+
+
+def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
+    """Store the outcomes of a chunk in one transaction (and refresh written tracks)."""
+    with library.session() as s:
+        for out in outcomes:
+            item = s.get(ExportItem, out.item_id)
+            assert item is not None
+            item.status, item.message, item.updated_at = out.status, out.message, utcnow()
+            setattr(report, out.counter, getattr(report, out.counter) + 1)
+            if out.status == "skipped" and out.counter == "skipped":
+                report.problems.append(f"{out.path}: skipped: {out.message}")
+            elif out.status == "failed":
+                report.problems.append(f"{out.path}: not written: {out.message}")
+            if out.status == "written" and item.track_id is not None:
+                track = s.get(Track, item.track_id)
+                if track is not None:
+                    _refresh_track(s, track, out.path)
+
+
+def _write_chunks(
+    library: Library,
+    ids: list[int],
+    options: ExportOptions,
+    prepare: Callable[[ExportItem, Track | None, ExportOptions], _Job | _Outcome],
+    done_status: str,
+    record: Callable[[Library, list[_Outcome], ExportReport], None],
+    report: ExportReport,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> bool:
+    """Prepare, safely write and record items chunk by chunk; False when cancelled.
+
+    Shared by export and undo: files of a chunk are written by worker threads,
+    written files' folders are fsynced, then ``record`` stores the chunk's
+    outcomes in one transaction. A successful write gets ``done_status``.
+    """
+    done = 0
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        for first in range(0, len(ids), CHUNK):
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                return False
+            chunk = ids[first : first + CHUNK]
+            order = {item_id: n for n, item_id in enumerate(chunk)}
+            jobs: list[_Job] = []
+            outcomes: list[_Outcome] = []
+            with library.session() as s:
+                items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
+                for item in sorted(items, key=lambda i: order[i.id]):
+                    track = s.get(Track, item.track_id) if item.track_id is not None else None
+                    result = prepare(item, track, options)
+                    (jobs if isinstance(result, _Job) else outcomes).append(result)
+            for out in pool.map(lambda job: _write(job, options), jobs):
+                if out.status == "written":
+                    out.status, out.counter = done_status, done_status
+                outcomes.append(out)
+            for folder in {os.path.dirname(o.path) for o in outcomes if o.status == done_status}:
+                fsync_folder(folder)
+            record(library, outcomes, report)
+            done += len(chunk)
+            if progress:
+                progress(done, len(ids), "")
+    return True
+
+
+def _run_batch(
+    library: Library,
+    batch_id: int,
+    report: ExportReport,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> None:
+    """Process a batch's pending items in chunks.
+
+    Per chunk: one transaction records every file's old and new values, worker
+    threads write the files (fsync waits overlap), folders are fsynced, and one
+    transaction records the outcomes. A crash anywhere leaves items ``pending``
+    with their values recorded, which a rerun resolves file by file.
+    """
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        options = _options_of(batch)
+        pending = list(
+            s.scalars(
+                select(ExportItem.id)
+                .where(ExportItem.batch_id == batch_id, ExportItem.status == "pending")
+                .order_by(ExportItem.id)
+            )
+        )
+    report.total += len(pending)
+    if not _write_chunks(
+        library, pending, options, _prepare, "written", _record, report, progress, cancel
+    ):
+        return
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        batch.status, batch.finished_at = "done", utcnow()
+
+
+def resume_unfinished(
+    library: Library, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+) -> ExportReport:
+    """Complete every export batch an interruption left ``running``."""
+    start = time.perf_counter()
+    report = ExportReport()
+    with library.session() as s:
+        ids = list(
+            s.scalars(
+                select(ExportBatch.id)
+                .where(ExportBatch.kind == "export", ExportBatch.status == "running")
+                .order_by(ExportBatch.id)
+            )
+        )
+    for batch_id in ids:
+        report.resumed.append(batch_id)
+        report.batch_id = batch_id
+        _run_batch(library, batch_id, report, progress, cancel)
+        if report.cancelled:
+            break
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _dry_run(
+    library: Library, plans: list[TrackPlan], options: ExportOptions, progress: ProgressFn | None
+) -> ExportReport:
+    report = ExportReport(dry_run=True, total=len(plans))
+    with library.session() as s:
+        wanted = {p.track_id for p in plans}
+        rows = {
+            tid: (os.fsdecode(path), fmt, size, mtime_ns)
+            for tid, path, fmt, size, mtime_ns in s.execute(
+                select(Track.id, Track.path, Track.format, Track.size, Track.mtime_ns)
+            )
+            if tid in wanted
+        }
+    for done, plan in enumerate(plans, 1):
+        path, fmt, size, mtime_ns = rows[plan.track_id]
+        if progress:
+            progress(done, len(plans), path)
+        try:
+            check_file(path, size, mtime_ns)
+            system = _system_or_skip(fmt, options)
+            old, new = _fields_changes(system, system.read_all(path), plan, options)
+        except FileSkipped as err:
+            report.skipped += 1
+            report.problems.append(f"{path}: would skip: {err}")
+            continue
+        except TaggerError as err:
+            report.failed += 1
+            report.problems.append(f"{path}: would fail: {err}")
+            continue
+        except Exception as err:
+            report.failed += 1
+            report.problems.append(f"{path}: cannot read tags: {type(err).__name__}: {err}")
+            continue
+        if new or old:
+            report.written += 1
+            report.diffs.append(FileDiff(path, {k: (old.get(k), new.get(k)) for k in new}))
+        else:
+            report.unchanged += 1
+    return report
+
+
+def run_export(
+    library: Library,
+    options: ExportOptions,
+    paths: list[str] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Export accepted labels into files (or, with ``dry_run``, only say what would change).
+
+    Interrupted batches are completed first, so rerunning the same command
+    after a crash finishes the job.
+    """
+    start = time.perf_counter()
+    resumed = ExportReport() if dry_run else resume_unfinished(library, progress, cancel)
+    if resumed.cancelled:
+        return resumed
+    with library.session() as s:
+        plans = plan_exports(s, options, paths)
+    if dry_run:
+        report = _dry_run(library, plans, options, progress)
+        report.seconds = time.perf_counter() - start
+        return report
+    report = ExportReport(resumed=resumed.resumed)
+    for name in ("written", "unchanged", "skipped", "failed", "total"):
+        setattr(report, name, getattr(resumed, name))
+    report.problems.extend(resumed.problems)
+    if plans:
+        with library.session() as s:
+            batch = ExportBatch(
+                kind="export",
+                options={"export": options.to_dict(), "paths": list(paths or [])},
+                status="running",
+            )
+            s.add(batch)
+            s.flush()
+            report.batch_id = batch.id
+            wanted = {p.track_id for p in plans}
+            paths_of = {
+                tid: path for tid, path in s.execute(select(Track.id, Track.path)) if tid in wanted
+            }
+            s.add_all(
+                ExportItem(
+                    batch_id=batch.id,
+                    track_id=p.track_id,
+                    path=paths_of[p.track_id],
+                    old_tags={},
+                    new_tags={"plan": p.to_dict()},
+                    status="pending",
+                )
+                for p in plans
+            )
+        _run_batch(library, report.batch_id, report, progress, cancel)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _prepare_restore(
+    item: ExportItem, track: Track | None, options: ExportOptions
+) -> _Job | _Outcome:
+    """Decide how to undo one written item: restore, already restored, or skip."""
+    path = os.fsdecode(item.path)
+    old_rec = item.old_tags
+    old_fields: Changes = old_rec["fields"]
+    new_fields: Changes = item.new_tags["fields"]
+    fmt = old_rec.get("format")
+    remove_leftover(path)
+    try:
+        system = _system_or_skip(fmt, options)
+        current = system.read_all(path)
+        now = {k: pick(current, system, k) for k in old_fields}
+        if now == old_fields:
+            return _Outcome(item.id, path, "restored", "already restored", "restored")
+        if now != new_fields:
+            raise FileSkipped("tags changed since the export")
+        expected = (track.size, track.mtime_ns) if track else (None, None)
+        state = check_file(path, *expected)
+        digest = audio_digest(path, fmt)
+        if digest != old_rec.get("digest"):
+            raise FileSkipped("audio changed since the export")
+    except Exception as err:
+        return _outcome_of_error(item.id, path, err)
+    return _Job(item.id, path, fmt, system, current, old_fields, state, digest)
+
+
+def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
+    """Store the outcomes of an undo chunk; files not restored keep ``written``."""
+    with library.session() as s:
+        for out in outcomes:
+            item = s.get(ExportItem, out.item_id)
+            assert item is not None
+            setattr(report, out.counter, getattr(report, out.counter) + 1)
+            item.updated_at = utcnow()
+            if out.status == "restored":
+                item.status, item.message = "restored", out.message
+                track = s.get(Track, item.track_id) if item.track_id else None
+                if track is not None:
+                    _refresh_track(s, track, out.path)
+            else:
+                item.message = f"undo {out.status}: {out.message}"
+                report.problems.append(f"{out.path}: not restored: {out.message}")
+
+
+def undo_batch(
+    library: Library,
+    batch_id: int,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Restore the old values of every file a batch wrote (safe write, verified).
+
+    Files whose managed tags changed after the export are skipped and keep
+    their ``written`` status; undoing again later retries them. An undo killed
+    midway is completed by running it again.
+    """
+    start = time.perf_counter()
+    report = ExportReport(batch_id=batch_id)
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        if batch is None or batch.kind != "export":
+            raise TaggerError(f"no export batch {batch_id}")
+        if batch.status == "running":
+            raise TaggerError(
+                f"batch {batch_id} is unfinished; run the export again to complete it first"
+            )
+        options = _options_of(batch)
+        ids = list(
+            s.scalars(
+                select(ExportItem.id)
+                .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+                .order_by(ExportItem.id.desc())
+            )
+        )
+    report.total = len(ids)
+    _write_chunks(
+        library,
+        ids,
+        options,
+        _prepare_restore,
+        "restored",
+        _record_restore,
+        report,
+        progress,
+        cancel,
+    )
+    with library.session() as s:
+        left = s.scalar(
+            select(ExportItem.id)
+            .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+            .limit(1)
+        )
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        if left is None:
+            batch.status, batch.finished_at = "undone", utcnow()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def list_batches(library: Library) -> list[dict[str, Any]]:
+    """Every export batch with its item counts by status, newest first."""
+    out = []
+    with library.session() as s:
+        for b in s.scalars(select(ExportBatch).order_by(ExportBatch.id.desc())):
+            counts: dict[str, int] = {}
+            for status in s.scalars(select(ExportItem.status).where(ExportItem.batch_id == b.id)):
+                counts[status] = counts.get(status, 0) + 1
+            out.append(
+                {
+                    "id": b.id,
+                    "kind": b.kind,
+                    "status": b.status,
+                    "created_at": b.created_at,
+                    "finished_at": b.finished_at,
+                    "items": counts,
+                    "options": b.options,
+                }
+            )
+    return out

@@ -1,0 +1,192 @@
+"""Writing a file's tags without ever leaving it half-written.
+
+mutagen edits files in place; a crash or a bug there can corrupt audio. Here
+the tags go into a copy beside the original; the copy's audio digest must
+equal the original's and its tags must read back as intended; only then is it
+fsynced and swapped in with ``os.replace`` (atomic on POSIX and Windows), with
+the original's permissions. Every failure path removes the copy. Killed at any
+instant, the original path holds either the whole old file or the whole new
+one; a leftover copy is recognisable by its name and removed on the next try.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from tagger_core.errors import TaggerError
+from tagger_core.writing.digest import audio_digest
+
+TEMP_MARK = ".music-tagger-export.tmp"
+
+
+class FileSkipped(TaggerError):
+    """The file cannot be written now (vanished, read-only, locked, changed since scan)."""
+
+
+class WriteRefused(TaggerError):
+    """The written copy failed verification; the original is untouched."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a file looked like when it was checked."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    mode: int
+
+
+def temp_path_for(path: str) -> str:
+    """The hidden copy written beside ``path`` (one name per file, so leftovers are found)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}{TEMP_MARK}")
+
+
+def remove_leftover(path: str) -> bool:
+    """Delete a copy an interrupted write left behind; True when there was one."""
+    try:
+        os.unlink(temp_path_for(path))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def check_file(
+    path: str, expected_size: int | None = None, expected_mtime_ns: int | None = None
+) -> FileState:
+    """The file's state, or ``FileSkipped`` saying in one line why it must not be written."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as err:
+        raise FileSkipped("file vanished") from err
+    except OSError as err:
+        raise FileSkipped(f"cannot stat file: {err.strerror}") from err
+    if not stat.S_ISREG(st.st_mode):
+        raise FileSkipped("not a regular file")
+    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise FileSkipped("file is read-only")
+    folder = os.path.dirname(path) or "."
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FileSkipped("folder is read-only (no room for the safe copy)")
+    if expected_size is not None and (st.st_size, st.st_mtime_ns) != (
+        expected_size,
+        expected_mtime_ns,
+    ):
+        raise FileSkipped("file changed since the last scan; rescan first")
+    return FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the original; ``FileSkipped`` if another has it."""
+    try:
+        handle = open(path, "r+b")  # noqa: SIM115 - held for the whole write
+    except PermissionError as err:
+        raise FileSkipped("file is locked or read-only") from err
+    except FileNotFoundError as err:
+        raise FileSkipped("file vanished") from err
+    with handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: opening for update already fails when locked
+            yield
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise FileSkipped("file is locked by another program") from err
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_path(path: str, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return  # some platforms cannot open folders; the rename is still atomic
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: str) -> None:
+    """Make renames in ``folder`` durable (no-op where folders cannot be fsynced)."""
+    _fsync_path(folder or ".", directory=True)
+
+
+def safe_write(
+    path: str,
+    fmt: str | None,
+    edit: Callable[[str], None],
+    *,
+    verify: Callable[[str], None] | None = None,
+    state: FileState | None = None,
+    digest: str | None = None,
+    sync_folder: bool = True,
+) -> FileState:
+    """Apply ``edit`` (which writes tags into the path it is given) to ``path`` safely.
+
+    ``state``/``digest`` are the original's as checked by the caller (computed
+    here when omitted); if the original changes meanwhile the write is refused.
+    ``verify`` reads the copy back and raises when the tags are not as intended.
+    ``sync_folder=False`` leaves the folder's fsync (making the rename durable)
+    to the caller, who may do it once for many files. Returns the new file's state.
+    """
+    state = state or check_file(path)
+    with _locked(path):
+        digest = digest or audio_digest(path, fmt)
+        tmp = temp_path_for(path)
+        remove_leftover(path)
+        try:
+            shutil.copyfile(path, tmp)
+            try:
+                edit(tmp)
+            except TaggerError:
+                raise
+            except Exception as err:  # mutagen raises many types
+                raise WriteRefused(f"tag writer failed: {type(err).__name__}: {err}") from err
+            try:
+                after = audio_digest(tmp, fmt)
+            except TaggerError as err:
+                raise WriteRefused(f"written copy is unreadable: {err}") from err
+            if after != digest:
+                raise WriteRefused("audio payload of the written copy differs; write refused")
+            if verify is not None:
+                verify(tmp)
+            os.chmod(tmp, stat.S_IMODE(state.mode))
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                if (os.stat(tmp).st_uid, os.stat(tmp).st_gid) != (st.st_uid, st.st_gid):
+                    os.chown(tmp, st.st_uid, st.st_gid)
+            _fsync_path(tmp)
+            now = os.stat(path)
+            if (now.st_size, now.st_mtime_ns, now.st_ino) != (
+                state.size,
+                state.mtime_ns,
+                state.inode,
+            ):
+                raise WriteRefused("file changed while its tags were being written")
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    if sync_folder:
+        fsync_folder(os.path.dirname(path))
+    st = os.stat(path)
+    return FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
