@@ -23,7 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend  # noqa: E402
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.frontend import LogMelFrontend  # noqa: E402
 
 
 def best_time(fn, repeats: int) -> float:

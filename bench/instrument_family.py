@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tagger_core.labels.bundles import load_bundle  # noqa: E402
 from tagger_core.listening.frontend import LogMelFrontend, make_patches  # noqa: E402
+from tagger_core.listening.weights import load_members
 
 
 def main() -> int:
@@ -31,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bundle = load_bundle("instrument-family")
-    models = bundle.load_members()
+    models = load_members(bundle)
     rng = np.random.default_rng(0)
     audio = torch.from_numpy((0.2 * rng.standard_normal(int(args.seconds * 16000))).astype("f4"))
     front = LogMelFrontend(bundle.frontend_config)

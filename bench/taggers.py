@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tagger_core.labels.bundles import load_bundle  # noqa: E402
 from tagger_core.listening.frontend import LogMelFrontend, make_patches  # noqa: E402
+from tagger_core.listening.weights import load_members
 
 
 def timed(fn) -> tuple[float, object]:
@@ -51,7 +52,7 @@ def main() -> int:
         figures: dict = {"frontend_x_realtime": round(args.seconds / front_s, 1)}
         total = front_s
         for bundle in bundles:
-            for name, model in zip(bundle.member_names, bundle.load_members(), strict=True):
+            for name, model in zip(bundle.member_names, load_members(bundle), strict=True):
                 model(patches[:2])  # warm-up
 
                 def run(model=model) -> None:

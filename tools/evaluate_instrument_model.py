@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tagger_core.labels.bundles import load_bundle, load_bundle_dir  # noqa: E402
 from tagger_core.listening.frontend import make_patches  # noqa: E402
 from tagger_core.listening.single_file import BundleRunner  # noqa: E402
+from tagger_core.listening.weights import load_members  # noqa: E402
 from tagger_core.training import instrument_data as recipe  # noqa: E402
 from tagger_core.training.ranking import average_precision  # noqa: E402
 from tagger_core.trust import metrics, scaling  # noqa: E402
@@ -157,7 +158,7 @@ def plot_ap(single: list[dict], ensemble: dict, path: Path) -> None:
 
 def float16_deviation(bundle, features, patch_frames) -> float:
     """Largest change of an ensemble probability when the weights are rounded to float16."""
-    models = bundle.load_members()
+    models = load_members(bundle)
     ref = expit(member_file_logits(models, features, patch_frames, patch_frames)).mean(0)
     for model in models:
         for p in model.state_dict().values():
@@ -276,7 +277,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle_dir(args.bundle)
-    models = bundle.load_members()
+    models = load_members(bundle)
     pf, hop = bundle.patch_frames, bundle.patch_hop_frames
     data = {}
     for split in ("val", "test"):

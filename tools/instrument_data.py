@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend  # noqa: E402
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.frontend import LogMelFrontend  # noqa: E402
 from tagger_core.training import instrument_data as recipe  # noqa: E402
 
 TRAIN_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")

@@ -20,27 +20,24 @@ tags every member outputs, in logit order), ``preprocessing``
 ``architecture`` is a key of ``tagger_core.listening.models.ARCHITECTURES``),
 ``licence`` (``{name, file, attribution}``) and ``provenance`` (free mapping).
 
+Reading a manifest needs no torch; building the members and loading their weights is
+``tagger_core.listening.weights``'s job.
+
 Bundle roots: the shipped ``resources/models`` and any folders listed in
 ``$MUSIC_TAGGER_BUNDLES`` (``os.pathsep``-separated), searched in that order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-from torch import nn
-
 from tagger_core.errors import ConfigError
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.labels.taxonomy import BoundTaxonomy, task_taxonomy
-from tagger_core.listening.frontend import FrontendConfig
-from tagger_core.listening.models import build_model
 from tagger_core.resources import resource_path
 
 MANIFEST = "manifest.json"
@@ -131,16 +128,8 @@ def list_bundles() -> list[BundleInfo]:
     return list(found.values())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Bundle:
-    """A loaded manifest; weights are read only by :meth:`load_members`."""
+    """A loaded manifest; weights are read only by ``listening.weights.load_members``."""
 
     def __init__(self, directory: Path, manifest: dict, taxonomy_path: Path | None = None):
         self.path = directory
@@ -194,27 +183,6 @@ class Bundle:
             path = resource_path("taxonomies", self.manifest["taxonomy"])
         return task_taxonomy(self.task, path).bind(self.raw_labels)
 
-    def load_members(
-        self, device: str | torch.device = "cpu", *, verify: bool = True
-    ) -> list[nn.Module]:
-        """Build every member, load its weights (checking sha256), in eval mode on ``device``."""
-        models: list[nn.Module] = []
-        for spec in self.members:
-            weights = self.path / spec.weights
-            if not weights.is_file():
-                raise BundleError(f"bundle {self.id!r}: missing weights file {weights.name}")
-            if verify and spec.sha256 and _sha256(weights) != spec.sha256:
-                raise BundleError(f"bundle {self.id!r}: {weights.name} does not match its sha256")
-            model = build_model(spec.architecture, spec.params)
-            try:
-                model.load_state_dict(load_file(str(weights)), strict=True)
-            except (RuntimeError, OSError) as err:
-                first = str(err).strip().splitlines()[0]
-                message = f"bundle {self.id!r}: bad weights {weights.name}: {first}"
-                raise BundleError(message) from None
-            models.append(model.to(device).eval())
-        return models
-
     def __repr__(self) -> str:
         return f"Bundle(id={self.id!r}, version={self.version!r}, members={self.member_names})"
 
@@ -229,7 +197,7 @@ def find_bundle_dir(bundle_id: str) -> Path:
 
 
 def load_bundle(bundle_id: str, *, taxonomy_path: str | Path | None = None) -> Bundle:
-    """Load the manifest of ``bundle_id`` (weights come with ``Bundle.load_members``)."""
+    """Load the manifest of ``bundle_id`` (weights: ``listening.weights.load_members``)."""
     directory = find_bundle_dir(bundle_id)
     return Bundle(
         directory, _read_manifest(directory), Path(taxonomy_path) if taxonomy_path else None

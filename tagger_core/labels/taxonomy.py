@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
+from numpy.typing import ArrayLike
 
 from tagger_core.errors import ConfigError
 from tagger_core.resources import resource_path
@@ -58,41 +57,45 @@ def default_taxonomy_path() -> Path:
 
 
 # ---------------------------------------------------------------- the rules
-def max_rule(raw_logits: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+def max_rule(raw_logits: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """Label logits ``[..., L]`` = max of member tag logits (``membership`` ``[L, R]`` bool)."""
-    expanded = raw_logits.unsqueeze(-2).expand(*raw_logits.shape[:-1], *membership.shape)
-    masked = expanded.masked_fill(~membership, float("-inf"))
-    return masked.amax(dim=-1)
+    expanded = np.broadcast_to(
+        raw_logits[..., None, :], (*raw_logits.shape[:-1], *membership.shape)
+    )
+    return np.where(membership, expanded, -np.inf).max(axis=-1).astype(raw_logits.dtype)
 
 
-def noisy_or_rule(raw_logits: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+def noisy_or_rule(raw_logits: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """Label logits from noisy-OR of member tag probabilities, in logit form.
 
     ``log P(no tag) = Σ log(1 - pᵢ) = -Σ softplus(lᵢ) = s``;
     ``logit = log(1 - eˢ) - s``, with ``log(1 - eˢ)`` as ``log(-expm1(s))``.
     """
-    neg_log = F.softplus(raw_logits)  # -log(1 - p)
-    s = -(neg_log @ membership.to(raw_logits.dtype).T)
-    s = torch.clamp(s, max=-1e-30 if raw_logits.dtype == torch.float64 else -1e-12)
-    return torch.log(-torch.expm1(s)) - s
+    dtype = raw_logits.dtype
+    neg_log = np.logaddexp(np.zeros((), dtype), raw_logits)  # softplus = -log(1 - p)
+    s = -(neg_log @ membership.astype(dtype).T)
+    s = np.minimum(s, np.asarray(-1e-30 if dtype == np.float64 else -1e-12, dtype))
+    return np.log(-np.expm1(s)) - s
 
 
 _RULE_FUNCS = {"max": max_rule, "noisy_or": noisy_or_rule}
 
 
-def label_logits(
-    raw_logits: torch.Tensor | np.ndarray, membership: torch.Tensor | np.ndarray, rule: str = "max"
-) -> torch.Tensor | np.ndarray:
-    """Apply ``rule`` to raw logits ``[..., R]``; returns ``[..., L]`` of the same kind."""
+def label_logits(raw_logits: ArrayLike, membership: ArrayLike, rule: str = "max") -> np.ndarray:
+    """Apply ``rule`` to raw logits ``[..., R]``; returns label logits ``[..., L]``.
+
+    NumPy only (any array-like in, float ndarray out), so calibration and export read
+    label logits without importing torch.
+    """
     if rule not in _RULE_FUNCS:
         raise ConfigError(f"unknown taxonomy rule {rule!r} (choose from {RULES})")
-    is_numpy = isinstance(raw_logits, np.ndarray)
-    x = torch.as_tensor(raw_logits)
-    mask = torch.as_tensor(membership, dtype=torch.bool)
-    if not bool(mask.any(dim=1).all()):
+    x = np.asarray(raw_logits)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    mask = np.asarray(membership, dtype=bool)
+    if not bool(mask.any(axis=1).all()):
         raise ValueError("every label needs at least one raw tag")
-    out = _RULE_FUNCS[rule](x, mask)
-    return out.numpy() if is_numpy else out
+    return _RULE_FUNCS[rule](x, mask)
 
 
 # ------------------------------------------------------------ the file model
@@ -144,16 +147,14 @@ class BoundTaxonomy:
     rule: str
     uncovered: tuple[str, ...] = field(default=())
 
-    def label_logits(self, raw_logits: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    def label_logits(self, raw_logits: ArrayLike) -> np.ndarray:
         """Raw tag logits ``[..., len(raw_labels)]`` → label logits ``[..., len(labels)]``."""
-        if raw_logits.shape[-1] != len(self.raw_labels):
-            raise ValueError(
-                f"expected {len(self.raw_labels)} raw logits, got {raw_logits.shape[-1]}"
-            )
+        raw = np.asarray(raw_logits)
+        if raw.shape[-1] != len(self.raw_labels):
+            raise ValueError(f"expected {len(self.raw_labels)} raw logits, got {raw.shape[-1]}")
         if not self.labels:
-            shape = (*raw_logits.shape[:-1], 0)
-            return np.zeros(shape) if isinstance(raw_logits, np.ndarray) else torch.zeros(shape)
-        return label_logits(raw_logits, self.membership, self.rule)
+            return np.zeros((*raw.shape[:-1], 0))
+        return label_logits(raw, self.membership, self.rule)
 
     def tags_of(self, label: str) -> list[str]:
         """The raw tags that feed ``label``."""

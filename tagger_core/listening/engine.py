@@ -54,6 +54,7 @@ from tagger_core.listening.track_patches import (
     init_worker_process,
     prepare_track,
 )
+from tagger_core.listening.weights import load_members
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def _prepare(
     bundle: Bundle, device: torch.device, optimize: bool, mixed_precision: bool
 ) -> Ensemble:
     layout: PatchLayout = (bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames)
-    models = bundle.load_members(device)
+    models = load_members(bundle, device)
     gen = torch.Generator().manual_seed(0)
     sample = (  # small: checking rewrites and mixed precision is part of every start-up
         torch.rand((2, bundle.patch_frames, bundle.frontend_config.n_mels), generator=gen)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagger_core.listening.frontend import FrontendConfig
+from tagger_core.labels.frontend_config import FrontendConfig
 
 
 def window_samples(config: FrontendConfig, patch_frames: int) -> int:

@@ -22,8 +22,10 @@ import torch
 
 from tagger_core.errors import DecodeError
 from tagger_core.labels.bundles import Bundle
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode, decode_regions, probe_duration
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend, make_patches
+from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.weights import load_members
 
 _EPS = 1e-7
 
@@ -69,7 +71,7 @@ class BundleRunner:
         self.bundle = bundle
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.models = bundle.load_members(self.device)
+        self.models = load_members(bundle, self.device)
         self.frontend = LogMelFrontend(bundle.frontend_config).to(self.device)
 
     @property

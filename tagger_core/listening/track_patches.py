@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from tagger_core.errors import TaggerError
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode, decode_regions
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend, make_patches
+from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.patch_sampling import (
     even_indices,
     full_patch_count,

@@ -21,7 +21,6 @@ fitted on the validation part is kept under ``calibration`` (a scaler's
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError, load_bundle_dir
+from tagger_core.listening.weights import load_members, sha256_of
 from tagger_core.training.heads import HeadEnsemble
 from tagger_core.trust.scaling import EnsembleProbabilities, Scaler, scaler_from_dict
 
@@ -53,10 +53,6 @@ def flatten_embeddings(embeddings: np.ndarray) -> np.ndarray:
 def usable_columns(flat: np.ndarray) -> np.ndarray:
     """Columns of a flattened embedding that are finite for every track."""
     return np.flatnonzero(np.isfinite(flat).all(axis=0))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _toml_string(text: str) -> str:
@@ -100,7 +96,7 @@ def save_head_bundle(
                 "architecture": ensemble.architecture,
                 "params": ensemble.params,
                 "weights": weights.name,
-                "sha256": _sha256(weights),
+                "sha256": sha256_of(weights),
                 "embedding_dim": ensemble.config.hidden_units,
                 "seed": ensemble.histories[m].seed,
                 "best_epoch": ensemble.histories[m].best_epoch,
@@ -203,4 +199,4 @@ def load_head_bundle(directory: str | Path) -> HeadBundle:
         bundle = Bundle(directory, bundle.manifest, taxonomy)
     calibration = bundle.manifest.get("calibration")
     scaler = scaler_from_dict(calibration) if calibration else None
-    return HeadBundle(bundle=bundle, members=bundle.load_members("cpu"), scaler=scaler)
+    return HeadBundle(bundle=bundle, members=load_members(bundle, "cpu"), scaler=scaler)

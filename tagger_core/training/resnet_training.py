@@ -34,8 +34,9 @@ from torch import nn
 
 from tagger_core.errors import Cancelled, TaggerError
 from tagger_core.labels.bundles import MANIFEST, BundleError
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode
-from tagger_core.listening.frontend import FrontendConfig, make_patches
+from tagger_core.listening.frontend import make_patches
 from tagger_core.listening.models.resnet import AM23ResNet
 from tagger_core.training.datasets import AudioDataset
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from tagger_core.errors import ConfigError
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.frontend import LogMelFrontend
 
 SCALES = ("mel", "linear")
 

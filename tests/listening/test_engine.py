@@ -21,6 +21,7 @@ from tagger_core.library.scan import scan
 from tagger_core.listening.decode import decode
 from tagger_core.listening.engine import analyze, file_logits, prepare_ensemble
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.weights import load_members
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_stored_outputs_match_a_direct_forward_pass(library, music, bundles) -> 
     embeddings = split_embeddings(unpack(row.embedding))
     assert [e.shape for e in embeddings] == [(12,), (4,)]
     with torch.inference_mode():
-        for m, model in enumerate(bundle.load_members("cpu")):
+        for m, model in enumerate(load_members(bundle, "cpu")):
             out = model(patches)
             want = file_logits(out["logits"]).numpy()
             np.testing.assert_allclose(stored[m], want, atol=1e-4)
@@ -179,7 +180,7 @@ def test_cancel_keeps_finished_tracks_and_the_next_run_resumes(
 
 def test_cpu_optimised_members_reproduce_eager_outputs(bundles) -> None:
     ensemble = prepare_ensemble(bundles[0], torch.device("cpu"), optimize=True)
-    eager = bundles[0].load_members("cpu")
+    eager = load_members(bundles[0], "cpu")
     batch = torch.rand(5, PATCH_FRAMES, 96, generator=torch.Generator().manual_seed(3)) * 3
     with torch.inference_mode():
         for fast, slow in zip(ensemble.members, eager, strict=True):

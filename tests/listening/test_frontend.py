@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tagger_core.errors import ConfigError
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend, make_patches
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.frontend import LogMelFrontend, make_patches
 
 
 def _audio(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:

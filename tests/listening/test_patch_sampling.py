@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tagger_core.listening.frontend import FrontendConfig, LogMelFrontend, make_patches
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.patch_sampling import (
     even_indices,
     full_patch_count,

@@ -15,6 +15,7 @@ from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import load_bundle_dir
 from tagger_core.listening.engine import analyze
 from tagger_core.listening.head_runtime import analyse_with_heads
+from tagger_core.listening.weights import load_members
 from tagger_core.training.archive_labels import (
     load_labelled_set,
     vocabulary_from_app,
@@ -101,7 +102,7 @@ def test_train_save_load_and_analyse_with_head_bundle(library, base, tmp_path):
     # the generic loader reads it like any bundle
     plain = load_bundle_dir(folder)
     assert plain.raw_labels == ("Rock", "Jazz", "Folk")
-    assert len(plain.load_members()) == 2  # "ova_mlp_heads" is in the model registry
+    assert len(load_members(plain)) == 2  # "ova_mlp_heads" is in the model registry
     assert plain.reads_embedding and not base.reads_embedding
     with pytest.raises(ConfigError, match="head bundle on stored embeddings"):
         analyze(library, None, [plain])

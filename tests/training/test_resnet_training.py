@@ -9,7 +9,8 @@ import torch
 
 from tagger_core.errors import TaggerError
 from tagger_core.labels.bundles import load_bundle_dir
-from tagger_core.listening.frontend import FrontendConfig
+from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.listening.weights import load_members
 from tagger_core.training.datasets import read_dataset
 from tagger_core.training.resnet_training import (
     SETTINGS,
@@ -101,7 +102,7 @@ def test_bundle_loads_with_the_generic_loader(trained, tmp_path):
     assert manifest["patch_frames"] == TINY.patch_frames
     assert manifest["output"]["activation"] == "softmax"
     bundle = load_bundle_dir(folder)
-    members = bundle.load_members()
+    members = load_members(bundle)
     test_paths = [data.items[i].path for i in run.split.test]
     ps = extract_patches(test_paths, TINY)
     np.testing.assert_allclose(

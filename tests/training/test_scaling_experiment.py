@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 
 from tagger_core.errors import TaggerError
-from tagger_core.listening.frontend import FrontendConfig
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.training.datasets import read_dataset
 from tagger_core.training.resnet_training import PatchSetting, ResNetConfig
 from tagger_core.training.scaling_experiment import (

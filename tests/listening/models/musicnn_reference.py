@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from tagger_core.labels.bundles import load_bundle
+from tagger_core.listening.weights import load_members
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "musicnn"
 
@@ -21,7 +22,7 @@ def reference_inputs() -> torch.Tensor:
 @cache
 def member(bundle_id: str, name: str) -> torch.nn.Module:
     bundle = load_bundle(bundle_id)
-    models = bundle.load_members("cpu")
+    models = load_members(bundle, "cpu")
     return models[bundle.member_names.index(name)]
 
 

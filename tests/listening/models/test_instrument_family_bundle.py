@@ -10,6 +10,7 @@ import pytest
 
 from tagger_core.labels.bundles import load_bundle
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
+from tagger_core.listening.weights import load_members
 from tagger_core.training import instrument_data as recipe
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -37,7 +38,7 @@ def test_manifest_weights_and_taxonomy():
     assert bundle.taxonomy.labels == INSTRUMENT_FAMILIES and not bundle.taxonomy.uncovered
     assert bundle.licence["file"] and (bundle.path / bundle.licence["file"]).is_file()
     assert bundle.manifest["metrics"]["held_out_soundfont"]
-    models = bundle.load_members()  # checks every sha256
+    models = load_members(bundle)  # checks every sha256
     assert len(models) == 5
 
 
