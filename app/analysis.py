@@ -1,4 +1,7 @@
-"""Analysis from the GUI: the worker job around the core's ``tagger_core.listening.engine.analyze``.
+"""Analysis from the GUI: the worker job around the core's main job.
+
+The job is ``tagger_core.listening.analyze_and_predict``: analyse, then refresh the
+calibrated predictions, as ``music-tagger analyze`` and ``run`` do.
 
 The GUI does no science itself; it runs the core's analysis in a worker
 thread. While that core is not installed, the Analyse actions are disabled
@@ -9,15 +12,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import time
 from collections.abc import Callable
 from typing import Any
 
 from app.process_job import in_child_process
 from tagger_core.db import Library
-from tagger_core.errors import TaggerError
 
-CORE_MODULE = "tagger_core.listening.engine"
+CORE_MODULE = "tagger_core.listening.main_job"
 PARTIAL_REFRESH_S = 3.0
 
 
@@ -26,27 +27,21 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _refresh_predictions() -> Callable[..., Any] | None:
-    """The core's calibrated-prediction refresh, once it is installed."""
-    if not _installed("tagger_core.trust.predictions"):
-        return None
-    module = importlib.import_module("tagger_core.trust.predictions")
-    return getattr(module, "refresh_predictions", None)
-
-
 def analysis_problem() -> str | None:
     """Why analysis is unavailable, in one sentence; None when it can run."""
     if not _installed(CORE_MODULE):
         return (
             "Analysis is not available in this build yet: the analysis core "
-            f"({CORE_MODULE}.analyze) is not installed."
+            f"({CORE_MODULE}.analyze_and_predict) is not installed."
         )
     return None
 
 
 def _progress_adapter(report: Callable[[int, int, str], None]) -> Callable[..., None]:
     def progress(*args: Any) -> None:
-        if len(args) == 1:
+        if len(args) == 1 and getattr(args[0], "phase", "") == "predictions":
+            report(0, 0, "calibrating")
+        elif len(args) == 1:
             p = args[0]
             report(
                 int(getattr(p, "done", 0)),
@@ -59,46 +54,6 @@ def _progress_adapter(report: Callable[[int, int, str], None]) -> Callable[..., 
     return progress
 
 
-class _PartialRefresh:
-    """Refreshes predictions of tracks analysed so far, every few seconds, during a run.
-
-    So the table shows calibrated predictions as analyses are committed rather
-    than only at the end; the final refresh still covers every analysed track.
-    """
-
-    def __init__(self, library: Library, refresh: Callable[..., Any] | None) -> None:
-        from sqlalchemy import func, select
-
-        from tagger_core.db.models import Analysis
-
-        self.library, self.refresh = library, refresh
-        self.last = time.monotonic()
-        with library.session() as s:
-            self.max_id = int(s.scalar(select(func.max(Analysis.id))) or 0)
-
-    def maybe(self) -> None:
-        if self.refresh is None or time.monotonic() - self.last < PARTIAL_REFRESH_S:
-            return
-        from sqlalchemy import select
-
-        from tagger_core.db.models import Analysis
-
-        self.last = time.monotonic()
-        with self.library.session() as s:
-            rows = s.execute(
-                select(Analysis.id, Analysis.track_id).where(
-                    Analysis.id > self.max_id, Analysis.status == "ok"
-                )
-            ).all()
-        if not rows:
-            return
-        self.max_id = max(r.id for r in rows)
-        try:
-            self.refresh(self.library, sorted({r.track_id for r in rows}))
-        except TaggerError:
-            pass  # the final refresh reports it
-
-
 def run_analysis(
     db_path: str,
     track_ids: list[int] | None,
@@ -106,7 +61,7 @@ def run_analysis(
     report: Callable[[int, int, str], None],
     cancel: Any,
 ) -> Any:
-    """Analyse in this process (the child): raw outputs, then calibrated predictions.
+    """Run the core's main job in this process (the child): raw outputs, then predictions.
 
     A refresh failure is reported, not raised: the raw outputs are already stored.
     """
@@ -115,25 +70,19 @@ def run_analysis(
     core = importlib.import_module(CORE_MODULE)
     library = open_library(db_path)
     try:
-        refresh = _refresh_predictions()
-        partial = _PartialRefresh(library, refresh)
-        relay = _progress_adapter(report)
-
-        def progress(*args: Any) -> None:
-            relay(*args)
-            partial.maybe()
-
-        result = core.analyze(
-            library, track_ids=track_ids, progress=progress, cancel=cancel, **options
+        result = core.analyze_and_predict(
+            library,
+            track_ids,
+            partial_refresh_s=PARTIAL_REFRESH_S,
+            progress=_progress_adapter(report),
+            cancel=cancel,
+            **options,
         )
-        analysed = list(getattr(result, "analysed_track_ids", []) or [])
-        result.predictions_note = ""
-        if refresh is not None and analysed:
-            report(0, 0, "calibrating")
-            try:
-                refresh(library, analysed)
-            except TaggerError as err:
-                result.predictions_note = f" Predictions not refreshed: {err}"
+        result.predictions_note = (
+            f" Predictions not refreshed: {result.predictions_error}"
+            if result.predictions_error
+            else ""
+        )
         return result
     finally:
         library.close()

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     folder = args.library
     if folder is None and args.scan_default:
-        from tagger_core.cli.library import default_library_path
+        from tagger_core.library.default_root import default_library_path
 
         folder = str(default_library_path())
     window = MainWindow(library)

@@ -1,7 +1,8 @@
 """``music-tagger analyze [PATH…|--all]``: run the model ensembles over library tracks.
 
 Folders given as PATH are scanned first (incrementally), then every track
-under them is analysed; a file given as PATH must already be in the library.
+under them is analysed and its calibrated predictions refreshed; a file given
+as PATH must already be in the library.
 Tracks whose stored analysis is up to date are skipped, so running the command
 again after an interruption resumes where it stopped.
 """
@@ -10,24 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import threading
 from typing import Any
 
-from sqlalchemy import select
-
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
-from tagger_core.db import Library
-from tagger_core.db.models import Track
-from tagger_core.errors import ConfigError, TaggerError
-from tagger_core.listening.engine import (
-    DEFAULT_BATCH,
-    DEFAULT_BUNDLES,
-    DEFAULT_MAX_PATCHES,
-    POOLS,
-    AnalysisReport,
-    analyze,
+from tagger_core.cli.reports import (
+    print_analysis_report,
+    print_predictions_error,
+    print_scan_report,
 )
+from tagger_core.db import Library
+from tagger_core.errors import ConfigError
+from tagger_core.library.selection import track_ids_for_paths
+from tagger_core.listening import analyze_and_predict
+from tagger_core.listening.report import DEFAULT_BATCH, DEFAULT_BUNDLES, DEFAULT_MAX_PATCHES, POOLS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,7 +74,6 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
         if not os.path.exists(f):
             raise ConfigError(f"not found: {f}")
     if folders:
-        from tagger_core.cli.library import print_scan_report
         from tagger_core.library.scan import scan
 
         with progress_bar("Scanning") as update:
@@ -88,51 +84,8 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
             )
         if not args.json:
             print_scan_report(report)
-    prefixes = [os.fsencode(os.path.abspath(f)).rstrip(b"/") + b"/" for f in folders]
-    exact = {os.fsencode(os.path.abspath(f)) for f in files}
     with library.session() as session:
-        rows = session.execute(select(Track.id, Track.path)).all()
-    ids = [tid for tid, path in rows if path in exact or path.startswith(tuple(prefixes))]
-    found = {path for _tid, path in rows if path in exact}
-    missing = exact - found
-    if missing:
-        name = os.fsdecode(sorted(missing)[0])
-        raise ConfigError(f"{name} is not in the library; scan its folder first")
-    return ids
-
-
-def print_analysis_report(report: AnalysisReport) -> None:
-    if report.tracks_total == 0 and not report.cancelled:
-        print(f"Nothing to analyse: {report.tracks_skipped} tracks already up to date")
-        return
-    hours = report.audio_seconds / 3600
-    print(
-        f"Analysed {report.tracks_done} tracks ({hours:.2f} h of audio) in "
-        f"{report.seconds:.1f} s: {report.realtime_factor:.1f}× realtime on {report.device}; "
-        f"{len(report.errors)} errors, {report.tracks_skipped} already up to date"
-    )
-    if report.tracks_sampled:
-        print(f"  {report.tracks_sampled} long tracks were sampled evenly")
-    for line in report.errors[:20]:
-        print(f"  ! {line}")
-    if len(report.errors) > 20:
-        print(f"  … and {len(report.errors) - 20} more errors")
-    if report.cancelled:
-        print("Analysis stopped; finished tracks are stored and the next run resumes.")
-
-
-def _refresh_predictions(library: Library, report: AnalysisReport, quiet: bool) -> Any:
-    """Recompute calibrated predictions for the analysed tracks, if that module exists."""
-    try:
-        from tagger_core.trust.predictions import refresh_predictions
-    except ImportError:
-        return None
-    if not report.analysed_track_ids:
-        return 0
-    count = refresh_predictions(library, report.analysed_track_ids)
-    if not quiet:
-        print(f"Updated calibrated predictions: {count}")
-    return count
+        return track_ids_for_paths(session, folders, files)
 
 
 def cmd_analyze(args: Any) -> int:
@@ -144,10 +97,10 @@ def cmd_analyze(args: Any) -> int:
     cancel = threading.Event()
     with progress_bar("Analysing") as update:
         try:
-            report = analyze(
+            report = analyze_and_predict(
                 library,
                 track_ids,
-                bundles,
+                bundles=bundles,
                 device=args.device,
                 workers=args.workers,
                 threads=args.threads,
@@ -165,15 +118,15 @@ def cmd_analyze(args: Any) -> int:
             raise
     if not args.json:
         print_analysis_report(report)
-    try:
-        refreshed = _refresh_predictions(library, report, args.json)
-    except TaggerError as err:
-        print(f"music-tagger: predictions not refreshed: {err}", file=sys.stderr)
-        refreshed = None
+    print_predictions_error(report)
+    refreshed = None if report.predictions_error else report.predictions_refreshed
     if args.json:
         data = report.to_dict()
+        data.pop("predictions_error")
         data["predictions_refreshed"] = refreshed
         print_json(data)
+    elif report.analyzed_track_ids and refreshed is not None:
+        print(f"Updated calibrated predictions: {refreshed}")
     if report.cancelled:
         return 1
     return 1 if report.errors else 0

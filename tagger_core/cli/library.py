@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
-from tagger_core.db.models import Prediction, Track
+from tagger_core.cli.reports import (
+    print_analysis_report,
+    print_prediction_summary,
+    print_predictions_error,
+    print_scan_report,
+)
+from tagger_core.db.models import Track
+from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
 from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
 from tagger_core.library.scan import ScanReport, scan
+from tagger_core.library.selection import track_ids_under
+from tagger_core.listening import analyze_and_predict
+from tagger_core.trust.summary import summarize_predictions
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,23 +69,6 @@ def _scan_with_progress(args: Any, paths: list[str]) -> ScanReport:
             workers=getattr(args, "workers", None),
             progress=lambda p: update(p.done, p.total, p.path) if p.total else None,
         )
-
-
-def print_scan_report(report: ScanReport) -> None:
-    rate = report.seen / report.seconds if report.seconds else 0.0
-    print(
-        f"Scanned {report.seen} files in {report.seconds:.1f} s ({rate:.0f} files/s): "
-        f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
-        f"{report.moved} moved, {report.missing} missing, {report.unreadable} unreadable"
-    )
-    for line in report.errors[:20]:
-        print(f"  ! {line}")
-    if len(report.errors) > 20:
-        print(
-            f"  … and {len(report.errors) - 20} more problems (see `music-tagger tracks --query`)"
-        )
-    if report.cancelled:
-        print("Scan cancelled; everything read so far is stored.")
 
 
 def cmd_scan(args: Any) -> int:
@@ -144,55 +136,30 @@ def cmd_show(args: Any) -> int:
     return 0
 
 
-def default_library_path(explicit: str | None = None) -> Path:
-    """LIBRARY given, else ~/Music if it exists, else the generated demo library."""
-    chosen = explicit or os.environ.get("LIBRARY")
-    if chosen:
-        return Path(chosen).expanduser()
-    music = Path.home() / "Music"
-    if music.is_dir():
-        return music
-    from tagger_core.library.demo import ensure_demo_library
-
-    return ensure_demo_library()
-
-
 def cmd_run(args: Any) -> int:
     path = default_library_path(args.library)
     print(f"Library: {path}")
     report = _scan_with_progress(args, [str(path)])
     print_scan_report(report)
     if not args.no_analyze and not report.cancelled:
-        _analyse_root(args, path)
+        _analyze_root(args, path)
     args.json = False
     return cmd_status(args)
 
 
-def _analyse_root(args: Any, root: Path) -> None:
-    """Analyse the library's tracks with the default ensembles and summarise the predictions."""
-    from tagger_core.cli.analyze import print_analysis_report
-    from tagger_core.listening.engine import analyze
-    from tagger_core.trust.predictions import refresh_predictions
-
+def _analyze_root(args: Any, root: Path) -> None:
+    """The main job on the library's tracks under ``root``, then a summary of predictions."""
     library = library_from_args(args)
-    prefix = os.fsencode(os.path.join(os.path.abspath(root), ""))
     with library.session() as s:
-        rows = s.execute(select(Track.id, Track.path).where(Track.status == "ok")).all()
-    ids = [tid for tid, raw in rows if raw.startswith(prefix)]
+        ids = track_ids_under(s, root)
     with progress_bar("Analysing") as update:
-        report = analyze(library, ids, progress=lambda p: update(p.done, p.total, p.path))
+        report = analyze_and_predict(
+            library,
+            ids,
+            refresh_selected=True,
+            progress=lambda p: update(p.done, p.total, p.path),
+        )
     print_analysis_report(report)
-    refresh_predictions(library, ids)
+    print_predictions_error(report)
     with library.session() as s:
-        preds = list(s.scalars(select(Prediction).where(Prediction.track_id.in_(ids))))
-    counts: dict[str, dict[str, int]] = {}
-    for p in preds:
-        tally = counts.setdefault(p.bundle_id, {})
-        for label, conf in (p.confidences or {}).items():
-            if conf >= 0.5:
-                tally[label] = tally.get(label, 0) + 1
-    for bundle_id, tally in sorted(counts.items()):
-        found = ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1]))
-        print(f"{bundle_id}: {found or 'nothing above 0.5'}")
-    flagged = len({p.track_id for p in preds if p.flagged})
-    print(f"{flagged} of {len(ids)} tracks flagged for review (see `music-tagger review`).")
+        print_prediction_summary(summarize_predictions(s, ids))

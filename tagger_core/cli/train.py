@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_heads(args: argparse.Namespace) -> int:
     from tagger_core.labels.bundles import load_bundle
-    from tagger_core.listening.head_runtime import analyse_with_heads
+    from tagger_core.listening.head_runtime import analyze_with_heads
     from tagger_core.training.archive_labels import (
         load_labelled_set,
         vocabulary_from_app,
@@ -154,7 +154,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
         stored = 0
         if args.apply:
             with library.session() as session:
-                stored = analyse_with_heads(session, load_head_bundle(folder))
+                stored = analyze_with_heads(session, load_head_bundle(folder))
     finally:
         library.close()
     if args.json:
@@ -177,14 +177,14 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tagger_core.listening.head_runtime import analyse_with_heads
+    from tagger_core.listening.head_runtime import analyze_with_heads
     from tagger_core.training.head_bundle import load_head_bundle
 
     head = load_head_bundle(args.bundle_dir)
     library = library_from_args(args)
     try:
         with library.session() as session:
-            stored = analyse_with_heads(session, head)
+            stored = analyze_with_heads(session, head)
     finally:
         library.close()
     print(f"stored the outputs of {head.bundle.id!r} for {stored} tracks")

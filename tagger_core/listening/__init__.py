@@ -6,3 +6,7 @@ computes log-mel patches, samples the stretches a model hears (one path for ``ta
 analysis engine and head bundles, and stores every member's logits in the ``analyses``
 table. The only stage that imports torch at run time (besides ``training``).
 """
+
+from tagger_core.listening.main_job import analyze_and_predict
+
+__all__ = ["analyze_and_predict"]

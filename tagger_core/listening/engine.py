@@ -33,7 +33,6 @@ from concurrent.futures import (
     wait,
 )
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -47,6 +46,15 @@ from tagger_core.errors import ConfigError
 from tagger_core.labels.bundles import Bundle, load_bundle
 from tagger_core.listening.device import pick_device, set_threads
 from tagger_core.listening.models.pool_first import fast_variant
+from tagger_core.listening.report import (
+    DEFAULT_BATCH,
+    DEFAULT_BUNDLES,
+    DEFAULT_MAX_PATCHES,
+    POOLS,
+    AnalysisProgress,
+    AnalysisReport,
+    ProgressFn,
+)
 from tagger_core.listening.track_patches import (
     PatchJob,
     PatchLayout,
@@ -58,74 +66,8 @@ from tagger_core.listening.weights import load_members
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
-DEFAULT_BATCH = 16
-DEFAULT_MAX_PATCHES = 32
 AMP_TOLERANCE = 1e-3
 OPTIMIZE_TOLERANCE = 1e-4
-POOLS = ("thread", "process")
-
-
-# ------------------------------------------------------------------ reporting
-@dataclass
-class AnalysisProgress:
-    """Where an analysis stands (``eta_seconds`` is None until it can be estimated)."""
-
-    done: int
-    total: int
-    audio_seconds: float
-    elapsed: float
-    eta_seconds: float | None
-    errors: int
-    path: str = ""
-
-
-@dataclass
-class AnalysisReport:
-    """What an analysis did, with where the time went.
-
-    ``decode_s`` and ``frontend_s`` add up the time spent in decode workers (they
-    overlap with each other and with the models); ``model_s`` is time in
-    forward passes; ``load_s`` loading (and optimising) the members;
-    ``seconds`` is wall-clock time, everything included.
-    """
-
-    bundles: list[str] = field(default_factory=list)
-    device: str = "cpu"
-    threads: int = 1
-    workers: int = 1
-    pool: str = "thread"
-    tracks_total: int = 0
-    tracks_done: int = 0
-    tracks_skipped: int = 0
-    tracks_sampled: int = 0
-    errors: list[str] = field(default_factory=list)
-    audio_seconds: float = 0.0
-    patches: int = 0
-    seconds: float = 0.0
-    decode_s: float = 0.0
-    frontend_s: float = 0.0
-    model_s: float = 0.0
-    load_s: float = 0.0
-    mixed_precision: list[str] = field(default_factory=list)
-    optimized: list[str] = field(default_factory=list)
-    cancelled: bool = False
-    analysed_track_ids: list[int] = field(default_factory=list)
-
-    @property
-    def realtime_factor(self) -> float:
-        """Seconds of audio analysed per second of wall-clock time."""
-        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data.pop("analysed_track_ids")
-        data["realtime_factor"] = round(self.realtime_factor, 2)
-        data["audio_hours"] = round(self.audio_seconds / 3600, 3)
-        return data
-
-
-ProgressFn = Callable[[AnalysisProgress], None]
 
 
 # ------------------------------------------------------------------ ensembles
@@ -474,7 +416,7 @@ class _Run:
                         seconds=acc.expected * frames * config.hop_length / config.sr,
                     )
                 rep.tracks_done += 1
-                rep.analysed_track_ids.append(item.track_id)
+                rep.analyzed_track_ids.append(item.track_id)
                 rep.audio_seconds += prepared.seconds
                 rep.tracks_sampled += int(prepared.sampled)
         done = len(self.finished)

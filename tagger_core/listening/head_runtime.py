@@ -20,7 +20,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.training.head_bundle import HeadBundle, flatten_embeddings
 
 
-def analyse_with_heads(session: Session, head: HeadBundle) -> int:
+def analyze_with_heads(session: Session, head: HeadBundle) -> int:
     """Store the head bundle's outputs for every track its base bundle has analysed.
 
     Returns how many tracks were written. Refuses when the stored embeddings

@@ -277,7 +277,7 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, rows)
 
 
-def analysed_bundles(session: Session) -> list[str]:
+def analyzed_bundles(session: Session) -> list[str]:
     return sorted(
         session.scalars(select(Analysis.bundle_id).where(Analysis.status == "ok").distinct())
     )
@@ -292,7 +292,7 @@ def refresh_predictions(
     """
     written = 0
     with library.session() as s:
-        for bundle_id in bundle_ids or analysed_bundles(s):
+        for bundle_id in bundle_ids or analyzed_bundles(s):
             try:
                 written += refresh_bundle(s, bundle_id, track_ids)
             except BundleError:

@@ -14,7 +14,7 @@ from tagger_core.db.models import Analysis, Track
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import load_bundle_dir
 from tagger_core.listening.engine import analyze
-from tagger_core.listening.head_runtime import analyse_with_heads
+from tagger_core.listening.head_runtime import analyze_with_heads
 from tagger_core.listening.weights import load_members
 from tagger_core.training.archive_labels import (
     load_labelled_set,
@@ -110,7 +110,7 @@ def test_train_save_load_and_analyse_with_head_bundle(library, base, tmp_path):
     assert head.bundle.taxonomy.labels == ("Rock", "Jazz", "Folk")
     with library.session() as s:
         stored = load_outputs(s, "tinybase")
-        written = analyse_with_heads(s, head)
+        written = analyze_with_heads(s, head)
     assert written == 150
     with library.session() as s:
         out = load_outputs(s, "myheads")

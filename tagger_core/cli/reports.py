@@ -1,0 +1,67 @@
+"""Printing the reports of the library scan and of the main job, for the terminal.
+
+Why one module: ``scan``, ``analyze`` and ``run`` print the same reports; keeping the
+printers here lets those command modules stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tagger_core.library.scan import ScanReport
+from tagger_core.listening.report import AnalysisReport
+from tagger_core.trust.summary import PredictionSummary
+
+
+def print_scan_report(report: ScanReport) -> None:
+    rate = report.seen / report.seconds if report.seconds else 0.0
+    print(
+        f"Scanned {report.seen} files in {report.seconds:.1f} s ({rate:.0f} files/s): "
+        f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+        f"{report.moved} moved, {report.missing} missing, {report.unreadable} unreadable"
+    )
+    for line in report.errors[:20]:
+        print(f"  ! {line}")
+    if len(report.errors) > 20:
+        print(
+            f"  … and {len(report.errors) - 20} more problems (see `music-tagger tracks --query`)"
+        )
+    if report.cancelled:
+        print("Scan cancelled; everything read so far is stored.")
+
+
+def print_analysis_report(report: AnalysisReport) -> None:
+    if report.tracks_total == 0 and not report.cancelled:
+        print(f"Nothing to analyse: {report.tracks_skipped} tracks already up to date")
+        return
+    hours = report.audio_seconds / 3600
+    print(
+        f"Analysed {report.tracks_done} tracks ({hours:.2f} h of audio) in "
+        f"{report.seconds:.1f} s: {report.realtime_factor:.1f}× realtime on {report.device}; "
+        f"{len(report.errors)} errors, {report.tracks_skipped} already up to date"
+    )
+    if report.tracks_sampled:
+        print(f"  {report.tracks_sampled} long tracks were sampled evenly")
+    for line in report.errors[:20]:
+        print(f"  ! {line}")
+    if len(report.errors) > 20:
+        print(f"  … and {len(report.errors) - 20} more errors")
+    if report.cancelled:
+        print("Analysis stopped; finished tracks are stored and the next run resumes.")
+
+
+def print_predictions_error(report: AnalysisReport) -> None:
+    """A failed refresh, in one line on stderr (the raw outputs are stored regardless)."""
+    if report.predictions_error:
+        message = f"music-tagger: predictions not refreshed: {report.predictions_error}"
+        print(message, file=sys.stderr)
+
+
+def print_prediction_summary(summary: PredictionSummary) -> None:
+    for bundle_id, tally in sorted(summary.found.items()):
+        found = ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1]))
+        print(f"{bundle_id}: {found or 'nothing above 0.5'}")
+    print(
+        f"{summary.flagged} of {summary.tracks} tracks flagged for review "
+        "(see `music-tagger review`)."
+    )

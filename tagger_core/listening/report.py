@@ -1,0 +1,84 @@
+"""What an analysis reports: its options' defaults, progress, and the final report.
+
+Why apart from the engine: the CLI's argument defaults, the report printer and the
+GUI read these without importing torch, which the engine needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
+DEFAULT_BATCH = 16
+DEFAULT_MAX_PATCHES = 32
+POOLS = ("thread", "process")
+
+
+@dataclass
+class AnalysisProgress:
+    """Where an analysis stands (``eta_seconds`` is None until it can be estimated)."""
+
+    done: int
+    total: int
+    audio_seconds: float
+    elapsed: float
+    eta_seconds: float | None
+    errors: int
+    path: str = ""
+    #: ``"analysis"`` while models run, ``"predictions"`` while confidences are recomputed
+    phase: str = "analysis"
+
+
+@dataclass
+class AnalysisReport:
+    """What an analysis did, with where the time went.
+
+    ``decode_s`` and ``frontend_s`` add up the time spent in decode workers (they
+    overlap with each other and with the models); ``model_s`` is time in
+    forward passes; ``load_s`` loading (and optimising) the members;
+    ``seconds`` is wall-clock time, everything included. The main job
+    (:func:`tagger_core.listening.analyze_and_predict`) adds how many tracks' calibrated
+    predictions it refreshed (``predictions_refreshed``; None when that failed, with
+    the one-line reason in ``predictions_error``).
+    """
+
+    bundles: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    threads: int = 1
+    workers: int = 1
+    pool: str = "thread"
+    tracks_total: int = 0
+    tracks_done: int = 0
+    tracks_skipped: int = 0
+    tracks_sampled: int = 0
+    errors: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    patches: int = 0
+    seconds: float = 0.0
+    decode_s: float = 0.0
+    frontend_s: float = 0.0
+    model_s: float = 0.0
+    load_s: float = 0.0
+    mixed_precision: list[str] = field(default_factory=list)
+    optimized: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    analyzed_track_ids: list[int] = field(default_factory=list)
+    predictions_refreshed: int | None = None
+    predictions_error: str = ""
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio analysed per second of wall-clock time."""
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("analyzed_track_ids")
+        data["realtime_factor"] = round(self.realtime_factor, 2)
+        data["audio_hours"] = round(self.audio_seconds / 3600, 3)
+        return data
+
+
+ProgressFn = Callable[[AnalysisProgress], None]
