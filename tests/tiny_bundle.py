@@ -27,7 +27,13 @@ PATCH_FRAMES = 128  # about 2 s at hop 256
 
 
 def make_tiny_bundle(
-    root: Path, bundle_id: str, *, n_classes: int = 6, seed: int = 0, version: str = "1.0.0"
+    root: Path,
+    bundle_id: str,
+    *,
+    n_classes: int = 6,
+    seed: int = 0,
+    version: str = "1.0.0",
+    task: str = "genre",
 ) -> Bundle:
     """A two-member bundle (musicnn + VGG architectures) in ``root / bundle_id``."""
     folder = root / bundle_id
@@ -57,7 +63,7 @@ def make_tiny_bundle(
         "format": 1,
         "id": bundle_id,
         "version": version,
-        "task": "genre",
+        "task": task,
         "raw_labels": [f"tag{i}" for i in range(n_classes)],
         "preprocessing": TINY_FRONTEND,
         "patch_frames": PATCH_FRAMES,

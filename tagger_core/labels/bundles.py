@@ -187,6 +187,11 @@ class Bundle:
         return f"Bundle(id={self.id!r}, version={self.version!r}, members={self.member_names})"
 
 
+def bundle_tasks() -> dict[str, str]:
+    """``{bundle id: task}`` of every installed bundle, as its manifest states it."""
+    return {info.id: info.task for info in list_bundles()}
+
+
 def find_bundle_dir(bundle_id: str) -> Path:
     """Directory of the bundle ``bundle_id`` (``BundleError`` if no root has it)."""
     for info in list_bundles():

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
 from tagger_core.errors import TaggerError
+from tagger_core.labels.bundles import bundle_tasks
 from tagger_core.library.queries import track_filter
 
 GENRE_BUNDLE = "genre"
@@ -58,22 +59,19 @@ class TaskBundles:
 
 
 def task_bundles(session: Session) -> TaskBundles:
-    """The bundles whose predictions the table shows, found from the stored predictions.
+    """The bundles whose predictions the table shows, by the task their manifest states.
 
-    A bundle whose labels are the app's genre labels fills the genre column, any
-    other the instrument column; the default bundles win when several qualify.
+    Among the bundles with stored predictions, a ``genre`` bundle fills the genre
+    column and an ``instruments`` bundle the instrument column; the default bundles
+    win when several qualify. A bundle no longer installed has no manifest to say
+    its task, so it is not shown.
     """
-    from tagger_core.labels.genre_normalizer import GENRE_LABELS
-
-    genre_labels = set(GENRE_LABELS)
+    tasks = bundle_tasks()
     found: dict[str, list[str]] = {"genre": [], "instruments": []}
     for bundle_id in session.scalars(select(Prediction.bundle_id).distinct()):
-        sample = session.scalar(
-            select(Prediction.confidences).where(Prediction.bundle_id == bundle_id).limit(1)
-        )
-        keys = set(sample or {})
-        task = "genre" if keys and keys <= genre_labels else "instruments"
-        found[task].append(bundle_id)
+        task = tasks.get(bundle_id)
+        if task in found:
+            found[task].append(bundle_id)
 
     def pick(task: str, default: str) -> str:
         ids = sorted(found[task])

@@ -76,8 +76,7 @@ def build_calibration_set(
     # the calibration is fitted on the larger group and applied to both by label name.
     outputs = max(load_label_outputs(session, bundle_id), key=lambda g: len(g.track_ids))
     labels = outputs.labels
-    task = "genre" if outputs.task == "genre" else "instruments"
-    state = reviews(session, task, outputs.track_ids.tolist())
+    state = reviews(session, outputs.task, outputs.track_ids.tolist())
     tags = (
         existing_label_matrix(session, outputs.task, labels, outputs.track_ids)
         if use_tags
@@ -104,7 +103,7 @@ def build_calibration_set(
     return CalibrationSet(
         bundle_id=bundle_id,
         version=outputs.version,
-        task=task,
+        task=outputs.task,
         labels=labels,
         track_ids=outputs.track_ids[idx] if len(idx) else np.zeros(0, np.int64),
         logits=outputs.logits[:, idx, :],

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, ReviewDecision, Track, utcnow
 from tagger_core.errors import TaggerError
+from tagger_core.labels.tasks import TASKS
 
-TASKS = ("genre", "instruments")
 LABEL_ACTIONS = ("accept", "reject", "add")
 
 

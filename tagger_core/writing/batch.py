@@ -90,8 +90,7 @@ def _fields_changes(
     logical: list[tuple[str, list[str], list[str]]] = []
     for task in options.tasks:
         if task in plan.accept or task in plan.reject:
-            name = "genre" if task == "genre" else "instruments"
-            logical.append((name, plan.accept.get(task, []), plan.reject.get(task, [])))
+            logical.append((task, plan.accept.get(task, []), plan.reject.get(task, [])))
     for name, accept, reject in logical:
         key = system.native_key(name, options)
         before = pick(current, system, key)

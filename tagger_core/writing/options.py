@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagger_core.errors import TaggerError
+from tagger_core.labels.tasks import TASKS
 
-TASKS = ("genre", "instruments")
 POLICIES = ("merge", "replace")
 MP4_STYLES = ("multi", "joined")
 

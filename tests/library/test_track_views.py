@@ -95,25 +95,31 @@ def test_label_summary():
     assert label_summary({}) == ""
 
 
-def test_columns_follow_the_bundle_whose_labels_are_genres(library):
+def test_columns_follow_the_task_each_manifest_states(library, tmp_path, monkeypatch):
+    from tiny_bundle import make_tiny_bundle
+
     from tagger_core.library.track_views import task_bundles
 
+    # A genre head whose labels are not the app's genre names, and an instrument
+    # bundle whose predictions happen to carry genre names: only the manifests know.
+    make_tiny_bundle(tmp_path / "bundles", "my-genre-head")
+    make_tiny_bundle(tmp_path / "bundles", "my-instruments", task="instruments")
+    monkeypatch.setenv("MUSIC_TAGGER_BUNDLES", str(tmp_path / "bundles"))
     ids = _add_tracks(library, 2)
     with library.session() as s:
         s.add(
             Prediction(
                 track_id=ids[0],
                 bundle_id="my-genre-head",
-                confidences={"Jazz": 0.8, "Blues": 0.6},
-                summary="Jazz 0.80, Blues 0.60",
+                confidences={"slow": 0.8, "loud": 0.6},
+                summary="slow 0.80, loud 0.60",
             )
         )
-        s.add(
-            Prediction(track_id=ids[0], bundle_id="instrument-family", confidences={"guitar": 0.7})
-        )
+        s.add(Prediction(track_id=ids[0], bundle_id="my-instruments", confidences={"Jazz": 0.7}))
+        s.add(Prediction(track_id=ids[1], bundle_id="uninstalled", confidences={"Rock": 0.9}))
     with library.session() as s:
         shown = task_bundles(s)
-        assert (shown.genre, shown.instruments) == ("my-genre-head", "instrument-family")
+        assert (shown.genre, shown.instruments) == ("my-genre-head", "my-instruments")
         row = rows_for(s, [ids[0]], shown)[0]
-        assert row.predicted == "Jazz 0.80, Blues 0.60" and row.instruments == "guitar 0.70"
+        assert row.predicted == "slow 0.80, loud 0.60" and row.instruments == "Jazz 0.70"
         assert page_ids(s, sort="predicted", descending=True, limit=1, bundles=shown) == [ids[0]]
