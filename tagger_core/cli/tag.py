@@ -19,7 +19,8 @@ import torch
 
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import combined_taxonomy, load_bundle
-from tagger_core.listening.single_file import BundleRunner, FileOutputs, decode_for
+from tagger_core.listening.report import DEFAULT_MAX_PATCHES
+from tagger_core.listening.single_file import BundleRunner, FileOutputs, tag_file
 
 DEFAULT_BUNDLES = ("genre", "instruments", "instrument-family")
 
@@ -40,10 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="model bundle to run (repeatable; default: genre and instruments)",
     )
     parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=120.0,
-        help="analyse at most this much audio per file, sampled evenly (default 120; 0 = all)",
+        "--max-patches",
+        type=int,
+        default=DEFAULT_MAX_PATCHES,
+        help=f"patches per file before sampling evenly, as analyze (default "
+        f"{DEFAULT_MAX_PATCHES}; 0 = all)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -78,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
         device = torch.device(args.device)
     except (RuntimeError, ValueError):
         raise ConfigError(f"unknown device {args.device!r}") from None
-    max_seconds = args.max_seconds if args.max_seconds and args.max_seconds > 0 else None
+    max_patches = args.max_patches if args.max_patches and args.max_patches > 0 else None
     runners = [BundleRunner(load_bundle(b), device) for b in (args.bundles or DEFAULT_BUNDLES)]
     failures = 0
     for path in args.files:
         try:
-            outputs = _tag_one(path, runners, max_seconds)
+            outputs = tag_file(path, runners, max_patches)
         except TaggerError as err:
             failures += 1
             message = str(err) if str(path) in str(err) else f"{path}: {err}"
@@ -91,17 +93,6 @@ def run(args: argparse.Namespace) -> int:
             continue
         _print(path, runners, outputs, args.top, args.json)
     return 1 if failures else 0
-
-
-def _tag_one(path: Path, runners: list[BundleRunner], max_seconds: float | None):
-    decoded: dict = {}
-    outputs = []
-    for runner in runners:
-        key = runner.frontend_config.sr
-        if key not in decoded:
-            decoded[key] = decode_for(path, runner.frontend_config, max_seconds)
-        outputs.append(runner.run_chunks(decoded[key]))
-    return outputs
 
 
 def _print(

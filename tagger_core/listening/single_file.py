@@ -1,14 +1,16 @@
-"""Run model bundles over whole audio files and summarise them per file.
+"""Run model bundles over single audio files, with no database: ``music-tagger tag``.
 
-Why here: the shortest path from a file to model outputs (decode → log-mel →
-patches → every member), shared by ``music-tagger tag`` and by anything else
-that needs per-file raw tag outputs without a database.
+Why here: the shortest path from a file to model outputs, for the ``tag`` command and
+for tools. A file is heard exactly as ``analyze`` hears a library track: the same
+patch sampling (:func:`tagger_core.listening.track_patches.prepare_track`, up to
+``max_patches`` patches, evenly spread windows beyond) and the same per-member
+averaging (:func:`tagger_core.listening.engine.file_logits`).
 
 Per-file aggregation (AM'23): each member's patch probabilities are averaged
 over the file's patches, and the members' file probabilities are averaged over
 the ensemble; the result is returned both as probabilities and as logits
-(``log p − log(1 − p)``) so that taxonomy rules and calibration, which work on
-logits, can be applied to it. Per-patch, per-member logits are kept too.
+(``log p − log(1 − p)``) so that taxonomy rules, which work on logits, can be
+applied to it. Per-patch, per-member logits are kept too.
 """
 
 from __future__ import annotations
@@ -23,28 +25,13 @@ import torch
 from tagger_core.errors import DecodeError
 from tagger_core.labels.bundles import Bundle
 from tagger_core.labels.frontend_config import FrontendConfig
-from tagger_core.listening.decode import decode, decode_regions, probe_duration
+from tagger_core.listening.decode import probe_duration
+from tagger_core.listening.engine import file_logits
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.track_patches import PatchJob, PatchLayout, prepare_track
 from tagger_core.listening.weights import load_members
 
 _EPS = 1e-7
-
-
-def choose_regions(
-    duration_s: float, max_seconds: float | None, region_seconds: float = 30.0
-) -> list[tuple[float, float | None]]:
-    """Stretches to decode: the whole file, or evenly spaced regions covering ``max_seconds``.
-
-    Long tracks are sampled rather than decoded in full; regions are
-    ``region_seconds`` long (shorter if ``max_seconds`` is), spread from start to end.
-    """
-    if max_seconds is None or duration_s <= max_seconds:
-        return [(0.0, None)]
-    length = min(region_seconds, max_seconds)
-    count = max(1, int(max_seconds // length))
-    span = duration_s - length
-    starts = [span * (i + 0.5) / count for i in range(count)]
-    return [(start, length) for start in starts]
 
 
 def probability_to_logit(p: np.ndarray) -> np.ndarray:
@@ -105,29 +92,48 @@ class BundleRunner:
                 out.append(torch.cat(batches) if batches else torch.zeros(0, 0))
         return torch.stack(out).numpy()
 
-    def run_chunks(self, chunks: Sequence[np.ndarray]) -> FileOutputs:
-        patches = self.patches(chunks)
+    @property
+    def layout(self) -> PatchLayout:
+        """What this bundle's input depends on (frontend, patch frames, patch hop)."""
+        return (self.frontend_config, self.bundle.patch_frames, self.bundle.patch_hop_frames)
+
+    def run_patches(self, patches: torch.Tensor, seconds: float) -> FileOutputs:
+        """Outputs of this bundle on one file's ``patches`` (``seconds`` of audio heard)."""
         if len(patches) == 0:
             raise DecodeError("no audio to analyse")
         logits = self.patch_logits(patches)
-        probs = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).mean(axis=(0, 1))
+        member_logits = np.stack([file_logits(torch.from_numpy(m)).numpy() for m in logits])
+        probs = (1.0 / (1.0 + np.exp(-member_logits))).mean(axis=0)
         return FileOutputs(
             bundle_id=self.bundle.id,
             raw_labels=self.bundle.raw_labels,
             patch_logits=logits,
             probabilities=probs,
             logits=probability_to_logit(probs),
-            seconds_analysed=sum(c.size for c in chunks) / self.frontend_config.sr,
+            seconds_analysed=seconds,
         )
 
+    def run_chunks(self, chunks: Sequence[np.ndarray]) -> FileOutputs:
+        """Outputs on decoded audio held in memory (every patch; for tools and tests)."""
+        seconds = sum(c.size for c in chunks) / self.frontend_config.sr
+        return self.run_patches(self.patches(chunks), seconds)
 
-def decode_for(
-    path: str | os.PathLike, config: FrontendConfig, max_seconds: float | None
-) -> list[np.ndarray]:
-    """Decode the stretches of ``path`` that will be analysed, at the frontend's rate."""
-    if max_seconds is None:
-        return [decode(path, config.sr)]
-    regions = choose_regions(probe_duration(path), max_seconds)
-    if regions == [(0.0, None)]:
-        return [decode(path, config.sr)]
-    return decode_regions(path, regions, config.sr)
+
+def tag_file(
+    path: str | os.PathLike, runners: Sequence[BundleRunner], max_patches: int | None
+) -> list[FileOutputs]:
+    """Every runner's outputs on ``path``, its patches cut and sampled as ``analyze`` does.
+
+    ``max_patches`` as in :func:`tagger_core.listening.engine.analyze` (None: every
+    patch). A file that cannot be decoded raises ``DecodeError`` with its one-line reason.
+    """
+    layouts = tuple(dict.fromkeys(runner.layout for runner in runners))
+    duration = probe_duration(path) if max_patches is not None else None
+    job = PatchJob(0, os.fspath(path), duration, layouts, max_patches)
+    prepared = prepare_track(job)
+    if prepared.error is not None:
+        raise DecodeError(prepared.error)
+    return [
+        runner.run_patches(torch.from_numpy(prepared.patches[runner.layout]), prepared.seconds)
+        for runner in runners
+    ]

@@ -1,23 +1,21 @@
-"""Per-file aggregation helpers of tagger_core.listening.single_file."""
+"""Single files: ``tag`` hears a file exactly as ``analyze`` hears a library track."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+from audio_files import make_audio
+from tiny_bundle import make_tiny_bundle
 
+from tagger_core.db.analysis_store import load_outputs
 from tagger_core.errors import DecodeError
 from tagger_core.labels.bundles import load_bundle
-from tagger_core.listening.single_file import BundleRunner, choose_regions, probability_to_logit
-
-
-def test_choose_regions() -> None:
-    assert choose_regions(100.0, None) == [(0.0, None)]
-    assert choose_regions(100.0, 120.0) == [(0.0, None)]
-    regions = choose_regions(600.0, 120.0)
-    assert len(regions) == 4 and all(d == 30.0 for _, d in regions)
-    starts = [s for s, _ in regions]
-    assert starts == sorted(starts) and starts[0] > 0 and starts[-1] + 30.0 < 600.0
-    assert choose_regions(600.0, 10.0) == [(295.0, 10.0)]
+from tagger_core.library.scan import scan
+from tagger_core.listening.engine import analyze, file_logits
+from tagger_core.listening.single_file import BundleRunner, probability_to_logit, tag_file
 
 
 def test_probability_to_logit_inverts_sigmoid() -> None:
@@ -35,3 +33,29 @@ def test_runner_averages_patch_probabilities_over_members() -> None:
     np.testing.assert_allclose(out.probabilities, expected, rtol=1e-6)
     with pytest.raises(DecodeError):
         runner.run_chunks([np.zeros(0, np.float32)])
+
+
+@pytest.mark.parametrize("max_patches", [3, None])
+def test_tag_and_analyze_hear_a_long_file_the_same_way(
+    library, tmp_path: Path, max_patches: int | None
+) -> None:
+    bundle = make_tiny_bundle(tmp_path / "bundles", "tiny-same", seed=5)
+    path = tmp_path / "music" / "long.flac"
+    path.parent.mkdir()
+    make_audio(path, seconds=14.0, seed=4)  # 6 patches: sampled when max_patches=3
+    scan(library, [path.parent])
+    report = analyze(library, bundles=[bundle], optimize=False, max_patches=max_patches)
+    assert report.tracks_sampled == (1 if max_patches else 0)
+    with library.session() as s:
+        stored = load_outputs(s, bundle.id).logits[0]  # [members, raw tags]
+    [out] = tag_file(path, [BundleRunner(bundle)], max_patches)
+    assert out.patch_logits.shape[1] == (max_patches or 6)
+    heard = np.stack([file_logits(torch.from_numpy(m)).numpy() for m in out.patch_logits])
+    np.testing.assert_allclose(heard, stored, atol=1e-4)
+
+
+def test_tag_file_names_an_undecodable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF nothing else")
+    with pytest.raises(DecodeError, match="broken.wav"):
+        tag_file(bad, [BundleRunner(make_tiny_bundle(tmp_path / "b", "tiny-bad"))], 3)
