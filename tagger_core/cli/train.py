@@ -116,13 +116,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_heads(args: argparse.Namespace) -> int:
     from tagger_core.labels.bundles import load_bundle
-    from tagger_core.listening.head_runtime import analyze_with_heads
+    from tagger_core.listening.head_runtime import analyze_with_heads, load_head_bundle
     from tagger_core.training.archive_labels import (
         load_labelled_set,
         vocabulary_from_app,
         vocabulary_from_taxonomy,
     )
-    from tagger_core.training.head_bundle import load_head_bundle
     from tagger_core.training.head_training import compare_designs, format_run, train_and_save_heads
     from tagger_core.training.heads import HeadConfig
 
@@ -177,8 +176,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tagger_core.listening.head_runtime import analyze_with_heads
-    from tagger_core.training.head_bundle import load_head_bundle
+    from tagger_core.listening.head_runtime import analyze_with_heads, load_head_bundle
 
     head = load_head_bundle(args.bundle_dir)
     library = library_from_args(args)

@@ -169,6 +169,16 @@ def _apply(track: Track, seen: _Seen, result: dict[str, Any], now: dt.datetime) 
     track.genre_text = "; ".join(track.genres) or None
 
 
+def reread_track(track: Track, path: str) -> None:
+    """Store ``path``'s current size, mtime and tags on ``track``, as a scan would.
+
+    For a file the app itself just rewrote (an export), so the next scan does not
+    see it as changed.
+    """
+    st = os.stat(path)
+    _apply(track, _Seen(path, st.st_size, st.st_mtime_ns), read_file(path), utcnow())
+
+
 def _read_all(paths: list[str], workers: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
     if len(paths) < POOL_THRESHOLD or workers == 1:
         for p in paths:

@@ -36,7 +36,8 @@ from tagger_core.errors import TaggerError
 from tagger_core.labels.genre_normalizer import GENRE_LABELS, genre_key, load_genre_normalizer
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES, task_taxonomy
 from tagger_core.library.file_tags import split_genres
-from tagger_core.training.head_bundle import flatten_embeddings, usable_columns
+from tagger_core.listening.head_runtime import flatten_embeddings
+from tagger_core.training.head_bundle import usable_columns
 from tagger_core.trust.review import reviews
 
 MIN_EXAMPLES = 10

@@ -1,11 +1,11 @@
-"""Saving trained heads as a model bundle, and applying one to stored embeddings.
+"""Saving trained heads as a model bundle (loading and applying one: ``listening.head_runtime``).
 
 Why a bundle: the result of ``train heads`` must travel like any other model
 (``tagger_core.labels.bundles``: ``manifest.json`` + one safetensors file per member),
-so listing, sha256 checks and ``Bundle.load_members`` work unchanged. What the
+so listing, sha256 checks and ``listening.weights.load_members`` work unchanged. What the
 patch-model format cannot say is that the members read *another bundle's
 stored embedding* rather than log-mel patches; the manifest says it with an
-``input`` block, and this module implements that load path::
+``input`` block, and ``listening.head_runtime`` implements that load path::
 
     "input": {"embedding_of": "genre", "embedding_version": "1.0.0",
               "embedding_members": ["MSD_musicnn", ...], "columns": [0, 1, ...]}
@@ -23,31 +23,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors.torch import save_file
-from torch import nn
 
-from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError, load_bundle_dir
-from tagger_core.listening.weights import load_members, sha256_of
+from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError
+from tagger_core.listening.head_runtime import TAXONOMY_FILE
+from tagger_core.listening.weights import sha256_of
 from tagger_core.training.heads import HeadEnsemble
-from tagger_core.trust.scaling import EnsembleProbabilities, Scaler, scaler_from_dict
-
-TAXONOMY_FILE = "taxonomy.toml"
-
-
-def flatten_embeddings(embeddings: np.ndarray) -> np.ndarray:
-    """Stored ``[N, members, D]`` embeddings → ``[N, members·D]`` (float32)."""
-    e = np.asarray(embeddings, dtype=np.float32)
-    if e.ndim == 2:
-        return e
-    if e.ndim != 3:
-        raise BundleError(f"embeddings must be tracks x members x dims, got shape {e.shape}")
-    return e.reshape(e.shape[0], -1)
+from tagger_core.trust.scaling import Scaler
 
 
 def usable_columns(flat: np.ndarray) -> np.ndarray:
@@ -140,63 +126,3 @@ def save_head_bundle(
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return out
-
-
-@dataclass
-class HeadBundle:
-    """A loaded head bundle: its manifest, members and the calibration it was trained with."""
-
-    bundle: Bundle
-    members: list[nn.Module]
-    scaler: Scaler | None
-
-    @property
-    def embedding_of(self) -> str:
-        return str(self.bundle.manifest["input"]["embedding_of"])
-
-    @property
-    def columns(self) -> np.ndarray:
-        return np.asarray(self.bundle.manifest["input"]["columns"], dtype=np.int64)
-
-    @torch.no_grad()
-    def member_logits(self, embeddings: np.ndarray) -> np.ndarray:
-        """Logits ``(members, N, C)`` from stored base embeddings ``[N, members, D]``."""
-        flat = flatten_embeddings(embeddings)
-        cols = self.columns
-        if cols.size and cols.max() >= flat.shape[1]:
-            raise BundleError(
-                f"bundle {self.bundle.id!r} expects a wider '{self.embedding_of}' embedding "
-                f"than the stored one ({flat.shape[1]} values)"
-            )
-        x = torch.from_numpy(np.ascontiguousarray(flat[:, cols]))
-        if not torch.isfinite(x).all():
-            raise BundleError(f"stored '{self.embedding_of}' embeddings hold missing values")
-        return np.stack([m(x)["logits"].numpy() for m in self.members]).astype(np.float64)
-
-    def predict(self, embeddings: np.ndarray) -> EnsembleProbabilities:
-        """Calibrated ensemble probabilities and member spread for stored embeddings."""
-        logits = self.member_logits(embeddings)
-        if self.scaler is None:
-            from tagger_core.trust.scaling import IdentityScaler
-
-            return IdentityScaler().transform(logits)
-        return self.scaler.transform(logits)
-
-
-def is_head_bundle(bundle: Bundle) -> bool:
-    """Whether ``bundle`` reads another bundle's embedding instead of audio patches."""
-    return bundle.reads_embedding
-
-
-def load_head_bundle(directory: str | Path) -> HeadBundle:
-    """Load a head bundle from its folder (weights verified against their sha256)."""
-    directory = Path(directory)
-    bundle = load_bundle_dir(directory)
-    if not is_head_bundle(bundle):
-        raise BundleError(f"{directory} is not a head bundle (its manifest has no input block)")
-    taxonomy = directory / bundle.manifest.get("taxonomy_file", TAXONOMY_FILE)
-    if taxonomy.is_file():  # the bundle's own labels, not the app's default taxonomy
-        bundle = Bundle(directory, bundle.manifest, taxonomy)
-    calibration = bundle.manifest.get("calibration")
-    scaler = scaler_from_dict(calibration) if calibration else None
-    return HeadBundle(bundle=bundle, members=load_members(bundle, "cpu"), scaler=scaler)

@@ -37,10 +37,11 @@ from tagger_core.labels.bundles import MANIFEST, BundleError
 from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode
 from tagger_core.listening.frontend import make_patches
+from tagger_core.listening.head_runtime import TAXONOMY_FILE
 from tagger_core.listening.models.resnet import AM23ResNet
 from tagger_core.training.datasets import AudioDataset
 from tagger_core.training.evaluation import TrainingReport, evaluate_ensemble
-from tagger_core.training.head_bundle import TAXONOMY_FILE, write_identity_taxonomy
+from tagger_core.training.head_bundle import write_identity_taxonomy
 from tagger_core.training.on_device import OnDevice
 from tagger_core.training.patch_dataset import PatchDataset
 from tagger_core.training.spectrograms import make_frontend

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
 from tagger_core.errors import TaggerError
-from tagger_core.library.scan import _apply, _Seen, read_file
+from tagger_core.library.scan import reread_track
 from tagger_core.writing.digest import audio_digest
 from tagger_core.writing.options import ExportOptions
 from tagger_core.writing.plan import TrackPlan, plan_exports, target_values
@@ -122,12 +122,6 @@ def _verifier(system: TagSystem, before: Fields, intended: Changes) -> Callable[
                 raise WriteRefused(f"field {key} does not read back as intended; write refused")
 
     return verify
-
-
-def _refresh_track(session: Any, track: Track, path: str) -> None:
-    """Store the file's new size, mtime and tags, so it does not look changed since scan."""
-    st = os.stat(path)
-    _apply(track, _Seen(path, st.st_size, st.st_mtime_ns), read_file(path), utcnow())
 
 
 def _options_of(batch: ExportBatch) -> ExportOptions:
@@ -243,7 +237,7 @@ def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) ->
             if out.status == "written" and item.track_id is not None:
                 track = s.get(Track, item.track_id)
                 if track is not None:
-                    _refresh_track(s, track, out.path)
+                    reread_track(track, out.path)
 
 
 def _write_chunks(
@@ -491,7 +485,7 @@ def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportRe
                 item.status, item.message = "restored", out.message
                 track = s.get(Track, item.track_id) if item.track_id else None
                 if track is not None:
-                    _refresh_track(s, track, out.path)
+                    reread_track(track, out.path)
             else:
                 item.message = f"undo {out.status}: {out.message}"
                 report.problems.append(f"{out.path}: not restored: {out.message}")

@@ -12,7 +12,7 @@ from training.audio_datasets import csv_dataset, nsynth_dataset
 
 from tagger_core.cli import main
 from tagger_core.db import open_library
-from tagger_core.training.head_bundle import load_head_bundle
+from tagger_core.listening.head_runtime import load_head_bundle
 
 
 @pytest.fixture

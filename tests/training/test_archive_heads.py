@@ -14,14 +14,13 @@ from tagger_core.db.models import Analysis, Track
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import load_bundle_dir
 from tagger_core.listening.engine import analyze
-from tagger_core.listening.head_runtime import analyze_with_heads
+from tagger_core.listening.head_runtime import analyze_with_heads, load_head_bundle
 from tagger_core.listening.weights import load_members
 from tagger_core.training.archive_labels import (
     load_labelled_set,
     vocabulary_from_app,
     vocabulary_from_taxonomy,
 )
-from tagger_core.training.head_bundle import load_head_bundle
 from tagger_core.training.head_training import train_and_save_heads
 from tagger_core.training.heads import HeadConfig
 from tagger_core.trust.review import decide, mark_reviewed
