@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from tagger_core.errors import ConfigError
 from tagger_core.predictions import load_policy, refresh_predictions, save_policy
 from tagger_core.queries import find_track
 from tagger_core.review import decide, mark_reviewed, review_counts, review_queue, undo_last
+from tagger_core.track_views import bundle_tasks
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,17 +47,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_list(args: Any) -> int:
     library = library_from_args(args)
     with library.session() as s:
-        queue = review_queue(s, args.model, args.limit)
+        task = bundle_tasks(s).get(args.model, "genre")
+        queue = review_queue(s, args.model, task, args.limit)
         counts = review_counts(s)
         ids = [p.track_id for p in queue]
         tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(ids)))}
     if args.json:
-        print_json({"counts": counts, "queue": [
+        summary = {k: v for k, v in counts.items() if k != "tasks"}
+        summary["tasks"] = {t: asdict(c) for t, c in counts["tasks"].items()}
+        print_json({"counts": summary, "queue": [
             {"track_id": p.track_id, "path": tracks[p.track_id].path_text, "summary": p.summary,
              "uncertainty": p.uncertainty, "reasons": p.flag_reasons} for p in queue]})  # fmt: skip
         return 0
     print(f"{counts['waiting']} tracks waiting for review ({counts['flagged']} flagged, "
-          f"{counts['reviewed']} reviewed). Most uncertain first:")  # fmt: skip
+          f"{counts['reviewed']} reviewed).")  # fmt: skip
+    for per_task in counts["tasks"].values():
+        print(f"  {per_task.rate_text}, {per_task.waiting} waiting ({per_task.bundle_id})")
+    print(f"Queue of {args.model} ({task}), most uncertain first:")
     for p in queue:
         t = tracks[p.track_id]
         print(f"{p.track_id:>6}  {t.artist or '?'} – {t.display_name}   [{p.summary}]")
