@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tagger_core.calibration.policy import ReviewPolicy
+from tagger_core.calibration.policy import SETTING_HELP, ReviewPolicy
 from tagger_core.cli.common import library_from_args, print_json
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
@@ -107,7 +107,7 @@ def cmd_undo(args: Any) -> int:
 
 
 def _parse_value(key: str, text: str) -> Any:
-    if key in ("flag_not_found", "contradict_existing"):
+    if isinstance(getattr(ReviewPolicy(), key, None), bool):
         if text.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise ConfigError(f"{key} must be true or false, not {text!r}")
         return text.lower() in ("true", "1", "yes", "on")
@@ -131,6 +131,8 @@ def cmd_policy(args: Any) -> int:
             save_policy(s, policy)
     if args.settings:
         refresh_predictions(library)
-    for key, value in policy.to_dict().items():
-        print(f"{key} = {value}")
+    values = policy.to_dict()
+    width = max(len(f"{k} = {v}") for k, v in values.items())
+    for key in SETTING_HELP:
+        print(f"{f'{key} = {values[key]}':<{width}}  # {SETTING_HELP[key]}")
     return 0
