@@ -92,6 +92,7 @@ def panel_data(
             active = active_calibration(s, bundle_id, cal_set.version)
             out: dict[str, Any] = {
                 "bundle_id": bundle_id,
+                "version": cal_set.version,
                 "labels": list(cal_set.labels),
                 "counts": cal_set.counts(),
                 "from_review": cal_set.from_review,
@@ -158,6 +159,8 @@ def fit(
         ]
         return {
             "calibration_id": result.calibration_id,
+            "improved": result.report.improved,
+            "worse": result.report.worse(),
             "labels": list(result.labels),
             "skipped": dict(result.skipped),
             "before": result.report.before.to_dict(),
