@@ -202,3 +202,10 @@ def test_header_shows_the_flag_rate_per_task(window, library):
     panel = window.review
     assert "Genres: 3 of 4 flagged (75 %)" in panel.rate_label.text()
     assert "Genres: 3 of 4 flagged (75 %), 3 waiting" in panel.counts_label.text()
+    window.refresh_library()
+    item = next(
+        window.sidebar.item(i)
+        for i in range(window.sidebar.count())
+        if window.sidebar.item(i).text().startswith("Flagged")
+    )
+    assert "Genres: 3 of 4 flagged (75 %), 3 waiting" in item.toolTip()
