@@ -473,9 +473,10 @@ class CalibrationPanel(QWidget):
         self.fit_message.setToolTip("\n".join(f"{k}: {v}" for k, v in skipped.items()))
         self._update_enabled()
         before, after = result["before"].get("ece") or 0.0, result["after"].get("ece") or 0.0
+        verdict = " Worse held out: not applied." if result["worse"] else ""
         return (
             f"Calibration {result['calibration_id']} fitted: held-out ECE "
-            f"{before:.3f} → {after:.3f}."
+            f"{before:.3f} → {after:.3f}.{verdict}"
         )
 
     def update_counts(self) -> None:

@@ -313,7 +313,8 @@ class ReviewPanel(QWidget):
         pred, track = self._prediction(tid)
         title = (track.title or track.path_text.rsplit("/", 1)[-1]) if track else f"track {tid}"
         artist = (track.artist or "") if track else ""
-        self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b> — {_html(artist)}")
+        by = f" — {_html(artist)}" if artist else ""
+        self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b>{by}")
         self.track_name = title
         done = " · ✓ reviewed" if self.is_reviewed(tid) else ""
         self.position_label.setText(f"Track {self.position + 1} of {len(self.queue)}{done}")
