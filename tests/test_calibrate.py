@@ -130,6 +130,7 @@ def test_cli_review_calibrate_report(library, analysed, tmp_path, capsys) -> Non
     assert main(["--db", db, "review", "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert "waiting for review" in out and "·" in out
+    assert "Genres: " in out and f"of {N_TRACKS} flagged (" in out  # the flag rate per task
     assert main(["--db", db, "review", "accept", "1", "Rock", "Jazz"]) == 0
     assert main(["--db", db, "review", "done", "1"]) == 0
     assert main(["--db", db, "review", "undo"]) == 0
