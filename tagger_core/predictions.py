@@ -229,7 +229,15 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
     probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
     noun = "genre" if outputs.task == "genre" else "instrument"
-    flags = evaluate_policy(probs, policy, spread, existing, outputs.labels, noun=noun)
+    flags = evaluate_policy(
+        probs,
+        policy,
+        spread,
+        existing,
+        outputs.labels,
+        noun=noun,
+        calibrated=calibration is not None or params is not None,
+    )
     flagged = flags.flagged
     now = utcnow()
     labels = outputs.labels

@@ -57,26 +57,38 @@ class TaskBundles:
     instruments: str = INSTRUMENT_BUNDLE
 
 
-def task_bundles(session: Session) -> TaskBundles:
-    """The bundles whose predictions the table shows, found from the stored predictions.
+def bundle_tasks(session: Session) -> dict[str, str]:
+    """The task ("genre" or "instruments") of every bundle with stored predictions.
 
-    A bundle whose labels are the app's genre labels fills the genre column, any
-    other the instrument column; the default bundles win when several qualify.
+    The default bundles are known by id; any other is a genre bundle when its
+    labels are the app's genre labels, else an instrument bundle.
     """
     from tagger_core.genre_names import GENRE_LABELS
 
     genre_labels = set(GENRE_LABELS)
-    found: dict[str, list[str]] = {"genre": [], "instruments": []}
+    out: dict[str, str] = {}
     for bundle_id in session.scalars(select(Prediction.bundle_id).distinct()):
+        if bundle_id in (GENRE_BUNDLE, INSTRUMENT_BUNDLE):
+            out[bundle_id] = "genre" if bundle_id == GENRE_BUNDLE else "instruments"
+            continue
         sample = session.scalar(
             select(Prediction.confidences).where(Prediction.bundle_id == bundle_id).limit(1)
         )
         keys = set(sample or {})
-        task = "genre" if keys and keys <= genre_labels else "instruments"
-        found[task].append(bundle_id)
+        out[bundle_id] = "genre" if keys and keys <= genre_labels else "instruments"
+    return out
+
+
+def task_bundles(session: Session) -> TaskBundles:
+    """The bundles whose predictions the table shows, found from the stored predictions.
+
+    The default bundles win when several qualify for a task; the review queue,
+    the Flagged counts and the calibration list all use the same choice.
+    """
+    tasks = bundle_tasks(session)
 
     def pick(task: str, default: str) -> str:
-        ids = sorted(found[task])
+        ids = sorted(b for b, t in tasks.items() if t == task)
         return default if default in ids or not ids else ids[0]
 
     return TaskBundles(pick("genre", GENRE_BUNDLE), pick("instruments", INSTRUMENT_BUNDLE))
@@ -101,24 +113,49 @@ class TrackRow:
         return str(getattr(self, key))
 
 
-def _reviewed_clause() -> Any:
-    return exists().where(
+def _reviewed_clause(task: str | None = None) -> Any:
+    """The track was marked reviewed (for ``task``, or for any task when None)."""
+    cond = [
         ReviewDecision.track_id == Track.id,
         ReviewDecision.action == "reviewed",
         ReviewDecision.undone_at.is_(None),
+    ]
+    if task is not None:
+        cond.append(ReviewDecision.task == task)
+    return exists().where(*cond)
+
+
+def _waiting_clause(bundles: TaskBundles) -> Any:
+    """Flagged by the bundle shown for a task and not yet reviewed for that task.
+
+    Only the shown bundles count, so a raw tag bundle that lends its tags to
+    another is never "flagged"; the review queue of each task agrees.
+    """
+    return or_(
+        *(
+            and_(
+                exists().where(
+                    Prediction.track_id == Track.id,
+                    Prediction.bundle_id == bundle_id,
+                    Prediction.flagged.is_(True),
+                ),
+                ~_reviewed_clause(task),
+            )
+            for task, bundle_id in (("genre", bundles.genre), ("instruments", bundles.instruments))
+        )
     )
 
 
-def _flagged_clause() -> Any:
-    return exists().where(Prediction.track_id == Track.id, Prediction.flagged.is_(True))
-
-
-def view_filter(stmt: Select[Any], view: str) -> Select[Any]:
-    """Restrict ``stmt`` (over ``Track``) to a sidebar view."""
+def view_filter(
+    stmt: Select[Any],
+    view: str,
+    bundles: TaskBundles = TaskBundles(),  # noqa: B008 - frozen, so safe as a default
+) -> Select[Any]:
+    """Restrict ``stmt`` (over ``Track``) to a sidebar view (``bundles``: those shown)."""
     if view == "all":
         return stmt
     if view == "flagged":
-        return stmt.where(_flagged_clause(), ~_reviewed_clause(), Track.status == "ok")
+        return stmt.where(_waiting_clause(bundles), Track.status == "ok")
     if view == "reviewed":
         return stmt.where(_reviewed_clause())
     if view == "not_analysed":
@@ -174,9 +211,15 @@ def _sort_expression(key: str) -> Any:
     raise TaggerError(f"cannot sort by {key!r}; columns are {', '.join(COLUMN_KEYS)}")
 
 
-def count_tracks(session: Session, view: str = "all", text: str | None = None) -> int:
-    """Number of tracks in ``view`` matching ``text``."""
-    stmt = track_filter(view_filter(select(func.count(Track.id)), view), text)
+def count_tracks(
+    session: Session,
+    view: str = "all",
+    text: str | None = None,
+    bundles: TaskBundles | None = None,
+) -> int:
+    """Number of tracks in ``view`` matching ``text`` (``bundles``: found when not given)."""
+    shown = bundles or task_bundles(session)
+    stmt = track_filter(view_filter(select(func.count(Track.id)), view, shown), text)
     return int(session.scalar(stmt) or 0)
 
 
@@ -192,7 +235,7 @@ def page_ids(
 ) -> list[int]:
     """Track ids of one page of the view, in display order (ties broken by id)."""
     key = _sort_expression(sort)
-    stmt = track_filter(view_filter(select(Track.id), view), text)
+    stmt = track_filter(view_filter(select(Track.id), view, bundles), text)
     if sort in ("predicted", "instruments", "flag"):
         stmt = _joined(stmt, bundles)
     order = key.desc() if descending else key.asc()
@@ -255,14 +298,15 @@ def rows_for(
         )
     ).all()
     reviewed = set(
-        session.scalars(
-            select(ReviewDecision.track_id).where(
+        session.execute(
+            select(ReviewDecision.track_id, ReviewDecision.task).where(
                 ReviewDecision.track_id.in_(ids),
                 ReviewDecision.action == "reviewed",
                 ReviewDecision.undone_at.is_(None),
             )
-        )
+        ).all()
     )
+    reviewed_tracks = {tid for tid, _ in reviewed}
     by_track: dict[int, dict[str, Any]] = {}
     for p in preds:
         by_track.setdefault(p.track_id, {})[p.bundle_id] = p
@@ -270,8 +314,12 @@ def rows_for(
     for t in tracks:
         mine = by_track.get(t.id, {})
         g, i = mine.get(bundles.genre), mine.get(bundles.instruments)
-        flagged = any(p.flagged for p in mine.values())
-        flag = "reviewed" if t.id in reviewed else ("flagged" if flagged else "")
+        # Flagged while a task still waits for review, even if the other task was reviewed.
+        waiting = any(
+            p is not None and p.flagged and (t.id, task) not in reviewed
+            for task, p in (("genre", g), ("instruments", i))
+        )
+        flag = "flagged" if waiting else ("reviewed" if t.id in reviewed_tracks else "")
         found[t.id] = TrackRow(
             id=t.id,
             title=t.title or t.path_text.rsplit("/", 1)[-1],
@@ -297,7 +345,8 @@ def folder_views(session: Session) -> list[tuple[str, str]]:
 
 def view_counts(session: Session) -> dict[str, int]:
     """Track count of every fixed view and every folder (for the sidebar)."""
-    out = {key: count_tracks(session, key) for key, _ in VIEWS}
+    shown = task_bundles(session)
+    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS}
     by_root = dict(
         session.execute(select(Track.root_id, func.count()).group_by(Track.root_id)).all()
     )
