@@ -4,6 +4,12 @@ Fitting, the calibration set and applying run in a child process through the
 main window's job runner (``app.calibration_tasks``). The review thresholds
 are live: moving one recounts, on arrays loaded once, how many tracks the
 setting would flag (``tagger_core.trust.policy.count_flags``).
+
+The model list offers the tasks the librarian sees (Genres, Instrument
+families), each backed by the bundle the library table shows for it; a raw
+tag bundle analysed only to lend its tags to another is not offered. A fit
+whose held-out figures did not improve is not applied without an explicit
+"Apply anyway…".
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -35,12 +41,16 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 
 from app import calibration_tasks
+from app.policy_form import PolicyForm, counts_text
 from app.process_job import in_child_process
 from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis
 from tagger_core.errors import TaggerError
+from tagger_core.labels.tasks import task_bundles
+from tagger_core.trust.crossval import MIN_PER_FOLD
 from tagger_core.trust.policy import ReviewPolicy, count_flags
+from tagger_core.trust.review import TASK_NAMES
 
 StartJob = Callable[[str, JobFn, Callable[[Any], Any] | None], Job]
 METHODS = (
@@ -103,14 +113,21 @@ class ImageLabel(QLabel):
         self.setMinimumHeight(min(scaled.height(), 520))
 
 
-def _spin(value: float, low: float, high: float, step: float = 0.05) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setDecimals(2)
-    box.setValue(value)
-    box.setMaximumWidth(90)
-    return box
+def set_rule(counts: dict[str, dict[str, int]], folds: int) -> dict[str, str]:
+    """Per label, what a fit with ``folds`` folds will do: calibrate it, or what it lacks.
+
+    The same rule as ``tagger_core.trust.archive_calibration.eligible_labels``, told before Fit.
+    """
+    need = folds * MIN_PER_FOLD
+    out: dict[str, str] = {}
+    for label, c in counts.items():
+        lacking = [
+            f"{need - c[key]} more {word}"
+            for key, word in (("positives", "positive"), ("negatives", "negative"))
+            if c[key] < need
+        ]
+        out[label] = "calibrated" if not lacking else "stays raw: needs " + " and ".join(lacking)
+    return out
 
 
 class CalibrationPanel(QWidget):
@@ -139,14 +156,19 @@ class CalibrationPanel(QWidget):
 
         self.set_summary = QLabel("")
         self.set_summary.setWordWrap(True)
-        self.set_table = QTableWidget(0, 3)
-        self.set_table.setHorizontalHeaderLabels(["Label", "Positives", "Negatives"])
+        self.state_label = QLabel("")
+        self.state_label.setWordWrap(True)
+        self.set_table = QTableWidget(0, 4)
+        self.set_table.setHorizontalHeaderLabels(["Label", "Positives", "Negatives", "At fit"])
         self.set_table.verticalHeader().setVisible(False)
         self.set_table.horizontalHeader().setStretchLastSection(True)
         self.set_table.setMinimumHeight(220)
         set_box = QGroupBox("Calibration set (labels per class)")
         set_layout = QVBoxLayout(set_box)
         set_layout.addWidget(self.set_summary)
+        self.rule_label = QLabel("")
+        self.rule_label.setWordWrap(True)
+        set_layout.addWidget(self.rule_label)
         set_layout.addWidget(self.set_table)
 
         self.method = QComboBox()
@@ -158,6 +180,7 @@ class CalibrationPanel(QWidget):
         self.folds = QSpinBox()
         self.folds.setRange(2, 10)
         self.folds.setValue(5)
+        self.folds.valueChanged.connect(lambda _v: self._show_set())
         self.fit_button = QPushButton("Fit")
         self.fit_button.clicked.connect(self.fit)
         self.fit_message = QLabel("")
@@ -193,37 +216,35 @@ class CalibrationPanel(QWidget):
         results.setColumnStretch(0, 3)
         results.setColumnStretch(1, 2)
 
-        policy = ReviewPolicy()
-        self.low = _spin(policy.uncertain_low, 0.0, 1.0)
-        self.high = _spin(policy.uncertain_high, 0.0, 1.0)
-        self.accept = _spin(policy.accept_threshold, 0.0, 1.0)
-        self.disagree = _spin(policy.disagreement_limit, 0.0, 0.5, 0.01)
-        self.not_found = QCheckBox("Flag tracks where no label clears the accept threshold")
-        self.not_found.setChecked(policy.flag_not_found)
-        self.contradict = QCheckBox("Flag confident predictions that contradict the genre tag")
-        self.contradict.setChecked(policy.contradict_existing)
-        for box in (self.low, self.high, self.accept, self.disagree):
-            box.valueChanged.connect(lambda _v: self.update_counts())
-        for check in (self.not_found, self.contradict):
-            check.toggled.connect(lambda _c: self.update_counts())
+        self.policy_form = PolicyForm()
+        self.policy_form.changed.connect(self.update_counts)
+        form = self.policy_form
+        self.low, self.high, self.accept, self.disagree = (
+            form.low,
+            form.high,
+            form.accept,
+            form.disagree,
+        )
+        self.not_found, self.contradict = form.not_found, form.contradict
         self.count_label = QLabel("")
         self.count_label.setWordWrap(True)
-        band = QHBoxLayout()
-        band.addWidget(self.low)
-        band.addWidget(QLabel("to"))
-        band.addWidget(self.high)
-        band.addStretch(1)
         self.apply_button = QPushButton("Apply: make active and recompute flags")
         self.apply_button.clicked.connect(self.apply)
+        self.apply_anyway = QPushButton("Apply anyway…")
+        self.apply_anyway.setToolTip("Make this calibration active although it did worse held out")
+        self.apply_anyway.clicked.connect(self.confirm_apply_anyway)
+        self.apply_anyway.setVisible(False)
+        self.apply_reason = QLabel("")
+        self.apply_reason.setWordWrap(True)
+        apply_row = QHBoxLayout()
+        apply_row.addWidget(self.apply_button)
+        apply_row.addWidget(self.apply_anyway)
+        apply_row.addWidget(self.apply_reason, 1)
         policy_box = QGroupBox("Review thresholds")
-        policy_form = QFormLayout(policy_box)
-        policy_form.addRow("Uncertain band:", band)
-        policy_form.addRow("Accept threshold:", self.accept)
-        policy_form.addRow("Disagreement limit (member spread):", self.disagree)
-        policy_form.addRow(self.not_found)
-        policy_form.addRow(self.contradict)
-        policy_form.addRow(self.count_label)
-        policy_form.addRow(self.apply_button)
+        policy_layout = QVBoxLayout(policy_box)
+        policy_layout.addWidget(self.policy_form)
+        policy_layout.addWidget(self.count_label)
+        policy_layout.addLayout(apply_row)
 
         left = QVBoxLayout()
         left.addWidget(set_box)
@@ -242,6 +263,7 @@ class CalibrationPanel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
+        layout.addWidget(self.state_label)
         layout.addLayout(columns)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -258,16 +280,23 @@ class CalibrationPanel(QWidget):
         return str(data) if data else None
 
     def refresh_models(self) -> None:
-        """List the analysed models (distinct bundles in the analyses table)."""
+        """List the tasks whose shown bundle has analysed tracks (Genres, Instrument families)."""
         with self.library.session() as s:
-            ids = sorted(
+            analysed = set(
                 s.scalars(select(Analysis.bundle_id).where(Analysis.status == "ok").distinct())
             )
+            shown = task_bundles(s)
+        tasks = [
+            (task, bundle_id)
+            for task, bundle_id in (("genre", shown.genre), ("instruments", shown.instruments))
+            if bundle_id in analysed
+        ]
+        ids = [bundle_id for _, bundle_id in tasks]
         current = self.bundle_id
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        for bundle_id in ids:
-            self.model_box.addItem(bundle_id, bundle_id)
+        for task, bundle_id in tasks:
+            self.model_box.addItem(f"{TASK_NAMES[task]} (model {bundle_id})", bundle_id)
         if current in ids:
             self.model_box.setCurrentIndex(ids.index(current))
         self.model_box.blockSignals(False)
@@ -282,42 +311,34 @@ class CalibrationPanel(QWidget):
             widget.setToolTip(reason or "")
         if reason:
             self.message.setText(reason)
-        if self.fit_result is None:
-            self.apply_button.setText("Apply thresholds (keep the active calibration)")
-        else:
-            self.apply_button.setText(
-                f"Apply calibration {self.fit_result['calibration_id']} and thresholds"
+        fit = self.fit_result
+        worse = fit["worse"] if fit is not None else []
+        self.apply_anyway.setVisible(bool(worse))
+        self.apply_anyway.setEnabled(reason is None and not busy)
+        if worse:
+            # Held-out figures got worse: no plain Apply, only the explicit "Apply anyway…".
+            self.apply_button.setEnabled(False)
+            self.apply_reason.setText(
+                "⚠ Not applied: held-out "
+                + ", ".join(f"{name} got worse ({b:.4f} → {a:.4f})" for name, b, a in worse)
+                + "."
             )
+        else:
+            self.apply_reason.setText("")
+        if fit is not None:
+            self.apply_button.setText(f"Apply calibration {fit['calibration_id']} and thresholds")
+        elif self.data is not None and self.data.get("active_id") is None:
+            self.apply_button.setText("Apply thresholds (no calibration yet)")
+        else:
+            self.apply_button.setText("Apply thresholds (keep the active calibration)")
+        if self.data is not None and self.data.get("set_rule") is not None:
+            if not any(v == "calibrated" for v in self.data["set_rule"].values()):
+                self.fit_button.setEnabled(False)
+                self.fit_button.setToolTip(self.rule_label.text())
 
     def policy(self) -> ReviewPolicy:
         """The thresholds as set (ConfigError when they contradict each other)."""
-        return ReviewPolicy(
-            uncertain_low=self.low.value(),
-            uncertain_high=self.high.value(),
-            accept_threshold=self.accept.value(),
-            disagreement_limit=self.disagree.value(),
-            flag_not_found=self.not_found.isChecked(),
-            contradict_existing=self.contradict.isChecked(),
-        )
-
-    def _set_policy(self, values: dict[str, Any]) -> None:
-        p = ReviewPolicy.from_dict(values)
-        for box, value in (
-            (self.low, p.uncertain_low),
-            (self.high, p.uncertain_high),
-            (self.accept, p.accept_threshold),
-            (self.disagree, p.disagreement_limit),
-        ):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
-        for check, flag in (
-            (self.not_found, p.flag_not_found),
-            (self.contradict, p.contradict_existing),
-        ):
-            check.blockSignals(True)
-            check.setChecked(flag)
-            check.blockSignals(False)
+        return self.policy_form.policy()
 
     # -- jobs ------------------------------------------------------------------------------
     def _run(self, title: str, fn: JobFn, done: Callable[[Any], str]) -> Job | None:
@@ -347,27 +368,63 @@ class CalibrationPanel(QWidget):
     def _loaded(self, data: dict[str, Any]) -> str:
         self.data = data
         self.fit_result = None
-        counts = data["counts"]
-        self.set_table.setRowCount(len(counts))
-        for row, (label, c) in enumerate(counts.items()):
-            for col, value in enumerate((label, c["positives"], c["negatives"])):
-                item = QTableWidgetItem(str(value))
-                if col:
-                    item.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                self.set_table.setItem(row, col, item)
-        self.set_table.resizeColumnsToContents()
         n = data["from_review"] + data["from_tags"]
         self.set_summary.setText(
             f"{n:,} labelled tracks: {data['from_review']:,} reviewed by a person, "
             f"{data['from_tags']:,} from existing genre tags."
         )
+        self._show_set()
         self._show_calibrations(data["calibrations"])
-        self._set_policy(data["policy"])
+        self._show_state()
+        self.policy_form.set_policy(data["policy"])
         self.update_counts()
         self.message.setText("")
         return f"Calibration set of {data['bundle_id']}: {n:,} labelled tracks."
+
+    def _show_set(self) -> None:
+        """The set's counts per label and, for the folds chosen, what a fit will do with each."""
+        if self.data is None:
+            return
+        counts = self.data["counts"]
+        folds = self.folds.value()
+        rule = set_rule(counts, folds)
+        self.data["set_rule"] = rule
+        self.set_table.setRowCount(len(counts))
+        for row, (label, c) in enumerate(counts.items()):
+            for col, value in enumerate((label, c["positives"], c["negatives"], rule[label])):
+                item = QTableWidgetItem(str(value))
+                if col in (1, 2):
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.set_table.setItem(row, col, item)
+        self.set_table.resizeColumnsToContents()
+        raw = [label for label, what in rule.items() if what != "calibrated"]
+        need = folds * MIN_PER_FOLD
+        text = (
+            f"{folds}-fold cross-validation needs at least {need} positive and {need} negative "
+            f"tracks per label; {len(rule) - len(raw)} of {len(rule)} labels have them."
+        )
+        if raw and len(raw) < len(rule):
+            text += " The others keep the models' raw outputs: " + ", ".join(raw) + "."
+        elif raw:
+            text += " Nothing can be fitted yet: review more tracks (or trust the genre tags)."
+        self.rule_label.setText(text)
+        self._update_enabled()
+
+    def _show_state(self) -> None:
+        """Say which calibration the confidences come from (never "active" when there is none)."""
+        if self.data is None:
+            return
+        active = self.data.get("active_id")
+        if active is None:
+            self.state_label.setText(
+                "<b>No calibration yet</b>: confidences are the models' raw outputs."
+            )
+            return
+        row = next((c for c in self.data["calibrations"] if c["id"] == active), None)
+        what = f" ({row['method']}, fitted on {row['tracks']:,} tracks)" if row else ""
+        self.state_label.setText(f"<b>Active calibration: {active}</b>{what}.")
 
     def _show_calibrations(self, rows: list[dict[str, Any]]) -> None:
         self.calibrations.setRowCount(len(rows))
@@ -411,13 +468,18 @@ class CalibrationPanel(QWidget):
         text = f"Calibration {result['calibration_id']} fitted on {len(result['labels'])} labels."
         if skipped:
             text += " Too few examples to calibrate (left as they are): " + ", ".join(skipped) + "."
-        self.fit_message.setText(text + " Press Apply to make it active.")
+        if result["worse"]:
+            text += " It did worse on held-out tracks; it is not applied unless you insist."
+        else:
+            text += " It did better on held-out tracks: press Apply to make it active."
+        self.fit_message.setText(text)
         self.fit_message.setToolTip("\n".join(f"{k}: {v}" for k, v in skipped.items()))
         self._update_enabled()
         before, after = result["before"].get("ece") or 0.0, result["after"].get("ece") or 0.0
+        verdict = " Worse held out: not applied." if result["worse"] else ""
         return (
             f"Calibration {result['calibration_id']} fitted: held-out ECE "
-            f"{before:.3f} → {after:.3f}."
+            f"{before:.3f} → {after:.3f}.{verdict}"
         )
 
     def update_counts(self) -> None:
@@ -429,23 +491,47 @@ class CalibrationPanel(QWidget):
             self.count_label.setText(f"⚠ {err}")
             self.apply_button.setEnabled(False)
             return
-        if not self.problem and self.bundle_id:
+        if not self.problem and self.bundle_id and not (self.fit_result or {}).get("worse"):
             self.apply_button.setEnabled(True)
         if data is None or data.get("probs") is None:
             self.count_label.setText("Load a model to see how many tracks these settings flag.")
             return
-        counts = count_flags(data["probs"], policy, data["spread"], data["existing"])
+        calibrated = bool(self.fit_result) or bool(data.get("calibrated"))
+        counts = count_flags(data["probs"], policy, data["spread"], data["existing"], calibrated)
         self.flag_counts = counts
-        which = "the new calibration" if self.fit_result else "the active calibration"
-        self.count_label.setText(
-            f"<b>Would flag {counts.flagged:,} of {counts.tracks:,} tracks</b> under {which}: "
-            f"{counts.uncertain:,} uncertain, {counts.not_found:,} with no label found, "
-            f"{counts.disagree:,} where the members disagree, "
-            f"{counts.contradicts_tag:,} contradicting their genre tag."
-        )
+        if self.fit_result:
+            which = "the new calibration"
+        elif data.get("active_id") is not None:
+            which = "the active calibration"
+        else:
+            which = "the raw outputs (no calibration yet)"
+        self.count_label.setText(f"<b>Would flag</b>, under {which}: {counts_text(counts)}.")
 
-    def apply(self) -> Job | None:
+    def confirm_apply_anyway(self) -> Job | None:
+        """Apply a calibration that did worse held out, once the librarian confirms it."""
+        fit = self.fit_result
+        if fit is None:
+            return None
+        worse = "; ".join(f"{name} {b:.4f} → {a:.4f}" for name, b, a in fit["worse"])
+        answer = QMessageBox.question(
+            self,
+            "Apply a calibration that did worse?",
+            f"On tracks it was not fitted on, calibration {fit['calibration_id']} made the "
+            f"confidences less trustworthy ({worse}). Make it active anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            self.message.setText("Not applied.")
+            return None
+        return self.apply(anyway=True)
+
+    def apply(self, anyway: bool = False) -> Job | None:
+        """Save the thresholds and make the fitted calibration active (if it improved)."""
         if self.problem or not self.bundle_id:
+            return None
+        if self.fit_result is not None and self.fit_result["worse"] and not anyway:
+            self.message.setText(self.apply_reason.text())
             return None
         try:
             policy = self.policy()
@@ -472,6 +558,10 @@ class CalibrationPanel(QWidget):
             if cal is not None:
                 self.calibrations.setItem(row, 4, QTableWidgetItem("✓" if active else ""))
         self._update_enabled()
+        if self.data is not None and cal is not None:
+            self.data["active_id"] = cal
+            self.data["calibrated"] = True
+        self._show_state()
         what = f"Calibration {cal} is active; " if cal is not None else "Thresholds saved; "
         text = what + f"{result['flagged']:,} tracks flagged for review."
         self.message.setText(text)

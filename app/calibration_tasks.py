@@ -27,11 +27,13 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
     )
 
     probs, spread, existing = [], [], []
+    has_calibration = calibration is not None
     for group in load_label_outputs(session, bundle_id):
         if len(group.track_ids) == 0:
             continue
         # No calibration of the librarian's: the bundle's own, as the predictions use.
         current = calibration or shipped_calibration(bundle_id, group.labels)
+        has_calibration = has_calibration or current is not None
         p, s = calibrated(current, group.labels, group.logits)
         e = existing_label_matrix(session, group.task, group.labels, group.track_ids)
         width = max(p.shape[1], 1)
@@ -39,7 +41,7 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
         spread.append(s.astype(np.float32))
         existing.append(e if e is not None else np.zeros((p.shape[0], width), dtype=bool))
     if not probs:
-        return {"probs": None, "spread": None, "existing": None}
+        return {"probs": None, "spread": None, "existing": None, "calibrated": has_calibration}
     width = max(p.shape[1] for p in probs)
 
     def pad(blocks: list[np.ndarray], fill: Any) -> np.ndarray:
@@ -51,6 +53,7 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
         "probs": pad(probs, 0.0),
         "spread": pad(spread, 0.0),
         "existing": pad(existing, False),
+        "calibrated": has_calibration,
     }
 
 
@@ -89,6 +92,7 @@ def panel_data(
             active = active_calibration(s, bundle_id, cal_set.version)
             out: dict[str, Any] = {
                 "bundle_id": bundle_id,
+                "version": cal_set.version,
                 "labels": list(cal_set.labels),
                 "counts": cal_set.counts(),
                 "from_review": cal_set.from_review,
@@ -155,6 +159,8 @@ def fit(
         ]
         return {
             "calibration_id": result.calibration_id,
+            "improved": result.report.improved,
+            "worse": result.report.worse(),
             "labels": list(result.labels),
             "skipped": dict(result.skipped),
             "before": result.report.before.to_dict(),
@@ -203,5 +209,66 @@ def apply(
             )
         report(2, 2, "")
         return {"flagged": int(flagged or 0), "calibration_id": calibration_id}
+    finally:
+        library.close()
+
+
+def _task_counts(session: Any) -> dict[str, dict[str, Any]]:
+    from dataclasses import asdict
+
+    from tagger_core.trust.review import review_counts
+
+    return {task: asdict(c) for task, c in review_counts(session)["tasks"].items()}
+
+
+def flag_inputs(db_path: str, report: Any, cancel: Any) -> dict[str, Any]:
+    """Arrays for live flag counts of each task's shown bundle, and today's counts.
+
+    The review panel's "Flag policy…" dialog recounts on these while the
+    librarian changes the policy, exactly as applying it would flag.
+    """
+    from tagger_core.db import open_library
+    from tagger_core.labels.bundles import BundleError, load_bundle
+    from tagger_core.labels.tasks import task_bundles
+    from tagger_core.trust.predictions import active_calibration, load_policy
+
+    library = open_library(db_path)
+    try:
+        with library.session() as s:
+            shown = task_bundles(s)
+            tasks: dict[str, Any] = {}
+            for done, (task, bundle_id) in enumerate(
+                (("genre", shown.genre), ("instruments", shown.instruments))
+            ):
+                report(done, 2, bundle_id)
+                try:
+                    version = load_bundle(bundle_id).version
+                except BundleError:
+                    continue
+                arrays = _arrays(s, bundle_id, active_calibration(s, bundle_id, version))
+                if arrays["probs"] is not None:
+                    tasks[task] = {"bundle_id": bundle_id, **arrays}
+            report(2, 2, "")
+            return {"policy": load_policy(s).to_dict(), "tasks": tasks, "counts": _task_counts(s)}
+    finally:
+        library.close()
+
+
+def apply_policy(db_path: str, policy: dict[str, Any], report: Any, cancel: Any) -> dict[str, Any]:
+    """Save the review policy and recompute every prediction's flags from stored outputs."""
+    from tagger_core.db import open_library
+    from tagger_core.trust.policy import ReviewPolicy
+    from tagger_core.trust.predictions import refresh_predictions, save_policy
+
+    library = open_library(db_path)
+    try:
+        report(0, 1, "flags")
+        with library.session() as s:
+            save_policy(s, ReviewPolicy.from_dict(policy))
+        refresh_predictions(library)
+        with library.session() as s:
+            counts = _task_counts(s)
+        report(1, 1, "")
+        return {"policy": policy, "counts": counts}
     finally:
         library.close()

@@ -14,15 +14,14 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from tagger_core.db import Library
+from tagger_core.labels.tasks import TaskBundles, task_bundles
 from tagger_core.library.track_views import (
     COLUMN_KEYS,
     COLUMNS,
-    TaskBundles,
     TrackRow,
     count_tracks,
     page_ids,
     rows_for,
-    task_bundles,
 )
 
 PAGE = 200
@@ -75,8 +74,8 @@ class LibraryTableModel(QAbstractTableModel):
         """Re-read counts and visible rows after the database changed, keeping the scroll."""
         old = self._count
         with self.library.session() as s:
-            new = count_tracks(s, self.view, self.text)
             self.bundles = task_bundles(s)
+            new = count_tracks(s, self.view, self.text, self.bundles)
             if new == old:
                 # Same rows (analysis results arriving): re-read the cached pages by id,
                 # which is cheap, instead of re-running the sorted page queries.
@@ -98,8 +97,8 @@ class LibraryTableModel(QAbstractTableModel):
 
     def _recount(self) -> None:
         with self.library.session() as s:
-            self._count = count_tracks(s, self.view, self.text)
             self.bundles = task_bundles(s)
+            self._count = count_tracks(s, self.view, self.text, self.bundles)
 
     def _reset(self) -> None:
         self.beginResetModel()

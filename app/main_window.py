@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
     def _add_panels(self) -> None:
         from app.review_panel import ReviewPanel
 
-        self.review = ReviewPanel(self.library, self.detail.player)
+        self.review = ReviewPanel(self.library, self.detail.player, self.start_job)
         self.review.decisions_changed.connect(self.refresh_library)
         self.tabs.addTab(self.review, "Review")
         from app.calibration_panel import CalibrationPanel

@@ -30,13 +30,14 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 
 from app.confidence_bars import ConfidenceBars
+from app.flag_policy_dialog import FlagPolicyDialog, StartJob
 from app.preview import Player
 from app.spectrogram import load_clip
 from app.track_detail import reason_text
 from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
-from tagger_core.library.track_views import GENRE_BUNDLE, task_bundles
+from tagger_core.labels.tasks import GENRE_BUNDLE, task_bundles
 from tagger_core.trust import review
 
 QUEUE_LIMIT = 5000
@@ -46,12 +47,21 @@ HELP = (
 )
 
 
+REVIEW_VALUE_HELP = (
+    "Review value: how close this track's least certain label is to a coin toss "
+    "(1 = a label at 0.50 or the ensemble members split, 0 = every label sure). "
+    "The queue shows the highest first, where a decision teaches the most."
+)
+_DONE = {"accept": "accepted", "add": "added", "reject": "rejected"}
+
+
 @dataclass
 class Step:
-    """One keyboard step: the decisions it wrote, so undo can take them all back."""
+    """One keyboard step: the decisions it wrote, so undo can take them all back and say what."""
 
     track_id: int
     decisions: int
+    what: str
 
 
 class ReviewPanel(QWidget):
@@ -60,11 +70,21 @@ class ReviewPanel(QWidget):
     decisions_changed = Signal()
 
     def __init__(
-        self, library: Library, player: Player | None = None, parent: QWidget | None = None
+        self,
+        library: Library,
+        player: Player | None = None,
+        start_job: StartJob | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.library = library
         self.player = player or Player()
+        self.start_job = start_job
+        self.policy_dialog: FlagPolicyDialog | None = None
+        # The label the cursor is on: it follows the label, not the row, and goes
+        # back to the first flagged label on every new track.
+        self.cursor_label: str | None = None
+        self._cursor_track: int | None = None
         self.bundle_id = GENRE_BUNDLE
         self.threshold = 0.5
         self.queue: list[int] = []
@@ -72,7 +92,8 @@ class ReviewPanel(QWidget):
         self.steps: list[Step] = []
         self.audio: dict[int, np.ndarray] = {}
         self._jobs: list[Job] = []
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, Any] = {}
+        self.track_name = ""
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.bundle_box = QComboBox()
@@ -81,17 +102,31 @@ class ReviewPanel(QWidget):
         self.bundle_box.currentIndexChanged.connect(self._bundle_changed)
         self.bundle_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.counts_label = QLabel("")
+        self.counts_label.setWordWrap(True)
+        self.policy_button = QPushButton("Flag policy…")
+        self.policy_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.policy_button.setToolTip("See and change why tracks are flagged, with live counts")
+        self.policy_button.clicked.connect(self.open_policy)
+        self.policy_button.setEnabled(start_job is not None)
         self.queue_list = QListWidget()
+        self.queue_list.setToolTip(REVIEW_VALUE_HELP)
         self.queue_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.queue_list.currentRowChanged.connect(self._list_clicked)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.bundle_box)
+        top = QHBoxLayout()
+        top.addWidget(self.bundle_box, 1)
+        top.addWidget(self.policy_button)
+        left_layout.addLayout(top)
         left_layout.addWidget(self.counts_label)
         left_layout.addWidget(self.queue_list)
 
+        self.rate_label = QLabel("")
+        self.rate_label.setToolTip(
+            "Share of this task's analysed tracks that the flag policy flags"
+        )
         self.heading = QLabel("")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
         self.heading.setWordWrap(True)
@@ -131,6 +166,7 @@ class ReviewPanel(QWidget):
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.rate_label)
         right_layout.addWidget(self.heading)
         right_layout.addWidget(self.position_label)
         right_layout.addWidget(self.existing_label)
@@ -179,20 +215,22 @@ class ReviewPanel(QWidget):
         with self.library.session() as s:
             shown = task_bundles(s)
             self.bundle_id = shown.genre if self.task == "genre" else shown.instruments
-            preds = review.review_queue(s, self.bundle_id, limit=QUEUE_LIMIT)
+            preds = review.review_queue(s, self.bundle_id, self.task, limit=QUEUE_LIMIT)
             ids = [p.track_id for p in preds]
-            names = dict(
-                s.execute(
-                    select(Track.id, Track.title).where(Track.id.in_(ids[:QUEUE_LIMIT]))
+            names = {
+                tid: title or path.rsplit("/", 1)[-1]
+                for tid, title, path in s.execute(
+                    select(Track.id, Track.title, Track.path_text).where(Track.id.in_(ids))
                 ).all()
-            )
+            }
             scores = {p.track_id: p.uncertainty for p in preds}
         self.queue = ids
         self.queue_list.blockSignals(True)
         self.queue_list.clear()
         for tid in ids:
-            item = QListWidgetItem(f"{names.get(tid) or f'track {tid}'}  ({scores[tid]:.2f})")
+            item = QListWidgetItem(f"{names[tid]} — review value {scores[tid]:.2f}")
             item.setData(Qt.ItemDataRole.UserRole, tid)
+            item.setToolTip(REVIEW_VALUE_HELP)
             self.queue_list.addItem(item)
         self.queue_list.blockSignals(False)
         self.position = ids.index(keep) if keep in ids else (0 if ids else -1)
@@ -221,6 +259,16 @@ class ReviewPanel(QWidget):
         if self.bars.items:
             row = min(max(self.bars.cursor + delta, 0), len(self.bars.items) - 1)
             self.bars.set_cursor(row)
+            self.cursor_label = self.bars.label_at_cursor()
+
+    def _place_cursor(self, track_id: int, reasons: list[dict[str, Any]]) -> None:
+        """Keep the cursor on its label; on a new track, start at the first flagged label."""
+        labels = [label for label, _, _ in self.bars.items]
+        if track_id != self._cursor_track or self.cursor_label not in labels:
+            flagged = [r.get("label") for r in reasons if r.get("label") in labels]
+            self.cursor_label = flagged[0] if flagged else (labels[0] if labels else None)
+        self._cursor_track = track_id
+        self.bars.set_cursor(labels.index(self.cursor_label) if self.cursor_label else -1)
 
     # -- showing ---------------------------------------------------------------------------
     def _prediction(self, track_id: int) -> tuple[Any, Any]:
@@ -265,14 +313,15 @@ class ReviewPanel(QWidget):
         pred, track = self._prediction(tid)
         title = (track.title or track.path_text.rsplit("/", 1)[-1]) if track else f"track {tid}"
         artist = (track.artist or "") if track else ""
-        self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b> — {_html(artist)}")
+        by = f" — {_html(artist)}" if artist else ""
+        self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b>{by}")
+        self.track_name = title
         done = " · ✓ reviewed" if self.is_reviewed(tid) else ""
         self.position_label.setText(f"Track {self.position + 1} of {len(self.queue)}{done}")
         existing = "; ".join(track.genres or []) if track else ""
         self.existing_label.setText(f"Existing genre tag: {existing or '—'}")
         self.bars.set_values(pred.confidences if pred else None, pred.spread if pred else None)
-        if self.bars.cursor < 0 and self.bars.items:
-            self.bars.set_cursor(0)
+        self._place_cursor(tid, list(pred.flag_reasons or []) if pred else [])
         self.bars.set_marks(self.marks(tid))
         reasons = [reason_text(r) for r in (pred.flag_reasons or [])] if pred else []
         self.reasons_label.setText("\n".join(f"⚑ {r}" for r in reasons) or "—")
@@ -282,11 +331,15 @@ class ReviewPanel(QWidget):
         with self.library.session() as s:
             c = review.review_counts(s)
         left = sum(1 for tid in self.queue if tid not in self._reviewed_ids())
+        rates = "\n".join(
+            f"{t.rate_text}, {t.waiting:,} waiting" for t in c["tasks"].values() if t.tracks
+        )
         self.counts_label.setText(
-            f"This queue: {left:,} of {len(self.queue):,} left\n"
-            f"All models: {c['waiting']:,} tracks waiting, {c['reviewed']:,} reviewed, "
+            f"This queue: {left:,} of {len(self.queue):,} left\n{rates}\n"
+            f"Both tasks: {c['waiting']:,} tracks waiting, {c['reviewed']:,} reviewed, "
             f"{c['decisions']:,} decisions"
         )
+        self.rate_label.setText(f"<b>{c['tasks'][self.task].rate_text}</b>")
         self.counts = c
 
     def _reviewed_ids(self) -> set[int]:
@@ -330,8 +383,9 @@ class ReviewPanel(QWidget):
         else:
             action = "reject" if value >= self.threshold else "add"
         self._decide(tid, label, action)
-        self.message.setText(f"{label}: {'accepted' if action != 'reject' else 'rejected'}")
-        self._after_step(Step(tid, 1), advance=False)
+        what = f"{label} {_DONE[action]}"
+        self.message.setText(f"{what} on ‘{self.track_name}’.")
+        self._after_step(Step(tid, 1, what), advance=False)
 
     def _finish_track(self, accept: bool) -> None:
         tid = self.current_track_id()
@@ -344,8 +398,9 @@ class ReviewPanel(QWidget):
                 self._decide(tid, label, "accept" if accept else "reject")
                 n += 1
         review.mark_reviewed(self.library, tid, self.task)
-        self.message.setText(f"Track {'accepted' if accept else 'rejected'} and marked reviewed.")
-        self._after_step(Step(tid, n + 1), advance=True)
+        what = f"track {'accepted' if accept else 'rejected'} and marked reviewed"
+        self.message.setText(f"{what.capitalize()}: ‘{self.track_name}’.")
+        self._after_step(Step(tid, n + 1, what), advance=True)
 
     def accept_track(self) -> None:
         self._finish_track(accept=True)
@@ -363,10 +418,30 @@ class ReviewPanel(QWidget):
             review.undo_last(self.library, step.track_id)
         if step.track_id in self.queue:
             self.position = self.queue.index(step.track_id)
-        self.message.setText("Undone.")
+        with self.library.session() as s:
+            track = s.get(Track, step.track_id)
+            name = track.display_name if track else f"track {step.track_id}"
+        self.message.setText(f"Undid: {step.what} on ‘{name}’.")
         self._update_counts()
         self.decisions_changed.emit()
         self._show()
+
+    # -- flag policy -----------------------------------------------------------------------
+    def open_policy(self) -> FlagPolicyDialog | None:
+        """Show the flag policy with live counts; applying it reloads the queue."""
+        if self.start_job is None:
+            return None
+        if self.policy_dialog is None:
+            self.policy_dialog = FlagPolicyDialog(self.library, self.start_job, self)
+            self.policy_dialog.applied.connect(lambda _r: self._policy_applied())
+        self.policy_dialog.show()
+        self.policy_dialog.raise_()
+        self.policy_dialog.load()
+        return self.policy_dialog
+
+    def _policy_applied(self) -> None:
+        self.reload()
+        self.decisions_changed.emit()
 
     # -- preview ---------------------------------------------------------------------------
     def play(self) -> None:

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from tagger_core.db import Library
 from tagger_core.library.track_views import VIEWS, folder_views, view_counts
+from tagger_core.trust.review import review_counts
 
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -39,11 +40,18 @@ class Sidebar(QListWidget):
         with self.library.session() as s:
             counts = view_counts(s)
             folders = folder_views(s)
+            per_task = review_counts(s)["tasks"].values()
         current = self.current_view() if self.currentItem() else "all"
         self.blockSignals(True)
         self.clear()
         for key, title in VIEWS:
-            self._add(key, f"{title} ({counts.get(key, 0):,})")
+            item = self._add(key, f"{title} ({counts.get(key, 0):,})")
+            if key == "flagged":
+                # How selective the flags are, per task: a flag on every track tells nothing.
+                item.setToolTip(
+                    "Tracks waiting for review in a task:\n"
+                    + "\n".join(f"{t.rate_text}, {t.waiting:,} waiting" for t in per_task)
+                )
         if folders:
             header = QListWidgetItem("Folders")
             header.setFlags(Qt.ItemFlag.NoItemFlags)

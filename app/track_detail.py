@@ -30,7 +30,7 @@ from app.spectrogram import load_clip, log_mel, to_rgb
 from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
-from tagger_core.library.track_views import task_bundles
+from tagger_core.labels.tasks import task_bundles
 
 
 @dataclass

@@ -236,6 +236,10 @@ def main() -> int:
     parser.add_argument("--max-patches", type=int, default=DEFAULT_MAX_PATCHES)
     parser.add_argument("--workers", type=int)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--no-mixed-precision", action="store_true", help="float32 members only (CUDA)"
+    )
     parser.add_argument("--skip-full", action="store_true", help="no all-patches run")
     parser.add_argument("--prepare-baseline", action="store_true")
     parser.add_argument("--tf-python", type=Path, default=TF_VENV / "bin" / "python")
@@ -259,7 +263,12 @@ def main() -> int:
         },
         "max_patches": args.max_patches,
     }
-    common = {"workers": args.workers, "threads": args.threads}
+    common = {
+        "workers": args.workers,
+        "threads": args.threads,
+        "device": args.device,
+        "mixed_precision": not args.no_mixed_precision,
+    }
     result["ours"], sampled_db = run_ours(
         corpus_dir, args.work, "ours", max_patches=args.max_patches, **common
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
@@ -10,8 +11,9 @@ from sqlalchemy import select
 from tagger_core.cli.common import library_from_args, print_json
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
+from tagger_core.labels.bundles import bundle_tasks
 from tagger_core.library.queries import find_track
-from tagger_core.trust.policy import ReviewPolicy
+from tagger_core.trust.policy import SETTING_HELP, ReviewPolicy
 from tagger_core.trust.predictions import load_policy, refresh_predictions, save_policy
 from tagger_core.trust.review import decide, mark_reviewed, review_counts, review_queue, undo_last
 
@@ -45,17 +47,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_list(args: Any) -> int:
     library = library_from_args(args)
     with library.session() as s:
-        queue = review_queue(s, args.model, args.limit)
+        task = bundle_tasks().get(args.model, "genre")
+        queue = review_queue(s, args.model, task, args.limit)
         counts = review_counts(s)
         ids = [p.track_id for p in queue]
         tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(ids)))}
     if args.json:
-        print_json({"counts": counts, "queue": [
+        summary = {k: v for k, v in counts.items() if k != "tasks"}
+        summary["tasks"] = {t: asdict(c) for t, c in counts["tasks"].items()}
+        print_json({"counts": summary, "queue": [
             {"track_id": p.track_id, "path": tracks[p.track_id].path_text, "summary": p.summary,
              "uncertainty": p.uncertainty, "reasons": p.flag_reasons} for p in queue]})  # fmt: skip
         return 0
     print(f"{counts['waiting']} tracks waiting for review ({counts['flagged']} flagged, "
-          f"{counts['reviewed']} reviewed). Most uncertain first:")  # fmt: skip
+          f"{counts['reviewed']} reviewed).")  # fmt: skip
+    for per_task in counts["tasks"].values():
+        print(f"  {per_task.rate_text}, {per_task.waiting} waiting ({per_task.bundle_id})")
+    print(f"Queue of {args.model} ({task}), most uncertain first:")
     for p in queue:
         t = tracks[p.track_id]
         print(f"{p.track_id:>6}  {t.artist or '?'} – {t.display_name}   [{p.summary}]")
@@ -99,7 +107,7 @@ def cmd_undo(args: Any) -> int:
 
 
 def _parse_value(key: str, text: str) -> Any:
-    if key in ("flag_not_found", "contradict_existing"):
+    if isinstance(getattr(ReviewPolicy(), key, None), bool):
         if text.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise ConfigError(f"{key} must be true or false, not {text!r}")
         return text.lower() in ("true", "1", "yes", "on")
@@ -123,6 +131,8 @@ def cmd_policy(args: Any) -> int:
             save_policy(s, policy)
     if args.settings:
         refresh_predictions(library)
-    for key, value in policy.to_dict().items():
-        print(f"{key} = {value}")
+    values = policy.to_dict()
+    width = max(len(f"{k} = {v}") for k, v in values.items())
+    for key in SETTING_HELP:
+        print(f"{f'{key} = {values[key]}':<{width}}  # {SETTING_HELP[key]}")
     return 0

@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session, aliased
 
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
 from tagger_core.errors import TaggerError
-from tagger_core.labels.bundles import bundle_tasks
+from tagger_core.labels.tasks import TaskBundles, task_bundles
 from tagger_core.library.queries import track_filter
 
-GENRE_BUNDLE = "genre"
-INSTRUMENT_BUNDLE = "instrument-family"
 SHOW_THRESHOLD = 0.5
 
 #: (key, heading) of the library table's columns, in display order.
@@ -51,36 +49,6 @@ _IP = aliased(Prediction, name="instrument_prediction")
 
 
 @dataclass(frozen=True)
-class TaskBundles:
-    """Which model bundle's predictions fill the genre and the instrument columns."""
-
-    genre: str = GENRE_BUNDLE
-    instruments: str = INSTRUMENT_BUNDLE
-
-
-def task_bundles(session: Session) -> TaskBundles:
-    """The bundles whose predictions the table shows, by the task their manifest states.
-
-    Among the bundles with stored predictions, a ``genre`` bundle fills the genre
-    column and an ``instruments`` bundle the instrument column; the default bundles
-    win when several qualify. A bundle no longer installed has no manifest to say
-    its task, so it is not shown.
-    """
-    tasks = bundle_tasks()
-    found: dict[str, list[str]] = {"genre": [], "instruments": []}
-    for bundle_id in session.scalars(select(Prediction.bundle_id).distinct()):
-        task = tasks.get(bundle_id)
-        if task in found:
-            found[task].append(bundle_id)
-
-    def pick(task: str, default: str) -> str:
-        ids = sorted(found[task])
-        return default if default in ids or not ids else ids[0]
-
-    return TaskBundles(pick("genre", GENRE_BUNDLE), pick("instruments", INSTRUMENT_BUNDLE))
-
-
-@dataclass(frozen=True)
 class TrackRow:
     """What one line of the library table shows."""
 
@@ -99,24 +67,49 @@ class TrackRow:
         return str(getattr(self, key))
 
 
-def _reviewed_clause() -> Any:
-    return exists().where(
+def _reviewed_clause(task: str | None = None) -> Any:
+    """The track was marked reviewed (for ``task``, or for any task when None)."""
+    cond = [
         ReviewDecision.track_id == Track.id,
         ReviewDecision.action == "reviewed",
         ReviewDecision.undone_at.is_(None),
+    ]
+    if task is not None:
+        cond.append(ReviewDecision.task == task)
+    return exists().where(*cond)
+
+
+def _waiting_clause(bundles: TaskBundles) -> Any:
+    """Flagged by the bundle shown for a task and not yet reviewed for that task.
+
+    Only the shown bundles count, so a raw tag bundle that lends its tags to
+    another is never "flagged"; the review queue of each task agrees.
+    """
+    return or_(
+        *(
+            and_(
+                exists().where(
+                    Prediction.track_id == Track.id,
+                    Prediction.bundle_id == bundle_id,
+                    Prediction.flagged.is_(True),
+                ),
+                ~_reviewed_clause(task),
+            )
+            for task, bundle_id in (("genre", bundles.genre), ("instruments", bundles.instruments))
+        )
     )
 
 
-def _flagged_clause() -> Any:
-    return exists().where(Prediction.track_id == Track.id, Prediction.flagged.is_(True))
-
-
-def view_filter(stmt: Select[Any], view: str) -> Select[Any]:
-    """Restrict ``stmt`` (over ``Track``) to a sidebar view."""
+def view_filter(
+    stmt: Select[Any],
+    view: str,
+    bundles: TaskBundles = TaskBundles(),  # noqa: B008 - frozen, so safe as a default
+) -> Select[Any]:
+    """Restrict ``stmt`` (over ``Track``) to a sidebar view (``bundles``: those shown)."""
     if view == "all":
         return stmt
     if view == "flagged":
-        return stmt.where(_flagged_clause(), ~_reviewed_clause(), Track.status == "ok")
+        return stmt.where(_waiting_clause(bundles), Track.status == "ok")
     if view == "reviewed":
         return stmt.where(_reviewed_clause())
     if view == "not_analysed":
@@ -172,9 +165,15 @@ def _sort_expression(key: str) -> Any:
     raise TaggerError(f"cannot sort by {key!r}; columns are {', '.join(COLUMN_KEYS)}")
 
 
-def count_tracks(session: Session, view: str = "all", text: str | None = None) -> int:
-    """Number of tracks in ``view`` matching ``text``."""
-    stmt = track_filter(view_filter(select(func.count(Track.id)), view), text)
+def count_tracks(
+    session: Session,
+    view: str = "all",
+    text: str | None = None,
+    bundles: TaskBundles | None = None,
+) -> int:
+    """Number of tracks in ``view`` matching ``text`` (``bundles``: found when not given)."""
+    shown = bundles or task_bundles(session)
+    stmt = track_filter(view_filter(select(func.count(Track.id)), view, shown), text)
     return int(session.scalar(stmt) or 0)
 
 
@@ -190,7 +189,7 @@ def page_ids(
 ) -> list[int]:
     """Track ids of one page of the view, in display order (ties broken by id)."""
     key = _sort_expression(sort)
-    stmt = track_filter(view_filter(select(Track.id), view), text)
+    stmt = track_filter(view_filter(select(Track.id), view, bundles), text)
     if sort in ("predicted", "instruments", "flag"):
         stmt = _joined(stmt, bundles)
     order = key.desc() if descending else key.asc()
@@ -253,14 +252,15 @@ def rows_for(
         )
     ).all()
     reviewed = set(
-        session.scalars(
-            select(ReviewDecision.track_id).where(
+        session.execute(
+            select(ReviewDecision.track_id, ReviewDecision.task).where(
                 ReviewDecision.track_id.in_(ids),
                 ReviewDecision.action == "reviewed",
                 ReviewDecision.undone_at.is_(None),
             )
-        )
+        ).all()
     )
+    reviewed_tracks = {tid for tid, _ in reviewed}
     by_track: dict[int, dict[str, Any]] = {}
     for p in preds:
         by_track.setdefault(p.track_id, {})[p.bundle_id] = p
@@ -268,8 +268,12 @@ def rows_for(
     for t in tracks:
         mine = by_track.get(t.id, {})
         g, i = mine.get(bundles.genre), mine.get(bundles.instruments)
-        flagged = any(p.flagged for p in mine.values())
-        flag = "reviewed" if t.id in reviewed else ("flagged" if flagged else "")
+        # Flagged while a task still waits for review, even if the other task was reviewed.
+        waiting = any(
+            p is not None and p.flagged and (t.id, task) not in reviewed
+            for task, p in (("genre", g), ("instruments", i))
+        )
+        flag = "flagged" if waiting else ("reviewed" if t.id in reviewed_tracks else "")
         found[t.id] = TrackRow(
             id=t.id,
             title=t.title or t.path_text.rsplit("/", 1)[-1],
@@ -295,7 +299,8 @@ def folder_views(session: Session) -> list[tuple[str, str]]:
 
 def view_counts(session: Session) -> dict[str, int]:
     """Track count of every fixed view and every folder (for the sidebar)."""
-    out = {key: count_tracks(session, key) for key, _ in VIEWS}
+    shown = task_bundles(session)
+    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS}
     by_root = dict(
         session.execute(select(Track.root_id, func.count()).group_by(Track.root_id)).all()
     )

@@ -44,7 +44,8 @@ from tagger_core.db.analysis_store import PendingTrack, pending_tracks, save_ana
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
 from tagger_core.labels.bundles import Bundle, load_bundle
-from tagger_core.listening.device import pick_device, set_threads
+from tagger_core.listening.device import exact_float32, pick_device, set_threads
+from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.models.pool_first import fast_variant
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
@@ -160,17 +161,36 @@ def prepare_ensemble(
         return ensemble
 
 
+def _check_sample(bundle: Bundle) -> torch.Tensor:
+    """Patches the start-up checks of rewrites and mixed precision run on.
+
+    Small, because the checks are part of every start-up, but music-like:
+    uniform noise in log-mel space misses the loud, sparse inputs where
+    float16 goes wrong. Two synthesised clips through the bundle's own
+    frontend, plus one noise patch for inputs no music gives.
+    """
+    from tagger_core.library.demo import synthesise
+
+    config = bundle.frontend_config
+    frames = bundle.patch_frames
+    seconds = (frames + 2) * config.hop_length / config.sr
+    patches = []
+    for seed, style in enumerate(("rock", "strings")):
+        clip = synthesise(style, seconds, sr=config.sr, seed=seed).astype("float32")
+        audio = torch.from_numpy(clip)
+        with torch.inference_mode():
+            patches.append(make_patches(LogMelFrontend(config)(audio), frames)[:1])
+    gen = torch.Generator().manual_seed(0)
+    patches.append(torch.rand((1, frames, config.n_mels), generator=gen).mul_(3.0))
+    return torch.cat(patches).float()
+
+
 def _prepare(
     bundle: Bundle, device: torch.device, optimize: bool, mixed_precision: bool
 ) -> Ensemble:
     layout: PatchLayout = (bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames)
     models = load_members(bundle, device)
-    gen = torch.Generator().manual_seed(0)
-    sample = (  # small: checking rewrites and mixed precision is part of every start-up
-        torch.rand((2, bundle.patch_frames, bundle.frontend_config.n_mels), generator=gen)
-        .mul_(3.0)
-        .to(device)
-    )
+    sample = _check_sample(bundle).to(device)
     members: list[Callable] = []
     amp: list[bool] = []
     optimized: list[bool] = []
@@ -534,6 +554,7 @@ def analyze(
     started = time.perf_counter()
     loaded = _load_bundles(bundles)
     dev = pick_device(device)
+    exact_float32(dev)
     n_threads = set_threads(threads)
     n_workers = workers or max(1, min(4, n_threads))
     report = AnalysisReport(

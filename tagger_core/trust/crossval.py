@@ -150,7 +150,20 @@ class CrossValReport:
     @property
     def improved(self) -> bool:
         """Whether held-out NLL and ECE both went down."""
-        return self.after.nll < self.before.nll and self.after.ece < self.before.ece
+        return not self.worse()
+
+    def worse(self) -> list[tuple[str, float, float]]:
+        """``(figure, before, after)`` of each held-out figure that did not go down.
+
+        A calibration that does not lower both NLL and ECE on tracks it was not
+        fitted on would make the confidences less trustworthy, so the GUI will
+        not apply it without the librarian's explicit say-so.
+        """
+        return [
+            (name, float(getattr(self.before, key)), float(getattr(self.after, key)))
+            for key, name in (("nll", "NLL"), ("ece", "ECE"))
+            if not getattr(self.after, key) < getattr(self.before, key)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -4,10 +4,13 @@ Inputs are calibrated ensemble probabilities (N x C), optionally the member
 spread (N x C standard deviation) and the labels the files' existing tags map
 to (N x C, 0/1). A track is flagged for any of four reasons:
 
-- ``uncertain``: some class's probability lies in the uncertain band
-  ``[uncertain_low, uncertain_high]`` (inclusive);
-- ``not_found``: no class reaches ``accept_threshold`` (when ``flag_not_found``);
-- ``disagree``: the members' spread on some class exceeds ``disagreement_limit``;
+- ``uncertain`` (when ``flag_uncertain``): some class's probability lies in the
+  uncertain band ``[uncertain_low, uncertain_high]`` (inclusive);
+- ``not_found``: no class reaches ``accept_threshold`` (when ``flag_not_found``;
+  for a bundle with no active calibration only when ``not_found_uncalibrated`` too,
+  because raw outputs rarely clear the threshold and every track would be flagged);
+- ``disagree`` (when ``flag_disagree``): the members' spread on some class exceeds
+  ``disagreement_limit``;
 - ``contradicts_tag`` (when ``contradict_existing``): the file carries labels,
   the model's top class reaches the accept threshold and is not among them, and
   none of the file's labels reaches it.
@@ -53,6 +56,9 @@ class ReviewPolicy:
     disagreement_limit: float = 0.15
     flag_not_found: bool = True
     contradict_existing: bool = True
+    flag_uncertain: bool = True
+    flag_disagree: bool = True
+    not_found_uncalibrated: bool = False
 
     def __post_init__(self) -> None:
         for name in ("uncertain_low", "uncertain_high", "accept_threshold"):
@@ -73,6 +79,10 @@ class ReviewPolicy:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def not_found_on(self, calibrated: bool) -> bool:
+        """Whether "not found" flags tracks of a bundle with (or without) an active calibration."""
+        return self.flag_not_found and (calibrated or self.not_found_uncalibrated)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReviewPolicy:
         """Build from a dict; missing keys take defaults, unknown keys are refused."""
@@ -81,6 +91,22 @@ class ReviewPolicy:
         if extra:
             raise ConfigError(f"unknown review policy setting(s): {', '.join(extra)}")
         return cls(**data)
+
+
+#: What each policy setting does, in the words the CLI and the GUI show.
+SETTING_HELP: dict[str, str] = {
+    "flag_uncertain": "flag a label inside the uncertain band",
+    "uncertain_low": "lower end of the uncertain band",
+    "uncertain_high": "upper end of the uncertain band",
+    "accept_threshold": "a label at or over this is predicted",
+    "flag_not_found": "flag tracks where no label clears the accept threshold",
+    "not_found_uncalibrated": (
+        '"not found" also for models with no calibration (their raw outputs rarely clear it)'
+    ),
+    "flag_disagree": "flag labels the ensemble members disagree on",
+    "disagreement_limit": "member spread above this counts as disagreement",
+    "contradict_existing": "flag confident predictions that contradict the genre tag",
+}
 
 
 @dataclass(frozen=True)
@@ -221,14 +247,24 @@ class ReviewFlags:
 
 
 def _flag_arrays(
-    p: np.ndarray, s: np.ndarray | None, e: np.ndarray | None, policy: ReviewPolicy
+    p: np.ndarray,
+    s: np.ndarray | None,
+    e: np.ndarray | None,
+    policy: ReviewPolicy,
+    calibrated: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    uncertain = (p >= policy.uncertain_low) & (p <= policy.uncertain_high)
+    if policy.flag_uncertain:
+        uncertain = (p >= policy.uncertain_low) & (p <= policy.uncertain_high)
+    else:
+        uncertain = np.zeros(p.shape, dtype=bool)
     top = np.argmax(p, axis=1)
     top_p = np.take_along_axis(p, top[:, None], axis=1)[:, 0]
     clears = top_p >= policy.accept_threshold
-    not_found = ~clears if policy.flag_not_found else np.zeros(p.shape[0], dtype=bool)
-    if s is not None:
+    if policy.not_found_on(calibrated):
+        not_found = ~clears
+    else:
+        not_found = np.zeros(p.shape[0], dtype=bool)
+    if s is not None and policy.flag_disagree:
         disagree = s > policy.disagreement_limit
     else:
         disagree = np.zeros(p.shape, dtype=bool)
@@ -249,8 +285,12 @@ def evaluate_policy(
     existing: Any | None = None,
     class_names: Sequence[str] | None = None,
     noun: str = "genre",
+    calibrated: bool = True,
 ) -> ReviewFlags:
-    """Flags, reasons and queue score for N tracks under ``policy`` (see the module doc)."""
+    """Flags, reasons and queue score for N tracks under ``policy`` (see the module doc).
+
+    ``calibrated``: whether the bundle has an active calibration (see ``not_found``).
+    """
     policy = policy or ReviewPolicy()
     p, s, e = _inputs(probs, spread, existing)
     if class_names is None:
@@ -258,7 +298,7 @@ def evaluate_policy(
     names = tuple(class_names)
     if len(names) != p.shape[1]:
         raise CalibrationError(f"{len(names)} class names for {p.shape[1]} classes")
-    uncertain, not_found, disagree, contradicts, top = _flag_arrays(p, s, e, policy)
+    uncertain, not_found, disagree, contradicts, top = _flag_arrays(p, s, e, policy, calibrated)
     closeness = 1.0 - np.abs(2.0 * p - 1.0)
     if s is not None:
         closeness = np.maximum(closeness, np.minimum(1.0, 2.0 * s))
@@ -283,6 +323,7 @@ def count_flags(
     policy: ReviewPolicy | None = None,
     spread: Any | None = None,
     existing: Any | None = None,
+    calibrated: bool = True,
 ) -> FlagCounts:
     """How many tracks ``policy`` would flag, for live counts beside the settings.
 
@@ -291,7 +332,7 @@ def count_flags(
     """
     policy = policy or ReviewPolicy()
     p, s, e = _inputs(probs, spread, existing)
-    uncertain, not_found, disagree, contradicts, _ = _flag_arrays(p, s, e, policy)
+    uncertain, not_found, disagree, contradicts, _ = _flag_arrays(p, s, e, policy, calibrated)
     u, d = uncertain.any(axis=1), disagree.any(axis=1)
     return FlagCounts(
         tracks=int(p.shape[0]),

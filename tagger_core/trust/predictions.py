@@ -21,7 +21,6 @@ from tagger_core.db import Library
 from tagger_core.db.blob_codec import unpack
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
-from tagger_core.labels.tasks import task_noun
 from tagger_core.labels.taxonomy import BoundTaxonomy
 from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
 from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
@@ -229,8 +228,15 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
     params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
     probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
+    noun = "genre" if outputs.task == "genre" else "instrument"
     flags = evaluate_policy(
-        probs, policy, spread, existing, outputs.labels, noun=task_noun(outputs.task)
+        probs,
+        policy,
+        spread,
+        existing,
+        outputs.labels,
+        noun=noun,
+        calibrated=calibration is not None or params is not None,
     )
     flagged = flags.flagged
     now = utcnow()

@@ -9,14 +9,15 @@ labels not accepted count as negatives when building a calibration set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, ReviewDecision, Track, utcnow
 from tagger_core.errors import TaggerError
-from tagger_core.labels.tasks import TASKS
+from tagger_core.labels.tasks import TASKS, task_bundles
 
 LABEL_ACTIONS = ("accept", "reject", "add")
 
@@ -110,13 +111,20 @@ def reviews(
     return out
 
 
-def review_queue(session: Session, bundle_id: str, limit: int | None = None) -> list[Prediction]:
-    """Flagged predictions of tracks nobody has reviewed yet, most uncertain first."""
-    reviewed = (
-        select(ReviewDecision.track_id)
-        .where(ReviewDecision.action == "reviewed", ReviewDecision.undone_at.is_(None))
-        .scalar_subquery()
+def _reviewed_for(task: str) -> Select[Any]:
+    """Track ids a person marked reviewed for ``task`` (reviewing genres leaves instruments)."""
+    return select(ReviewDecision.track_id).where(
+        ReviewDecision.action == "reviewed",
+        ReviewDecision.task == task,
+        ReviewDecision.undone_at.is_(None),
     )
+
+
+def review_queue(
+    session: Session, bundle_id: str, task: str, limit: int | None = None
+) -> list[Prediction]:
+    """Flagged predictions of ``bundle_id`` not yet reviewed for ``task``, most uncertain first."""
+    _check_task(task)
     stmt = (
         select(Prediction)
         .join(Track, Track.id == Prediction.track_id)
@@ -124,7 +132,7 @@ def review_queue(session: Session, bundle_id: str, limit: int | None = None) -> 
             Prediction.bundle_id == bundle_id,
             Prediction.flagged.is_(True),
             Track.status == "ok",
-            Prediction.track_id.not_in(reviewed),
+            Prediction.track_id.not_in(_reviewed_for(task).scalar_subquery()),
         )
         .order_by(Prediction.uncertainty.desc(), Prediction.track_id)
     )
@@ -133,24 +141,84 @@ def review_queue(session: Session, bundle_id: str, limit: int | None = None) -> 
     return list(session.scalars(stmt))
 
 
-def review_counts(session: Session) -> dict[str, int]:
-    """How many tracks are flagged, reviewed, and still waiting for review."""
-    reviewed_ids = set(
-        session.scalars(
-            select(ReviewDecision.track_id)
-            .where(ReviewDecision.action == "reviewed", ReviewDecision.undone_at.is_(None))
-            .distinct()
+@dataclass(frozen=True)
+class TaskCounts:
+    """One task's queue: tracks with predictions, how many are flagged, reviewed, waiting."""
+
+    task: str
+    bundle_id: str
+    tracks: int
+    flagged: int
+    reviewed: int
+    waiting: int
+
+    @property
+    def rate_text(self) -> str:
+        """ "Genres: 19 of 19 flagged (100 %)": how selective the flags are."""
+        share = f" ({100 * self.flagged / self.tracks:.0f} %)" if self.tracks else ""
+        return f"{TASK_NAMES[self.task]}: {self.flagged:,} of {self.tracks:,} flagged{share}"
+
+
+TASK_NAMES = {"genre": "Genres", "instruments": "Instrument families"}
+
+
+def task_counts(session: Session, task: str, bundle_id: str) -> TaskCounts:
+    """Flag and review counts of the bundle the app shows for ``task`` (readable tracks only)."""
+    _check_task(task)
+    base = (
+        select(func.count())
+        .select_from(Prediction)
+        .join(Track, Track.id == Prediction.track_id)
+        .where(Prediction.bundle_id == bundle_id, Track.status == "ok")
+    )
+    flagged = base.where(Prediction.flagged.is_(True))
+    reviewed_ids = _reviewed_for(task).scalar_subquery()
+    return TaskCounts(
+        task=task,
+        bundle_id=bundle_id,
+        tracks=int(session.scalar(base) or 0),
+        flagged=int(session.scalar(flagged) or 0),
+        reviewed=int(session.scalar(base.where(Prediction.track_id.in_(reviewed_ids))) or 0),
+        waiting=int(session.scalar(flagged.where(Prediction.track_id.not_in(reviewed_ids))) or 0),
+    )
+
+
+def review_counts(session: Session) -> dict[str, Any]:
+    """Tracks flagged, reviewed and waiting over the tasks the app shows, and per task.
+
+    Only the bundle shown for each task counts (``track_views.task_bundles``), so
+    a raw tag bundle analysed to help another is never counted as flagged. A
+    track counts as waiting while any task still has it in its queue.
+    """
+    shown = task_bundles(session)
+    flagged_ids: set[int] = set()
+    waiting_ids: set[int] = set()
+    reviewed_ids: set[int] = set()
+    per_task: dict[str, TaskCounts] = {}
+    for task, bundle_id in (("genre", shown.genre), ("instruments", shown.instruments)):
+        per_task[task] = task_counts(session, task, bundle_id)
+        flagged = set(
+            session.scalars(
+                select(Prediction.track_id)
+                .join(Track, Track.id == Prediction.track_id)
+                .where(
+                    Prediction.bundle_id == bundle_id,
+                    Prediction.flagged.is_(True),
+                    Track.status == "ok",
+                )
+            )
         )
-    )
-    flagged_ids = set(
-        session.scalars(select(Prediction.track_id).where(Prediction.flagged.is_(True)).distinct())
-    )
+        reviewed = set(session.scalars(_reviewed_for(task)))
+        flagged_ids |= flagged
+        waiting_ids |= flagged - reviewed
+        reviewed_ids |= reviewed
     decisions = session.scalar(
         select(func.count()).select_from(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
     )
     return {
         "flagged": len(flagged_ids),
         "reviewed": len(reviewed_ids),
-        "waiting": len(flagged_ids - reviewed_ids),
+        "waiting": len(waiting_ids),
         "decisions": int(decisions or 0),
+        "tasks": per_task,
     }

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tagger_core.db.models import Calibration, Prediction, Track
 from tagger_core.errors import TaggerError
 from tagger_core.labels.genre_normalizer import GENRE_LABELS
-from tagger_core.library.track_views import task_bundles
+from tagger_core.labels.tasks import task_bundles
 from tagger_core.trust.review import reviews
 from tagger_core.writing.options import ExportOptions
 

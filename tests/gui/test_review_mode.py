@@ -70,7 +70,10 @@ def test_keyboard_review_flow(qtbot, window, library):
     assert panel.counts["waiting"] == 3
     assert "uncertain band" in panel.reasons_label.text()
 
-    # Toggle the top label (Rock 0.8, predicted) -> rejected; move down, toggle Jazz -> rejected.
+    # The cursor starts on the flagged label (Jazz); up to the top label (Rock 0.8,
+    # predicted), toggle -> rejected; move down, toggle Jazz -> rejected.
+    assert panel.bars.label_at_cursor() == "Jazz"
+    qtbot.keyClick(panel, Qt.Key.Key_Up)
     qtbot.keyClick(panel, Qt.Key.Key_T)
     assert live(library, ids[2]) == [("reject", "Rock")]
     qtbot.keyClick(panel, Qt.Key.Key_Down)
@@ -112,3 +115,97 @@ def test_play_in_review_is_off_without_audio_output(window):
     if not panel.player.available:
         assert not panel.buttons["play"].isEnabled()
         assert panel.buttons["play"].toolTip() == panel.player.problem
+
+
+def _add(library, name: str, title: str | None, confidences: dict, flagged_label: str, unc: float):
+    with library.session() as s:
+        t = Track(
+            path=os.fsencode(f"/m/{name}"), path_text=f"/m/{name}", size=1, mtime_ns=1, title=title
+        )
+        s.add(t)
+        s.flush()
+        s.add(
+            Prediction(
+                track_id=t.id,
+                bundle_id="genre",
+                confidences=confidences,
+                spread={},
+                flagged=True,
+                uncertainty=unc,
+                flag_reasons=[
+                    {"code": "uncertain", "label": flagged_label, "message": f"{flagged_label} ?"}
+                ],
+            )
+        )
+        return t.id
+
+
+def test_decisions_land_on_the_label_under_the_cursor_after_next(qtbot, window, library):
+    """Item 2 of issue 14: the cursor kept its row on the next track, so Rock became Ambient."""
+    first = _add(library, "a.flac", "A", {"Rock": 0.9, "Ambient": 0.6, "Pop": 0.2}, "Ambient", 0.9)
+    second = _add(
+        library, "b.flac", "B", {"Ambient": 0.8, "Electronic": 0.55, "Rock": 0.3}, "Electronic", 0.5
+    )
+    window.act_review.trigger()
+    panel = window.review
+    panel.setFocus()
+    assert panel.current_track_id() == first
+    qtbot.keyClick(panel, Qt.Key.Key_Down)
+    qtbot.keyClick(panel, Qt.Key.Key_Down)
+    assert panel.bars.label_at_cursor() == "Pop"  # the third row
+    qtbot.keyClick(panel, Qt.Key.Key_N)
+    assert panel.current_track_id() == second
+    # A new track starts on its first flagged label, highlighted: not on row 3 (Rock).
+    shown = panel.bars.items[panel.bars.cursor][0]
+    assert shown == panel.cursor_label == "Electronic"
+    qtbot.keyClick(panel, Qt.Key.Key_T)
+    assert live(library, second) == [("reject", "Electronic")]  # 0.55 was predicted
+    assert live(library, first) == []
+    # Back and forth: the first track starts again on its flagged label.
+    qtbot.keyClick(panel, Qt.Key.Key_B)
+    assert panel.bars.label_at_cursor() == "Ambient"
+    qtbot.keyClick(panel, Qt.Key.Key_Up)
+    qtbot.keyClick(panel, Qt.Key.Key_T)
+    assert live(library, first) == [("reject", "Rock")]
+    assert panel.bars.label_at_cursor() == "Rock"  # the cursor stays on the label it decided
+
+
+def test_queue_names_untitled_tracks_and_undo_says_what(qtbot, window, library):
+    """Item 6 of issue 14: "track 9 (0.72)" and a bare "Undone."."""
+    tid = _add(library, "song.flac", None, {"Rock": 0.7, "Jazz": 0.4}, "Jazz", 0.72)
+    window.act_review.trigger()
+    panel = window.review
+    item = panel.queue_list.item(0)
+    assert item.text() == "song.flac — review value 0.72"
+    assert "coin toss" in item.toolTip()
+    panel.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Up)  # Rock
+    qtbot.keyClick(panel, Qt.Key.Key_T)
+    assert live(library, tid) == [("reject", "Rock")]
+    qtbot.keyClick(panel, Qt.Key.Key_U)
+    assert panel.message.text() == "Undid: Rock rejected on ‘song.flac’."
+    qtbot.keyClick(panel, Qt.Key.Key_A)
+    qtbot.keyClick(panel, Qt.Key.Key_U)
+    assert panel.message.text() == "Undid: track accepted and marked reviewed on ‘song.flac’."
+    assert live(library, tid) == []
+
+
+def test_header_shows_the_flag_rate_per_task(window, library):
+    """Item 4 of issue 14: how selective the flags are, per task."""
+    seed(library, 3)
+    with library.session() as s:
+        t = Track(path=b"/m/x.wav", path_text="/m/x.wav", size=1, mtime_ns=1)
+        s.add(t)
+        s.flush()
+        s.add(Prediction(track_id=t.id, bundle_id="genre", confidences={"Rock": 0.9}))
+    window.act_review.trigger()
+    panel = window.review
+    assert "Genres: 3 of 4 flagged (75 %)" in panel.rate_label.text()
+    assert "Genres: 3 of 4 flagged (75 %), 3 waiting" in panel.counts_label.text()
+    window.refresh_library()
+    item = next(
+        window.sidebar.item(i)
+        for i in range(window.sidebar.count())
+        if window.sidebar.item(i).text().startswith("Flagged")
+    )
+    assert "Genres: 3 of 4 flagged (75 %), 3 waiting" in item.toolTip()

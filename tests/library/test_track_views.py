@@ -98,7 +98,7 @@ def test_label_summary():
 def test_columns_follow_the_task_each_manifest_states(library, tmp_path, monkeypatch):
     from tiny_bundle import make_tiny_bundle
 
-    from tagger_core.library.track_views import task_bundles
+    from tagger_core.labels.tasks import task_bundles
 
     # A genre head whose labels are not the app's genre names, and an instrument
     # bundle whose predictions happen to carry genre names: only the manifests know.

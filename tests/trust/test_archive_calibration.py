@@ -49,13 +49,39 @@ def test_policy_changes_flags_without_rerunning_models(library, analysed) -> Non
     refresh_predictions(library)
     with library.session() as s:
         before = sum(p.flagged for p in s.scalars(select(Prediction)))
-        save_policy(s, ReviewPolicy(1.0, 1.0, 0.5, 0.5, flag_not_found=False,
-                                    contradict_existing=False))
+        save_policy(
+            s, ReviewPolicy(1.0, 1.0, 0.5, 0.5, flag_not_found=False, contradict_existing=False)
+        )
     refresh_predictions(library)
     with library.session() as s:
         assert load_policy(s).uncertain_low == 1.0
         after = sum(p.flagged for p in s.scalars(select(Prediction)))
     assert after == 0 < before
+
+
+def test_not_found_is_off_for_a_model_with_no_calibration(library, analysed) -> None:
+    """Item 4 of issue 14: raw outputs rarely clear 0.50, so "not found" flagged everything."""
+    bundle, truth = analysed
+
+    def not_found() -> int:
+        with library.session() as s:
+            preds = list(s.scalars(select(Prediction)))
+        return sum(any(r["code"] == "not_found" for r in p.flag_reasons) for p in preds)
+
+    with library.session() as s:
+        assert load_policy(s).not_found_uncalibrated is False
+    refresh_predictions(library)
+    assert not_found() == 0
+    with library.session() as s:
+        save_policy(s, ReviewPolicy(not_found_uncalibrated=True))
+    refresh_predictions(library)
+    everywhere = not_found()
+    assert everywhere > 0
+    with library.session() as s:
+        save_policy(s, ReviewPolicy())
+    review_truth(library, bundle, truth, upto=N_TRACKS)
+    fit_calibration(library, "genre", method="temperature", folds=3)  # activates: calibrated
+    assert not_found() > 0
 
 
 def test_calibration_set_uses_reviews_and_optionally_tags(library, analysed) -> None:
@@ -69,7 +95,7 @@ def test_calibration_set_uses_reviews_and_optionally_tags(library, analysed) -> 
     np.testing.assert_array_equal(only_reviews.y, truth[:30].astype(float))
     assert with_tags.from_tags == len([i for i in range(30, N_TRACKS) if i % 3 == 0])
     rock = with_tags.labels.index("Rock")
-    assert with_tags.y[with_tags.from_review:, rock].all()
+    assert with_tags.y[with_tags.from_review :, rock].all()
 
 
 def test_fit_recovers_overconfidence_and_activates(library, analysed) -> None:
@@ -108,20 +134,38 @@ def test_cli_review_calibrate_report(library, analysed, tmp_path, capsys) -> Non
     assert main(["--db", db, "review", "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert "waiting for review" in out and "·" in out
+    assert "Genres: " in out and f"of {N_TRACKS} flagged (" in out  # the flag rate per task
     assert main(["--db", db, "review", "accept", "1", "Rock", "Jazz"]) == 0
     assert main(["--db", db, "review", "done", "1"]) == 0
     assert main(["--db", db, "review", "undo"]) == 0
     assert "undid reviewed" in capsys.readouterr().out
     assert main(["--db", db, "review", "policy", "accept_threshold=0.7"]) == 0
-    assert "accept_threshold = 0.7" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "accept_threshold = 0.7" in out
+    assert "not_found_uncalibrated = False" in out and "no calibration" in out
+    assert main(["--db", db, "review", "policy", "not_found_uncalibrated=on"]) == 0
+    assert "not_found_uncalibrated = True" in capsys.readouterr().out
     assert main(["--db", db, "review", "policy", "accept_threshold=high"]) == 2
     assert "must be a number" in capsys.readouterr().err
 
     assert main(["--db", db, "calibrate", "--folds", "3"]) == 2
     assert "review some tracks" in capsys.readouterr().err
     review_truth(library, bundle, truth, upto=N_TRACKS)
-    code = main(["--db", db, "calibrate", "--method", "temperature", "--fit", "mae",
-                 "--folds", "3", "--out", str(tmp_path)])
+    code = main(
+        [
+            "--db",
+            db,
+            "calibrate",
+            "--method",
+            "temperature",
+            "--fit",
+            "mae",
+            "--folds",
+            "3",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "all labels" in out and "→" in out
     pngs = sorted(tmp_path.glob("calibration-genre-*-*.png"))
@@ -137,9 +181,15 @@ def test_genre_predictions_borrow_classical_from_the_mtt_partner(library, analys
     with library.session() as s:
         for tid in (1, 2, 3):  # only some tracks were analysed by the partner too
             raw = rng.normal(-2, 1, (len(partner.members), len(partner.raw_labels)))
-            s.add(Analysis(track_id=tid, bundle_id="instruments", bundle_version=partner.version,
-                           members=list(partner.member_names),
-                           member_logits=pack(raw.astype(np.float32))))
+            s.add(
+                Analysis(
+                    track_id=tid,
+                    bundle_id="instruments",
+                    bundle_version=partner.version,
+                    members=list(partner.member_names),
+                    member_logits=pack(raw.astype(np.float32)),
+                )
+            )
     refresh_predictions(library, bundle_ids=["genre"])
     with library.session() as s:
         preds = {p.track_id: p for p in s.scalars(select(Prediction))}
@@ -158,8 +208,15 @@ def test_shipped_calibration_applies_until_the_librarian_fits_one(library) -> No
         t = Track(path=b"/m/x.flac", path_text="/m/x.flac", size=1, mtime_ns=1)
         s.add(t)
         s.flush()
-        s.add(Analysis(track_id=t.id, bundle_id=bundle.id, bundle_version=bundle.version,
-                       members=list(bundle.member_names), member_logits=pack(raw)))
+        s.add(
+            Analysis(
+                track_id=t.id,
+                bundle_id=bundle.id,
+                bundle_version=bundle.version,
+                members=list(bundle.member_names),
+                member_logits=pack(raw),
+            )
+        )
     refresh_predictions(library, bundle_ids=[bundle.id])
     with library.session() as s:
         stored = s.scalars(select(Prediction)).one().confidences

@@ -108,3 +108,21 @@ def test_cross_validation_refuses_rare_class_before_fitting() -> None:
     y[:4, 1] = 1
     with pytest.raises(CalibrationError, match="Jazz has 4 positives"):
         cv.cross_validate(members, y, TemperatureScaler(), class_names=["Rock", "Jazz", "Folk"])
+
+
+def test_report_names_the_held_out_figures_that_got_worse() -> None:
+    """Isotonic steps fitted on few, already calibrated tracks do worse on held-out ones."""
+    from tagger_core.trust.scaling import IsotonicScaler
+
+    rng = np.random.default_rng(8)
+    z = rng.normal(0.0, 2.0, (120, 2))
+    y = (rng.random(z.shape) < expit(z)).astype(float)
+    report = cv.cross_validate(np.stack([z, z]), y, IsotonicScaler(), k=2)
+    worse = report.worse()
+    assert not report.improved and worse
+    for name, before, after in worse:
+        assert name in ("NLL", "ECE") and after >= before
+        key = name.lower()
+        assert before == getattr(report.before, key) and after == getattr(report.after, key)
+    members, y = overconfident_members(600, seed=5)
+    assert cv.cross_validate(members, y, TemperatureScaler(), k=3).worse() == []

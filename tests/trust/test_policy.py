@@ -39,8 +39,11 @@ def test_reasons_and_sentences() -> None:
     flags = pol.evaluate_policy(probs, pol.ReviewPolicy(), spread, existing, NAMES)
     assert flags.flagged.tolist() == [True, True, True, True, False, False]
     assert [r.to_dict() for r in flags.reasons(0)] == [
-        {"code": "uncertain", "label": "Jazz",
-         "message": "Jazz 0.52 is in the uncertain band 0.35\u20130.65"}
+        {
+            "code": "uncertain",
+            "label": "Jazz",
+            "message": "Jazz 0.52 is in the uncertain band 0.35\u20130.65",
+        }
     ]
     assert [(r.code, r.message) for r in flags.reasons(1)] == [
         ("not_found", "no genre clears 0.50: not found")
@@ -98,8 +101,13 @@ def naive_counts(probs, policy, spread, existing) -> dict[str, int]:  # type: ig
             and top not in tagged
             and all(p[c] < policy.accept_threshold for c in tagged)
         )
-        for key, hit in (("uncertain", u), ("not_found", nf), ("disagree", d),
-                         ("contradicts_tag", ct), ("flagged", u or nf or d or ct)):
+        for key, hit in (
+            ("uncertain", u),
+            ("not_found", nf),
+            ("disagree", d),
+            ("contradicts_tag", ct),
+            ("flagged", u or nf or d or ct),
+        ):
             counts[key] += int(bool(hit))
     return counts
 
@@ -115,8 +123,13 @@ def naive_counts(probs, policy, spread, existing) -> dict[str, int]:  # type: ig
     contradict=st.booleans(),
 )
 def test_vectorised_counts_match_per_track_rules(
-    seed: int, low: float, width: float, accept: float, limit: float,
-    not_found: bool, contradict: bool,
+    seed: int,
+    low: float,
+    width: float,
+    accept: float,
+    limit: float,
+    not_found: bool,
+    contradict: bool,
 ) -> None:
     rng = np.random.default_rng(seed)
     probs = rng.random((80, 5))
@@ -174,3 +187,19 @@ def test_confidence_text_never_hides_the_side_of_the_threshold() -> None:
     assert confidence_text(0.503, 0.5) == "0.503"
     assert confidence_text(0.5, 0.5) == "0.50"
     assert confidence_text(0.72, 0.5) == "0.72"
+
+
+def test_every_setting_is_explained() -> None:
+    assert set(pol.SETTING_HELP) == set(pol.ReviewPolicy().to_dict())
+
+
+def test_not_found_needs_a_calibration_unless_asked() -> None:
+    probs = np.array([[0.1, 0.2], [0.9, 0.1]])
+    policy = pol.ReviewPolicy(flag_uncertain=False, contradict_existing=False)
+    assert pol.evaluate_policy(probs, policy, calibrated=True).not_found.tolist() == [True, False]
+    assert pol.evaluate_policy(probs, policy, calibrated=False).not_found.tolist() == [False, False]
+    both = pol.ReviewPolicy(not_found_uncalibrated=True)
+    assert pol.count_flags(probs, both, calibrated=False).not_found == 1
+    off = pol.ReviewPolicy(flag_uncertain=False, flag_disagree=False)
+    spread = np.array([[0.4, 0.4], [0.4, 0.4]])
+    assert pol.count_flags(np.full((2, 2), 0.5), off, spread).flagged == 0
