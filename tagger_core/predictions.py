@@ -23,6 +23,7 @@ from tagger_core.calibration.policy import ReviewPolicy, confidence_text, evalua
 from tagger_core.calibration.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
+from tagger_core.queries import NOT_FOUND
 from tagger_core.taxonomy import BoundTaxonomy
 
 POLICY_KEY = "review_policy"
@@ -208,7 +209,7 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
     if chosen:
         return ", ".join(chosen)
     best = int(order[0])
-    return f"not found (best {labels[best]} {confidence_text(probs[best], threshold)})"
+    return f"{NOT_FOUND} (best {labels[best]} {confidence_text(probs[best], threshold)})"
 
 
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
