@@ -38,6 +38,7 @@ from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot
 from tagger_core.scan import ScanReport, scan
+from tagger_core.track_views import COLUMN_KEYS
 
 REFRESH_INTERVAL = 0.5
 
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_menus_and_toolbar()
+        self._add_library_actions()
         self._restore_settings()
         self._update_actions()
 
@@ -134,6 +136,18 @@ class MainWindow(QMainWindow):
             self.calibration.refresh_models()
             if self.calibration.data is None and self.job is None:
                 self.calibration.reload()  # first visit: load the calibration set
+
+    def _add_library_actions(self) -> None:
+        """Right-click menus, the column chooser, multi-selection and hand edits."""
+        from app.library_actions import LibraryActions
+
+        self.library_actions = LibraryActions(self)
+        self.detail.decisions_changed.connect(self.refresh_library)
+        status = COLUMN_KEYS.index("status")
+        self.table.setColumnWidth(
+            status,
+            self.table.fontMetrics().horizontalAdvance("unreadable: cannot decode audio") + 16,
+        )
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:

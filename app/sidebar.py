@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from tagger_core.db import Library
 from tagger_core.track_views import VIEWS, folder_views, view_counts
 
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 1
+PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class Sidebar(QListWidget):
@@ -35,6 +36,14 @@ class Sidebar(QListWidget):
                 return True
         return False
 
+    def folder_at(self, pos: QPoint) -> tuple[int, str] | None:
+        """(library folder id, path) of the folder entry at ``pos`` (None elsewhere)."""
+        item = self.itemAt(pos)
+        key = str(item.data(VIEW_ROLE) or "") if item else ""
+        if item is None or not key.startswith("folder:"):
+            return None
+        return int(key[7:]), str(item.data(PATH_ROLE))
+
     def refresh(self) -> None:
         with self.library.session() as s:
             counts = view_counts(s)
@@ -55,6 +64,7 @@ class Sidebar(QListWidget):
             name = path.rstrip("/").rsplit("/", 1)[-1] or path
             item = self._add(key, f"{name} ({counts.get(key, 0):,})")
             item.setToolTip(path)
+            item.setData(PATH_ROLE, path)
         self.blockSignals(False)
         if not self.select_view(current):
             self.setCurrentRow(0)
