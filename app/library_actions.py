@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from tagger_core.db.models import Track
 from tagger_core.library_edit import RemovalImpact, removal_impact, remove_from_library
-from tagger_core.track_views import COLUMNS
+from tagger_core.track_views import COLUMN_KEYS, COLUMNS
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -55,6 +55,7 @@ class LibraryActions(QObject):
         sidebar.customContextMenuRequested.connect(self._sidebar_menu)
         table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         window.model.modelReset.connect(self._view_reset)
+        window.sidebar.view_chosen.connect(self._place_status)
 
     # -- selection -------------------------------------------------------------------------
     def selected_ids(self) -> list[int]:
@@ -69,6 +70,12 @@ class LibraryActions(QObject):
         """A new view, search or sort: the old row is gone, so the detail pane is cleared."""
         self.w.detail.show_track(None)
         self.w.detail.label_editor.set_selection([])
+
+    def _place_status(self, view: str) -> None:
+        """In the Errors view the Status column (with the reason) comes right after Title."""
+        header = self.w.table.horizontalHeader()
+        status = COLUMN_KEYS.index("status")
+        header.moveSection(header.visualIndex(status), 1 if view == "errors" else status)
 
     # -- track menu ------------------------------------------------------------------------
     def _table_menu(self, pos: QPoint) -> None:

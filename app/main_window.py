@@ -93,7 +93,9 @@ class MainWindow(QMainWindow):
         self._add_panels()
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search title, artist, album, genre, path  (Ctrl+F)")
+        self.search.setPlaceholderText(
+            "Search title, artist, album, genre, path, predicted  (Ctrl+F)"
+        )
         self.search.setClearButtonEnabled(True)
         self.search.setMaximumWidth(360)
         self._search_timer = QTimer(self)
@@ -144,10 +146,8 @@ class MainWindow(QMainWindow):
         self.library_actions = LibraryActions(self)
         self.detail.decisions_changed.connect(self.refresh_library)
         status = COLUMN_KEYS.index("status")
-        self.table.setColumnWidth(
-            status,
-            self.table.fontMetrics().horizontalAdvance("unreadable: cannot decode audio") + 16,
-        )
+        sample = "unreadable: corrupt or unsupported file"  # the reason shows, not "unrea…"
+        self.table.setColumnWidth(status, self.table.fontMetrics().horizontalAdvance(sample) + 16)
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:
@@ -321,9 +321,7 @@ class MainWindow(QMainWindow):
         self.detail.show_track(self.model.track_id(current.row()) if current.isValid() else None)
 
     def selected_track_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        ids = [self.model.track_id(r) for r in rows]
-        return [i for i in ids if i is not None]
+        return self.library_actions.selected_ids()
 
     # -- jobs ------------------------------------------------------------------------------
     def start_job(self, title: str, fn: JobFn, on_done: Callable[[Any], None] | None = None) -> Job:

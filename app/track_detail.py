@@ -247,8 +247,9 @@ class TrackDetailPanel(QWidget):
         if d is None:
             self.heading.setText("No track selected")
             self.path_label.setText("")
-            self.genre_bars.set_values(None)
-            self.instrument_bars.set_values(None)
+            for bars in (self.genre_bars, self.instrument_bars):
+                bars.empty_text = "Not analysed yet."
+                bars.set_values(None)
             self.flags_label.setText("")
             self.label_editor.show_track(None)
             return
@@ -266,6 +267,8 @@ class TrackDetailPanel(QWidget):
             text = " | ".join(str(v) for v in values) if isinstance(values, list) else str(values)
             QTreeWidgetItem(self.raw_tree, [tag, text])
         self.raw_tree.resizeColumnToContents(0)
+        for bars in (self.genre_bars, self.instrument_bars):
+            bars.empty_text = bars_empty_text(d)
         self.genre_bars.set_values(*(d.genre or (None, None)))
         self.instrument_bars.set_values(*(d.instruments or (None, None)))
         if d.flag_reasons:
@@ -327,6 +330,13 @@ def not_analysed_text(d: TrackDetail) -> str:
     if d.analysis_error:
         return f"Analysis failed: {d.analysis_error}"
     return "Not analysed yet."
+
+
+def bars_empty_text(d: TrackDetail) -> str:
+    """What an empty confidence chart says (short; the flags box gives the reason)."""
+    if d.status != "ok":
+        return f"Cannot be analysed: the file is {d.status}."
+    return "Analysis failed (reason below)." if d.analysis_error else "Not analysed yet."
 
 
 def _html(text: str) -> str:

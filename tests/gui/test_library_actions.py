@@ -195,6 +195,11 @@ def test_status_column_and_errors_view_show_the_reason(qtbot, window, tmp_path):
     assert window.model.rowCount() == 1
     shown = window.model.data(window.model.index(0, 7))
     assert shown.startswith("unreadable: ") and len(shown) > len("unreadable: ")
+    header = window.table.horizontalHeader()
+    assert header.visualIndex(7) == 1, "the reason is next to the title, not off-screen"
+    assert window.table.columnViewportPosition(7) + 40 < window.table.viewport().width()
+    window.sidebar.select_view("all")
+    assert header.visualIndex(7) == 7
 
 
 def test_unreadable_track_says_why_and_view_switch_clears_the_pane(qtbot, window, tmp_path):
@@ -203,6 +208,7 @@ def test_unreadable_track_says_why_and_view_switch_clears_the_pane(qtbot, window
     window.table.selectRow(0)
     text = window.detail.flags_label.text()
     assert text.startswith("Cannot be analysed — the file is unreadable: "), text
+    assert window.detail.genre_bars.empty_text == "Cannot be analysed: the file is unreadable."
     assert not window.detail.label_editor.entry.isEnabled()
     window.sidebar.select_view("all")
     assert window.detail.track_id is None
