@@ -2,8 +2,9 @@
 
 What the librarian sees is what export writes: labels a person kept or added,
 and the model's predictions above the display threshold that nobody rejected
-yet. Every edit is a review decision (``tagger_core.review.set_label``), so it
-can be undone from the review history and the export picks it up.
+yet. Every edit is a review decision (``tagger_core.review.set_label``): the
+export picks it up, Review mode shows it, and ``music-tagger review undo``
+takes back the newest one.
 """
 
 from __future__ import annotations
