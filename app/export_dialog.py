@@ -8,9 +8,10 @@ what came back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -33,12 +35,49 @@ from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.errors import TaggerError
 from tagger_core.writing import ExportOptions, ExportReport, list_batches, run_export, undo_batch
+from tagger_core.writing.plan import plan_exports
 
 StartJob = Callable[[str, JobFn, Callable[[Any], Any] | None], Job]
 
 
 def _values(values: list[str] | None) -> str:
     return "—" if values is None else "; ".join(values) or "(empty)"
+
+
+@dataclass
+class Outcome:
+    """What one dialog job came back with.
+
+    ``report`` is what ran (export, undo, or the dry run itself); ``preview``
+    is a dry run made after it, so the diff's "Now" column is what the files
+    hold once the job is done; ``instrument_tracks`` counts the tracks with
+    instrument families to write (to say why none were written).
+    """
+
+    report: ExportReport
+    preview: ExportReport
+    instrument_tracks: int
+    options: ExportOptions
+
+
+def instruments_note(options: ExportOptions, instrument_tracks: int, field_changes: int) -> str:
+    """Why ticking "Instrument families" writes nothing ("" when it writes something)."""
+    if "instruments" not in options.tasks or field_changes:
+        return ""
+    if instrument_tracks:
+        return (
+            f"Instrument families: the files already hold them ({options.instruments_field} "
+            "field; TXXX in MP3, a freeform atom in MP4)."
+        )
+    how = (
+        f"and no prediction reaches {options.min_confidence:.2f}"
+        if options.min_confidence is not None
+        else '(tick "Also write labels with calibrated confidence" to write predicted ones)'
+    )
+    return (
+        "Instrument families: nothing to write — no track here has accepted instrument "
+        f"families {how}."
+    )
 
 
 class ExportDialog(QDialog):
@@ -52,6 +91,11 @@ class ExportDialog(QDialog):
         self.last_report: ExportReport | None = None
         self.setWindowTitle("Export tags to files")
         self.resize(900, 640)
+        #: Asks before files are written; returns True to go on (tests answer it).
+        self.confirm: Callable[[str], bool] = self._ask
+        self.track_ids: list[int] | None = None
+        self.only_selection = QCheckBox("")
+        self.only_selection.setVisible(False)
 
         self.genres = QCheckBox("Genres")
         self.genres.setChecked(True)
@@ -87,6 +131,7 @@ class ExportDialog(QDialog):
         form.addRow("Existing genres:", self.policy)
         form.addRow("", conf)
         form.addRow("", self.only_reviewed)
+        form.addRow("", self.only_selection)
         form.addRow("MP3 tags:", self.id3)
         form.addRow("", self.provenance)
 
@@ -146,6 +191,28 @@ class ExportDialog(QDialog):
             provenance=self.provenance.isChecked(),
         )
 
+    def set_selection(self, track_ids: list[int] | None) -> None:
+        """Limit the export to these tracks (the library's selection); None: the whole library."""
+        self.track_ids = list(track_ids) if track_ids else None
+        n = len(self.track_ids or [])
+        self.only_selection.setText(f"Only the {n:,} selected track{'s' if n != 1 else ''}")
+        self.only_selection.setChecked(bool(n))
+        self.only_selection.setVisible(bool(n))
+
+    def scope(self) -> list[int] | None:
+        """The tracks the next job covers (None: every track of the library)."""
+        return self.track_ids if self.only_selection.isChecked() else None
+
+    def _ask(self, question: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Write tags into files?",
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     # -- jobs ------------------------------------------------------------------------------
     def _run(self, title: str, fn: Callable[[Any, Any], Any], done: Callable[[Any], str]) -> None:
         if self.job is not None:
@@ -168,9 +235,15 @@ class ExportDialog(QDialog):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
-    def _finished(self, result: Any, done: Callable[[Any], str]) -> str:
-        self.last_report = result
+    def _finished(self, result: Outcome, done: Callable[[Outcome], str]) -> str:
+        self.last_report = result.report
+        self._show_diff(result.preview)
         text = done(result)
+        field = result.options.instruments_field
+        note = instruments_note(
+            result.options, result.instrument_tracks, _field_changes(result.preview, field)
+        )
+        text = f"{text}\n{note}" if note else text
         self.summary.setText(text)
         return text
 
@@ -183,24 +256,36 @@ class ExportDialog(QDialog):
         self.refresh_batches()
         self._update_buttons()
 
-    def preview(self) -> None:
-        self._start_export("Previewing export", True, self._show_diff)
-
-    def _start_export(self, title: str, dry_run: bool, done: Callable[[ExportReport], str]) -> None:
-        """Run the export (or its dry run) with the dialog's options in a worker."""
+    def _start(
+        self,
+        title: str,
+        work: Callable[[Any, Any], ExportReport] | None,
+        done: Callable[[Outcome], str],
+    ) -> None:
+        """Run ``work`` (None: only the dry run) then a dry run, with the dialog's options."""
         try:
             options = self.options()
         except TaggerError as err:
             self.summary.setText(str(err))
             return
-        library = self.library
+        library, track_ids = self.library, self.scope()
 
-        def run(report: Any, cancel: Any) -> ExportReport:
-            return run_export(library, options, dry_run=dry_run, progress=report, cancel=cancel)
+        def run(report: Any, cancel: Any) -> Outcome:
+            did = work(report, cancel) if work is not None else None
+            preview = run_export(
+                library, options, track_ids=track_ids, dry_run=True, progress=report
+            )
+            with library.session() as s:
+                plans = plan_exports(s, options, None, track_ids)
+            n = sum(1 for p in plans if p.accept.get("instruments"))
+            return Outcome(did or preview, preview, n, options)
 
         self._run(title, run, done)
 
-    def _show_diff(self, report: ExportReport) -> str:
+    def preview(self) -> None:
+        self._start("Previewing export", None, lambda r: _would_change(r.preview))
+
+    def _show_diff(self, report: ExportReport) -> None:
         self.diff.clear()
         for d in report.diffs:
             top = QTreeWidgetItem(self.diff, [d.path, "", ""])
@@ -211,13 +296,35 @@ class ExportDialog(QDialog):
         for problem in report.problems[:200]:
             item = QTreeWidgetItem(self.diff, [problem, "", ""])
             item.setForeground(0, Qt.GlobalColor.darkRed)
-        return (
-            f"{report.written:,} files would change, {report.unchanged:,} already up to date, "
-            f"{report.skipped:,} would be skipped, {report.failed:,} cannot be read."
-        )
 
     def export(self) -> None:
-        def done(r: ExportReport) -> str:
+        """Dry run first; write only after the librarian confirms what would change."""
+        self._start("Checking what the export would change", None, self._confirm_export)
+
+    def _confirm_export(self, result: Outcome) -> str:
+        r = result.preview
+        if not r.written:
+            return "Nothing to write: " + _would_change(r)
+        fields = sum(len(d.changes) for d in r.diffs)
+        question = (
+            f"Write {fields:,} field change{'s' if fields != 1 else ''} into "
+            f"{r.written:,} file{'s' if r.written != 1 else ''}?\n\n"
+            "Each file is replaced by a verified copy; the old values are kept, "
+            "so the batch can be undone."
+        )
+        if not self.confirm(question):
+            return "Export not started. " + _would_change(r)
+        QTimer.singleShot(0, self._export_now)
+        return f"Writing {r.written:,} files…"
+
+    def _export_now(self) -> None:
+        options, library, track_ids = self.options(), self.library, self.scope()
+
+        def work(report: Any, cancel: Any) -> ExportReport:
+            return run_export(library, options, track_ids=track_ids, progress=report, cancel=cancel)
+
+        def done(result: Outcome) -> str:
+            r = result.report
             text = (
                 f"Export batch {r.batch_id}: {r.written:,} files written, "
                 f"{r.unchanged:,} unchanged, {r.skipped:,} skipped, {r.failed:,} failed."
@@ -226,7 +333,7 @@ class ExportDialog(QDialog):
                 ("Export cancelled; finish it by exporting again. " + text) if r.cancelled else text
             )
 
-        self._start_export("Exporting", False, done)
+        self._start("Exporting", work, done)
 
     def last_done_batch(self) -> int | None:
         for b in list_batches(self.library):
@@ -241,15 +348,15 @@ class ExportDialog(QDialog):
             return
         library = self.library
 
-        def run(report: Any, cancel: Any) -> ExportReport:
+        def work(report: Any, cancel: Any) -> ExportReport:
             return undo_batch(library, batch_id, progress=report, cancel=cancel)
 
-        self._run(
+        self._start(
             "Undoing export",
-            run,
-            lambda r: (
-                f"Batch {batch_id} undone: {r.restored:,} files restored, "
-                f"{r.skipped:,} skipped, {r.failed:,} failed."
+            work,
+            lambda o: (
+                f"Batch {batch_id} undone: {o.report.restored:,} files restored, "
+                f"{o.report.skipped:,} skipped, {o.report.failed:,} failed."
             ),
         )
 
@@ -272,3 +379,15 @@ class ExportDialog(QDialog):
             if can_undo
             else "No finished export batch to undo"
         )
+
+
+def _would_change(r: ExportReport) -> str:
+    return (
+        f"{r.written:,} files would change, {r.unchanged:,} already up to date, "
+        f"{r.skipped:,} would be skipped, {r.failed:,} cannot be read."
+    )
+
+
+def _field_changes(r: ExportReport, field: str) -> int:
+    """Changes of the dry run to one custom field (its native key names it in every format)."""
+    return sum(1 for d in r.diffs for key in d.changes if field.upper() in key.upper())

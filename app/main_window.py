@@ -38,6 +38,7 @@ from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot
 from tagger_core.library.scan import ScanReport, scan
+from tagger_core.library.track_views import COLUMN_KEYS
 
 REFRESH_INTERVAL = 0.5
 
@@ -93,7 +94,9 @@ class MainWindow(QMainWindow):
         self._add_panels()
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search title, artist, album, genre, path  (Ctrl+F)")
+        self.search.setPlaceholderText(
+            "Search title, artist, album, genre, path, predicted  (Ctrl+F)"
+        )
         self.search.setClearButtonEnabled(True)
         self.search.setMaximumWidth(360)
         self._search_timer = QTimer(self)
@@ -111,6 +114,7 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_menus_and_toolbar()
+        self._add_library_actions()
         self._restore_settings()
         self._update_actions()
 
@@ -135,6 +139,16 @@ class MainWindow(QMainWindow):
             self.calibration.refresh_models()
             if self.calibration.data is None and self.job is None:
                 self.calibration.reload()  # first visit: load the calibration set
+
+    def _add_library_actions(self) -> None:
+        """Right-click menus, the column chooser, multi-selection and hand edits."""
+        from app.library_actions import LibraryActions
+
+        self.library_actions = LibraryActions(self)
+        self.detail.decisions_changed.connect(self.refresh_library)
+        status = COLUMN_KEYS.index("status")
+        sample = "unreadable: corrupt or unsupported file"  # the reason shows, not "unrea…"
+        self.table.setColumnWidth(status, self.table.fontMetrics().horizontalAdvance(sample) + 16)
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcut: Any, slot: Callable[[], Any], tip: str = "") -> QAction:
@@ -308,9 +322,7 @@ class MainWindow(QMainWindow):
         self.detail.show_track(self.model.track_id(current.row()) if current.isValid() else None)
 
     def selected_track_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        ids = [self.model.track_id(r) for r in rows]
-        return [i for i in ids if i is not None]
+        return self.library_actions.selected_ids()
 
     # -- jobs ------------------------------------------------------------------------------
     def start_job(self, title: str, fn: JobFn, on_done: Callable[[Any], None] | None = None) -> Job:

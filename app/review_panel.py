@@ -237,6 +237,28 @@ class ReviewPanel(QWidget):
         self._show()
         self._update_counts()
 
+    def open_tracks(self, ids: list[int]) -> None:
+        """Review these tracks (the library's selection) in place of the flagged queue.
+
+        The queue comes back on the next reload (switching task or tab).
+        """
+        ids = list(dict.fromkeys(ids))[:QUEUE_LIMIT]
+        with self.library.session() as s:
+            names = dict(
+                s.execute(select(Track.id, Track.path_text).where(Track.id.in_(ids))).all()
+            )
+        self.queue = [tid for tid in ids if tid in names]
+        self.queue_list.blockSignals(True)
+        self.queue_list.clear()
+        for tid in self.queue:
+            item = QListWidgetItem(names[tid].rsplit("/", 1)[-1])
+            item.setData(Qt.ItemDataRole.UserRole, tid)
+            self.queue_list.addItem(item)
+        self.queue_list.blockSignals(False)
+        self.position = 0 if self.queue else -1
+        self._show()
+        self._update_counts()
+
     def current_track_id(self) -> int | None:
         return self.queue[self.position] if 0 <= self.position < len(self.queue) else None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from tagger_core.db import Library
@@ -10,6 +10,7 @@ from tagger_core.library.track_views import VIEWS, folder_views, view_counts
 from tagger_core.trust.review import review_counts
 
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 1
+PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class Sidebar(QListWidget):
@@ -35,6 +36,14 @@ class Sidebar(QListWidget):
                 self.setCurrentRow(i)
                 return True
         return False
+
+    def folder_at(self, pos: QPoint) -> tuple[int, str] | None:
+        """(library folder id, path) of the folder entry at ``pos`` (None elsewhere)."""
+        item = self.itemAt(pos)
+        key = str(item.data(VIEW_ROLE) or "") if item else ""
+        if item is None or not key.startswith("folder:"):
+            return None
+        return int(key[7:]), str(item.data(PATH_ROLE))
 
     def refresh(self) -> None:
         with self.library.session() as s:
@@ -63,6 +72,7 @@ class Sidebar(QListWidget):
             name = path.rstrip("/").rsplit("/", 1)[-1] or path
             item = self._add(key, f"{name} ({counts.get(key, 0):,})")
             item.setToolTip(path)
+            item.setData(PATH_ROLE, path)
         self.blockSignals(False)
         if not self.select_view(current):
             self.setCurrentRow(0)

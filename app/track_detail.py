@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 
 from app.confidence_bars import ConfidenceBars
+from app.label_editor import LabelEditor
 from app.preview import Player
 from app.spectrogram import load_clip, log_mel, to_rgb
 from app.workers import Job
 from tagger_core.db import Library
-from tagger_core.db.models import Prediction, Track
+from tagger_core.db.models import Analysis, Prediction, Track
 from tagger_core.labels.tasks import task_bundles
 
 
@@ -48,6 +49,7 @@ class TrackDetail:
     instruments: tuple[dict[str, float], dict[str, float]] | None = None
     flag_reasons: list[str] = field(default_factory=list)
     flagged: bool = False
+    analysis_error: str | None = None
 
 
 def reason_text(reason: Any) -> str:
@@ -93,6 +95,9 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
             fields=[(k, v) for k, v in fields if v],
             raw_tags=dict(t.raw_tags or {}),
         )
+        detail.analysis_error = s.scalar(
+            select(Analysis.error).where(Analysis.track_id == track_id, Analysis.status != "ok")
+        )
         shown = task_bundles(s)
         for p in s.scalars(select(Prediction).where(Prediction.track_id == track_id)):
             pair = (dict(p.confidences or {}), dict(p.spread or {}))
@@ -127,6 +132,8 @@ class TrackDetailPanel(QWidget):
     """Shows one track; ``show_track(id)`` switches to another."""
 
     spectrogram_ready = Signal(int)
+    #: A hand edit of labels was stored (the table's Flag and counts may change).
+    decisions_changed = Signal()
 
     def __init__(self, library: Library, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +178,9 @@ class TrackDetailPanel(QWidget):
         inst_box = QGroupBox("Instrument families (calibrated, ± member spread)")
         QVBoxLayout(inst_box).addWidget(self.instrument_bars)
 
+        self.label_editor = LabelEditor(library)
+        self.label_editor.changed.connect(self.decisions_changed)
+
         self.flags_label = QLabel("")
         self.flags_label.setWordWrap(True)
         flags_box = QGroupBox("Review flags")
@@ -195,6 +205,7 @@ class TrackDetailPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(genre_box)
         layout.addWidget(inst_box)
+        layout.addWidget(self.label_editor)
         layout.addWidget(flags_box)
         layout.addWidget(spec_box)
         layout.addWidget(self.tags_box)
@@ -236,9 +247,11 @@ class TrackDetailPanel(QWidget):
         if d is None:
             self.heading.setText("No track selected")
             self.path_label.setText("")
-            self.genre_bars.set_values(None)
-            self.instrument_bars.set_values(None)
+            for bars in (self.genre_bars, self.instrument_bars):
+                bars.empty_text = "Not analysed yet."
+                bars.set_values(None)
             self.flags_label.setText("")
+            self.label_editor.show_track(None)
             return
         title = next((v for k, v in d.fields if k == "Title"), os.path.basename(d.path_text))
         artist = next((v for k, v in d.fields if k == "Artist"), "")
@@ -254,6 +267,8 @@ class TrackDetailPanel(QWidget):
             text = " | ".join(str(v) for v in values) if isinstance(values, list) else str(values)
             QTreeWidgetItem(self.raw_tree, [tag, text])
         self.raw_tree.resizeColumnToContents(0)
+        for bars in (self.genre_bars, self.instrument_bars):
+            bars.empty_text = bars_empty_text(d)
         self.genre_bars.set_values(*(d.genre or (None, None)))
         self.instrument_bars.set_values(*(d.instruments or (None, None)))
         if d.flag_reasons:
@@ -261,7 +276,11 @@ class TrackDetailPanel(QWidget):
         elif d.genre or d.instruments:
             self.flags_label.setText("No flags: the confidences are trusted as they are.")
         else:
-            self.flags_label.setText("Not analysed yet.")
+            self.flags_label.setText(not_analysed_text(d))
+        if d.status == "ok":
+            self.label_editor.show_track(d.id)
+        else:
+            self.label_editor.show_track(None, "An unreadable file's tags cannot be written.")
         if d.status == "ok":
             self.spectrogram_note.setText("Computing…")
             job = Job("spectrogram", spectrogram_job(d.path), self)
@@ -301,6 +320,23 @@ class TrackDetailPanel(QWidget):
     def wait_for_jobs(self, ms: int = 30000) -> None:
         for job in list(self._jobs):
             job.wait(ms)
+
+
+def not_analysed_text(d: TrackDetail) -> str:
+    """Why a track has no predictions: unreadable, analysis failed, or not analysed yet."""
+    if d.status != "ok":
+        reason = f": {d.error}" if d.error else ""
+        return f"Cannot be analysed — the file is {d.status}{reason}"
+    if d.analysis_error:
+        return f"Analysis failed: {d.analysis_error}"
+    return "Not analysed yet."
+
+
+def bars_empty_text(d: TrackDetail) -> str:
+    """What an empty confidence chart says (short; the flags box gives the reason)."""
+    if d.status != "ok":
+        return f"Cannot be analysed: the file is {d.status}."
+    return "Analysis failed (reason below)." if d.analysis_error else "Not analysed yet."
 
 
 def _html(text: str) -> str:

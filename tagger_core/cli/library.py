@@ -1,4 +1,4 @@
-"""Library commands: ``scan``, ``status``, ``tracks``, ``show`` and ``run``."""
+"""Library commands: ``scan``, ``status``, ``tracks``, ``show``, ``remove`` and ``run``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("track", metavar="TRACK", help="track id or path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("remove", help="remove folders or tracks from the library (not from disk)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a library folder, a file or a folder")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("run", help="the main job on the default library: scan, analyse, summary")
     p.add_argument("library", nargs="?", help="library folder (default: $LIBRARY, ~/Music, demo)")
@@ -114,6 +119,19 @@ def cmd_tracks(args: Any) -> int:
         flag = "" if t.status == "ok" else f"  [{t.status}: {t.error}]"
         print(f"{t.id:>6}  {t.artist or '?'} – {t.display_name}  ({genres}){flag}")
     print(f"{len(tracks)} tracks")
+    return 0
+
+
+def cmd_remove(args: Any) -> int:
+    from tagger_core.library.removal import removal_impact, remove_from_library, resolve_paths
+
+    library = library_from_args(args)
+    with library.session() as s:
+        tracks, roots = resolve_paths(s, args.paths)
+        impact = removal_impact(s, tracks, roots)
+    if not args.dry_run:
+        impact = remove_from_library(library, tracks, roots)
+    print(f"{'Would remove' if args.dry_run else 'Removed'} {impact.sentence()}; no file touched.")
     return 0
 
 

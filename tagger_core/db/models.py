@@ -148,6 +148,10 @@ class Calibration(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+#: How ``Prediction.summary`` starts when no label clears the threshold.
+SUMMARY_NOT_FOUND = "not found"
+
+
 class Prediction(Base):
     """Calibrated label confidences and review flags of one track for one bundle."""
 

@@ -5,18 +5,29 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tagger_core.db.models import Track
+from tagger_core.db.models import SUMMARY_NOT_FOUND, Prediction, Track
 from tagger_core.errors import TaggerError
 
 
 def track_filter(stmt: Select[Any], text: str | None) -> Select[Any]:
-    """Restrict ``stmt`` to tracks whose title, artist, album, genre or path contain ``text``."""
+    """Restrict ``stmt`` to tracks whose tags, path or predicted labels contain ``text``.
+
+    Predicted labels are matched in the stored summary, which lists only the
+    calibrated labels that clear the accept threshold; a summary saying none
+    does ("not found (best …)") is not matched, so a search for "Rock" finds
+    tracks predicted as Rock, not every track whose best guess was Rock.
+    """
     if not text:
         return stmt
     pattern = f"%{text}%"
+    predicted = exists().where(
+        Prediction.track_id == Track.id,
+        Prediction.summary.ilike(pattern),
+        ~Prediction.summary.like(f"{SUMMARY_NOT_FOUND}%"),
+    )
     return stmt.where(
         or_(
             Track.title.ilike(pattern),
@@ -24,6 +35,7 @@ def track_filter(stmt: Select[Any], text: str | None) -> Select[Any]:
             Track.album.ilike(pattern),
             Track.genre_text.ilike(pattern),
             Track.path_text.ilike(pattern),
+            predicted,
         )
     )
 

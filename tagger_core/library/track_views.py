@@ -64,7 +64,14 @@ class TrackRow:
     error: str
 
     def value(self, key: str) -> str:
-        return str(getattr(self, key))
+        return self.status_text if key == "status" else str(getattr(self, key))
+
+    @property
+    def status_text(self) -> str:
+        """The status with its reason, so the Errors view says why without a tooltip."""
+        if self.status != "ok":
+            return f"{self.status}: {self.error}" if self.error else self.status
+        return f"analysis failed: {self.error}" if self.error else self.status
 
 
 def _reviewed_clause(task: str | None = None) -> Any:
@@ -145,7 +152,7 @@ def _nocase(expr: Any) -> Any:
     return expr.collate("NOCASE")
 
 
-def _sort_expression(key: str) -> Any:
+def _sort_expression(key: str, bundles: TaskBundles) -> Any:
     if key == "title":
         return _nocase(func.coalesce(Track.title, _file_name()))
     if key == "artist":
@@ -159,7 +166,12 @@ def _sort_expression(key: str) -> Any:
     if key == "instruments":
         return _IP.summary
     if key == "flag":
-        return case((_GP.flagged.is_(True), 1), else_=0) + case((_IP.flagged.is_(True), 1), else_=0)
+        # Ascending: waiting for review in some task, reviewed, analysed and not
+        # flagged, not analysed — the order the Flag column's words say.
+        analysed = exists().where(Prediction.track_id == Track.id)
+        return case(
+            (_waiting_clause(bundles), 0), (_reviewed_clause(), 1), (analysed, 2), else_=3
+        )
     if key == "status":
         return Track.status
     raise TaggerError(f"cannot sort by {key!r}; columns are {', '.join(COLUMN_KEYS)}")
@@ -188,9 +200,9 @@ def page_ids(
     bundles: TaskBundles = TaskBundles(),  # noqa: B008 - frozen, so safe as a default
 ) -> list[int]:
     """Track ids of one page of the view, in display order (ties broken by id)."""
-    key = _sort_expression(sort)
+    key = _sort_expression(sort, bundles)
     stmt = track_filter(view_filter(select(Track.id), view, bundles), text)
-    if sort in ("predicted", "instruments", "flag"):
+    if sort in ("predicted", "instruments"):
         stmt = _joined(stmt, bundles)
     order = key.desc() if descending else key.asc()
     tie = Track.id.desc() if descending else Track.id.asc()
@@ -261,6 +273,13 @@ def rows_for(
         ).all()
     )
     reviewed_tracks = {tid for tid, _ in reviewed}
+    failed = dict(
+        session.execute(
+            select(Analysis.track_id, Analysis.error).where(
+                Analysis.track_id.in_(ids), Analysis.status != "ok"
+            )
+        ).all()
+    )
     by_track: dict[int, dict[str, Any]] = {}
     for p in preds:
         by_track.setdefault(p.track_id, {})[p.bundle_id] = p
@@ -284,7 +303,7 @@ def rows_for(
             instruments=_shown(i),
             flag=flag,
             status=t.status,
-            error=t.error or "",
+            error=t.error or failed.get(t.id) or "",
         )
     return [found[i] for i in ids if i in found]
 

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.blob_codec import unpack
-from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
+from tagger_core.db.models import (
+    SUMMARY_NOT_FOUND,
+    Analysis,
+    Calibration,
+    Prediction,
+    Setting,
+    Track,
+    utcnow,
+)
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.labels.taxonomy import BoundTaxonomy
 from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
@@ -208,7 +216,7 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
     if chosen:
         return ", ".join(chosen)
     best = int(order[0])
-    return f"not found (best {labels[best]} {confidence_text(probs[best], threshold)})"
+    return f"{SUMMARY_NOT_FOUND} (best {labels[best]} {confidence_text(probs[best], threshold)})"
 
 
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:

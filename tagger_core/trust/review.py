@@ -222,3 +222,48 @@ def review_counts(session: Session) -> dict[str, Any]:
         "decisions": int(decisions or 0),
         "tasks": per_task,
     }
+
+
+def set_label(
+    library: Library,
+    track_ids: list[int],
+    task: str,
+    label: str,
+    keep: bool,
+    threshold: float = 0.5,
+) -> int:
+    """A person's hand edit of one label on several tracks, in one transaction.
+
+    Keeping a label records ``accept`` where the shown model predicts it at or
+    above ``threshold`` and ``add`` elsewhere; dropping it records ``reject``.
+    Export reads these decisions, so what was edited is what gets written.
+    Returns the number of decisions recorded.
+    """
+    from tagger_core.library.track_views import task_bundles
+
+    _check_task(task)
+    with library.session() as s:
+        found = set(s.scalars(select(Track.id).where(Track.id.in_(track_ids))))
+        missing = [t for t in track_ids if t not in found]
+        if missing:
+            raise TaggerError(f"no track with id {missing[0]}")
+        shown = task_bundles(s)
+        bundle = shown.genre if task == "genre" else shown.instruments
+        confidences = dict(
+            s.execute(
+                select(Prediction.track_id, Prediction.confidences).where(
+                    Prediction.bundle_id == bundle, Prediction.track_id.in_(track_ids)
+                )
+            ).all()
+        )
+        for tid in dict.fromkeys(track_ids):
+            value = (confidences.get(tid) or {}).get(label)
+            conf = float(value) if value is not None else None
+            if not keep:
+                action = "reject"
+            else:
+                action = "accept" if conf is not None and conf >= threshold else "add"
+            s.add(
+                ReviewDecision(track_id=tid, task=task, label=label, action=action, confidence=conf)
+            )
+        return len(dict.fromkeys(track_ids))

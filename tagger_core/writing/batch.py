@@ -392,6 +392,7 @@ def run_export(
     options: ExportOptions,
     paths: list[str] | None = None,
     *,
+    track_ids: list[int] | None = None,
     dry_run: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -399,14 +400,14 @@ def run_export(
     """Export accepted labels into files (or, with ``dry_run``, only say what would change).
 
     Interrupted batches are completed first, so rerunning the same command
-    after a crash finishes the job.
+    after a crash finishes the job. ``track_ids`` limits it to those tracks.
     """
     start = time.perf_counter()
     resumed = ExportReport() if dry_run else resume_unfinished(library, progress, cancel)
     if resumed.cancelled:
         return resumed
     with library.session() as s:
-        plans = plan_exports(s, options, paths)
+        plans = plan_exports(s, options, paths, track_ids)
     if dry_run:
         report = _dry_run(library, plans, options, progress)
         report.seconds = time.perf_counter() - start

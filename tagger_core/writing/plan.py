@@ -112,14 +112,23 @@ def _provenance(preds: list[Prediction], calibs: dict[int, Calibration]) -> str:
 
 
 def plan_exports(
-    session: Session, options: ExportOptions, paths: list[str] | None = None
+    session: Session,
+    options: ExportOptions,
+    paths: list[str] | None = None,
+    track_ids: list[int] | None = None,
 ) -> list[TrackPlan]:
-    """One plan per track that has something to write, in path order."""
+    """One plan per track that has something to write, in path order.
+
+    ``paths`` and ``track_ids`` (the GUI's selection) each narrow the tracks.
+    """
     stmt = select(Track.id).where(Track.status == "ok")
     if paths:
         check_paths(session, paths)
         stmt = stmt.where(path_condition(paths))
-    track_ids = list(session.scalars(stmt.order_by(Track.path)))
+    chosen = set(track_ids) if track_ids is not None else None
+    track_ids = [
+        t for t in session.scalars(stmt.order_by(Track.path)) if chosen is None or t in chosen
+    ]
     wanted = set(track_ids)
     states = {task: reviews(session, task) for task in options.tasks}
     preds: dict[int, list[Prediction]] = {}

@@ -42,8 +42,9 @@ def test_opens_scrolls_sorts_filters_without_loading_everything(qtbot, big_libra
     model.sort(1, Qt.SortOrder.AscendingOrder)
     assert model.data(model.index(0, 1)) == "Artist 000"
     assert model.data(model.index(N - 1, 1)) == "Artist 499"
-    model.sort(6, Qt.SortOrder.DescendingOrder)
+    model.sort(6, Qt.SortOrder.AscendingOrder)  # flagged first, not analysed last
     assert model.data(model.index(0, 6)) == "⚑ flagged"
+    assert model.data(model.index(N - 1, 6)) == ""
 
     model.set_filter("Artist 007")
     assert model.rowCount() == N // 500

@@ -36,7 +36,7 @@ def test_scan_through_gui_fills_table_sidebar_and_detail(qtbot, window, tmp_path
 
     window.sidebar.select_view("errors")
     assert window.model.rowCount() == 1
-    assert window.model.data(window.model.index(0, 7)) == "unreadable"
+    assert window.model.data(window.model.index(0, 7)).startswith("unreadable: ")
     window.sidebar.select_view("all")
 
     window.search.setText("Tagged")

@@ -72,7 +72,7 @@ def test_views_count_and_page_in_sql(library):
         assert rows_for(s, last)[0].title == "Song 00049"
         by_pred = page_ids(s, sort="predicted", descending=True, limit=2)
         assert set(by_pred) <= set(ids) and len(by_pred) == 2
-        flagged_first = page_ids(s, sort="flag", descending=True, limit=1)
+        flagged_first = page_ids(s, sort="flag", limit=1)
         assert flagged_first == [ids[1]]
         rows = {r.id: r for r in rows_for(s, [ids[1], ids[3]])}
         assert rows[ids[1]].predicted == "Jazz 0.90" and rows[ids[1]].flag == "flagged"
@@ -123,3 +123,74 @@ def test_columns_follow_the_task_each_manifest_states(library, tmp_path, monkeyp
         row = rows_for(s, [ids[0]], shown)[0]
         assert row.predicted == "slow 0.80, loud 0.60" and row.instruments == "Jazz 0.70"
         assert page_ids(s, sort="predicted", descending=True, limit=1, bundles=shown) == [ids[0]]
+
+
+def test_flag_sort_orders_flagged_reviewed_plain_then_not_analysed(library):
+    ids = _add_tracks(library, 8)
+    with library.session() as s:
+        # ids[1]: flagged; ids[2]: flagged but reviewed; ids[3]: analysed, not flagged;
+        # ids[4]: reviewed and not flagged; the rest are not analysed.
+        s.add(
+            Prediction(track_id=ids[1], bundle_id="genre", confidences={"Jazz": 0.6}, flagged=True)
+        )
+        s.add(
+            Prediction(track_id=ids[2], bundle_id="genre", confidences={"Jazz": 0.6}, flagged=True)
+        )
+        s.add(Prediction(track_id=ids[3], bundle_id="genre", confidences={"Jazz": 0.9}))
+        s.add(Prediction(track_id=ids[4], bundle_id="genre", confidences={"Jazz": 0.9}))
+        for tid in (ids[2], ids[4]):
+            s.add(ReviewDecision(track_id=tid, task="genre", action="reviewed"))
+    with library.session() as s:
+        order = page_ids(s, sort="flag", limit=10)
+        flags = [r.flag for r in rows_for(s, order)]
+        assert order[:5] == [ids[1], ids[2], ids[4], ids[3], ids[0]]
+        assert flags[:5] == ["flagged", "reviewed", "reviewed", "", ""]
+        assert page_ids(s, sort="flag", descending=True, limit=8)[-1] == ids[1]
+
+
+def test_search_finds_predicted_labels_above_the_threshold_only(library):
+    ids = _add_tracks(library, 4)
+    with library.session() as s:
+        s.add(
+            Prediction(
+                track_id=ids[1], bundle_id="genre", confidences={}, summary="Electronic 0.81"
+            )
+        )
+        s.add(
+            Prediction(
+                track_id=ids[2],
+                bundle_id="genre",
+                confidences={},
+                summary="not found (best Electronic 0.31)",
+            )
+        )
+        s.add(
+            Prediction(
+                track_id=ids[3], bundle_id="instruments", confidences={}, summary="Strings 0.7"
+            )
+        )
+    with library.session() as s:
+        assert page_ids(s, text="electronic") == [ids[1]]
+        assert count_tracks(s, "all", "strings") == 1
+        assert count_tracks(s, "all", "Song 0000") == 4
+
+
+def test_status_text_says_why_a_track_is_in_the_errors_view(library):
+    ids = _add_tracks(library, 2)
+    with library.session() as s:
+        s.get(Track, ids[0]).error = "not an audio file"
+        s.add(
+            Analysis(
+                track_id=ids[1],
+                bundle_id="genre",
+                bundle_version="1",
+                status="failed",
+                error="decoder gave no samples",
+            )
+        )
+    with library.session() as s:
+        rows = rows_for(s, page_ids(s, "errors"))
+    assert [r.value("status") for r in rows] == [
+        "unreadable: not an audio file",
+        "analysis failed: decoder gave no samples",
+    ]
