@@ -1,10 +1,14 @@
-"""Library commands: ``scan``, ``status``, ``tracks``, ``show`` and ``run``."""
+"""Library commands: ``scan``, ``status``, ``tracks``, ``show`` and ``run``.
+
+``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
+the main job only inside the commands that use them: those three start without torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -19,10 +23,11 @@ from tagger_core.db.models import Track
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
 from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
-from tagger_core.library.scan import ScanReport, scan
 from tagger_core.library.selection import track_ids_under
-from tagger_core.listening import analyze_and_predict
 from tagger_core.trust.summary import summarize_predictions
+
+if TYPE_CHECKING:
+    from tagger_core.library.scan import ScanReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _scan_with_progress(args: Any, paths: list[str]) -> ScanReport:
+    from tagger_core.library.scan import scan  # mutagen: only for the commands that scan
+
     library = library_from_args(args)
     exts = (
         parse_extensions(args.extensions)
@@ -149,6 +156,8 @@ def cmd_run(args: Any) -> int:
 
 def _analyze_root(args: Any, root: Path) -> None:
     """The main job on the library's tracks under ``root``, then a summary of predictions."""
+    from tagger_core.listening import analyze_and_predict  # torch, when the job runs
+
     library = library_from_args(args)
     with library.session() as s:
         ids = track_ids_under(s, root)
