@@ -145,7 +145,7 @@ def _fresh(code: str) -> dict:
 LOADED = (
     "import json, sys\n"
     "print(json.dumps({m: m in sys.modules for m in "
-    "('torch', 'scipy.optimize', 'matplotlib', 'librosa', 'PySide6')}))\n"
+    "('torch', 'scipy.optimize', 'matplotlib', 'librosa', 'PySide6', 'alembic')}))\n"
 )
 
 
