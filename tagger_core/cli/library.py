@@ -10,8 +10,6 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
     print_analysis_report,
@@ -19,11 +17,10 @@ from tagger_core.cli.reports import (
     print_predictions_error,
     print_scan_report,
 )
-from tagger_core.db.models import Track
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
-from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
-from tagger_core.library.selection import track_ids_under
+from tagger_core.library.queries import find_track, status_counts, track_dict
+from tagger_core.library.selection import track_ids_under, tracks_matching
 from tagger_core.trust.summary import summarize_predictions
 
 if TYPE_CHECKING:
@@ -109,10 +106,7 @@ def cmd_status(args: Any) -> int:
 def cmd_tracks(args: Any) -> int:
     library = library_from_args(args)
     with library.session() as s:
-        stmt = track_filter(select(Track), args.query).order_by(Track.path_text)
-        if args.limit:
-            stmt = stmt.limit(args.limit)
-        tracks = list(s.scalars(stmt))
+        tracks = tracks_matching(s, args.query, args.limit)
     if args.json:
         print_json([track_dict(t) for t in tracks])
         return 0

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy import select
-
 from tagger_core.cli.common import library_from_args, print_json
-from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
 from tagger_core.library.queries import find_track
+from tagger_core.library.selection import tracks_by_id
 from tagger_core.trust.policy import ReviewPolicy
 from tagger_core.trust.predictions import load_policy, refresh_predictions, save_policy
 from tagger_core.trust.review import decide, mark_reviewed, review_counts, review_queue, undo_last
@@ -48,7 +46,7 @@ def cmd_list(args: Any) -> int:
         queue = review_queue(s, args.model, args.limit)
         counts = review_counts(s)
         ids = [p.track_id for p in queue]
-        tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(ids)))}
+        tracks = tracks_by_id(s, ids)
     if args.json:
         print_json({"counts": counts, "queue": [
             {"track_id": p.track_id, "path": tracks[p.track_id].path_text, "summary": p.summary,
