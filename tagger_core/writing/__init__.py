@@ -1,4 +1,7 @@
-"""Writing accepted labels back into files' tags, safely, with undo.
+"""The writing stage: decided labels → files' tags, safely, with undo; database dumps.
+
+Takes review decisions and calibrated predictions (``trust``) for library tracks and
+hands on rewritten files, each verified, with the old tags kept for undo.
 
 One module per tag system (``id3``, ``vorbis``, ``mp4``, ``apev2``, ``asf``)
 behind ``registry.system_for``; ``plan`` decides what each track gets,

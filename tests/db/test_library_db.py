@@ -80,3 +80,11 @@ def test_foreign_keys_are_enforced(library) -> None:
             "INSERT INTO analyses (track_id, bundle_id, bundle_version, status, members,"
             " n_patches, seconds_analysed, created_at) VALUES (999, 'g', '1', 'ok', '[]', 0, 0, '')"
         )
+
+
+def test_head_read_from_the_scripts_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from tagger_core.db.migrate import alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
