@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from tagger_core.arrays import unpack
@@ -22,6 +21,7 @@ from tagger_core.bundles import Bundle, BundleError, combined_taxonomy, load_bun
 from tagger_core.calibration.policy import ReviewPolicy, confidence_text, evaluate_policy
 from tagger_core.calibration.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.db import Library
+from tagger_core.db.dialect import upsert
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
 from tagger_core.taxonomy import BoundTaxonomy
 
@@ -257,7 +257,7 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert or update prediction rows (one executemany, not one statement per row)."""
     if rows:
-        stmt = insert(Prediction)
+        stmt = upsert(session, Prediction)
         stmt = stmt.on_conflict_do_update(
             index_elements=["track_id", "bundle_id"],
             set_={

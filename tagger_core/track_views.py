@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from tagger_core.db.dialect import nocase
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
 from tagger_core.errors import TaggerError
 from tagger_core.queries import track_filter
@@ -151,7 +152,7 @@ def _file_name() -> Any:
 
 
 def _nocase(expr: Any) -> Any:
-    return expr.collate("NOCASE")
+    return nocase(expr)
 
 
 def _sort_expression(key: str) -> Any:
