@@ -79,7 +79,12 @@ def server_engine(url: URL) -> Engine:
     """PostgreSQL engine (psycopg 3); a clear error when the driver is not installed."""
     try:
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            url,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                "options": "-c timezone=UTC",  # timestamps come back in UTC, as on SQLite
+            },
         )
     except (ImportError, NoSuchModuleError) as err:
         raise ConfigError(PG_MISSING_DRIVER) from err
