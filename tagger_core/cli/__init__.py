@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.review",
     "tagger_core.cli.train",
     "tagger_core.cli.analyze",
+    "tagger_core.cli.db",
 )
 
 
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"music-tagger {__version__}")
     parser.add_argument(
-        "--db", help="library database file (default: $MUSIC_TAGGER_DB or the user data dir)"
+        "--db",
+        help="library database: an SQLite file or a postgresql+psycopg://user@host/db URL "
+        "(default: $MUSIC_TAGGER_DB or the user data dir)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
