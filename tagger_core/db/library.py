@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -38,6 +39,31 @@ def _set_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+@cache
+def _nul_safe_dumpers() -> tuple[type, type]:
+    """psycopg ``str`` dumpers (text and binary) that store NUL as U+FFFD."""
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+    class NulSafeText(StrDumperUnknown):
+        def dump(self, obj: str):  # type: ignore[no-untyped-def]
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    class NulSafeBinary(StrBinaryDumper):
+        def dump(self, obj: str):  # type: ignore[no-untyped-def]
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    return NulSafeText, NulSafeBinary
+
+
+def _adapt_text(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL text cannot hold NUL: a hostile tag with one would abort a whole scan.
+
+    There it is stored as U+FFFD; SQLite keeps such text as it is.
+    """
+    for dumper in _nul_safe_dumpers():
+        dbapi_conn.adapters.register_dumper(str, dumper)
 
 
 class Library:
@@ -78,7 +104,7 @@ def make_engine(path: Path) -> Engine:
 def server_engine(url: URL) -> Engine:
     """PostgreSQL engine (psycopg 3); a clear error when the driver is not installed."""
     try:
-        return create_engine(
+        engine = create_engine(
             url,
             pool_pre_ping=True,
             connect_args={
@@ -88,6 +114,8 @@ def server_engine(url: URL) -> Engine:
         )
     except (ImportError, NoSuchModuleError) as err:
         raise ConfigError(PG_MISSING_DRIVER) from err
+    event.listen(engine, "connect", _adapt_text)
+    return engine
 
 
 def engine_for(location: Location) -> Engine:

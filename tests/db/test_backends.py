@@ -140,6 +140,18 @@ def test_orm_round_trip_of_every_kind_of_value(db_location: str) -> None:
     lib.close()
 
 
+def test_text_with_nul_is_stored(db_location: str) -> None:
+    """A hostile tag with NUL: kept on SQLite, U+FFFD on PostgreSQL (its text cannot hold NUL)."""
+    lib = open_library(db_location)
+    with lib.session() as s:
+        s.add(_track(b"/m/nul.mp3", title="a\x00b", raw_tags={"TIT2": ["a\x00b"]}))
+    with lib.session() as s:
+        track = s.scalars(select(Track)).one()
+    expected = "a\ufffdb" if lib.dialect == "postgresql" else "a\x00b"
+    assert track.title == expected and track.raw_tags == {"TIT2": ["a\x00b"]}
+    lib.close()
+
+
 def test_newer_schema_is_refused_and_left_alone(db_location: str) -> None:
     lib = open_library(db_location)
     with lib.session() as s:
