@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_damaged_library_names_its_last_backup_and_restore_recovers(
     assert size > 100 * 4096
     with open(db, "r+b") as fh:  # overwrite pages in the middle of the file
         fh.seek((size // 2) // 4096 * 4096)
-        fh.write(os.urandom(8 * 4096))
+        fh.write(random.Random(0).randbytes(8 * 4096))
     with pytest.raises(ConfigError) as info:
         open_library(db)
     message = str(info.value)
