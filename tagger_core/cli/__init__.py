@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tagger_core.cli.review": ("review",),
     "tagger_core.cli.train": ("train", "experiment"),
     "tagger_core.cli.analyze": ("analyze",),
+    "tagger_core.cli.db": ("db",),
 }
 
 
@@ -54,7 +55,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"music-tagger {__version__}")
     parser.add_argument(
-        "--db", help="library database file (default: $MUSIC_TAGGER_DB or the user data dir)"
+        "--db",
+        help="library database: an SQLite file or a postgresql+psycopg://user@host/db URL "
+        "(default: $MUSIC_TAGGER_DB or the user data dir)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     owners = [name for name, commands in COMMAND_MODULES.items() if command in commands]
