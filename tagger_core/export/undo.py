@@ -1,0 +1,228 @@
+"""Undoing an export batch: every file back byte for byte, or at least its tag values.
+
+A file that is exactly as the export left it (its sha256 equals the one
+recorded after the write) is rebuilt from the batch's backup (``backups``)
+and must hash to the sha256 recorded before the export. Otherwise — the file
+changed since the export, the backup is gone or corrupt — the recorded old
+values of the managed fields are written back, as before byte-exact undo
+existed, and the file is reported as restored *not byte for byte*. Both go
+through ``safe_write``: temp beside, verify, fsync, atomic replace.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tagger_core.db import Library
+from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
+from tagger_core.errors import TaggerError
+from tagger_core.export.backups import (
+    BackupUnusable,
+    check_backup,
+    rebuild,
+    remove_folder,
+    sha256_file,
+)
+from tagger_core.export.batch import (
+    ExportReport,
+    ProgressFn,
+    _Job,
+    _options_of,
+    _Outcome,
+    _outcome_of_error,
+    _refresh_track,
+    _system_or_skip,
+    _write,
+    _write_chunks,
+)
+from tagger_core.export.digest import audio_digest
+from tagger_core.export.options import ExportOptions
+from tagger_core.export.safe_write import (
+    FileSkipped,
+    WriteRefused,
+    check_file,
+    remove_leftover,
+    safe_write,
+)
+from tagger_core.export.system import Changes, pick
+
+NOT_EXACT = "tag values restored, not byte for byte"
+
+
+@dataclass
+class _Exact:
+    """How to give one file back byte for byte."""
+
+    backup: Path
+    record: dict[str, Any]
+    sha256: str  # of the original, before the export
+
+
+def _prepare_restore(
+    item: ExportItem, track: Track | None, options: ExportOptions, folder: str | None
+) -> _Job | _Outcome:
+    """Decide how to undo one written item: byte-exact, values only, already done, or skip."""
+    path = os.fsdecode(item.path)
+    old_rec, new_rec = item.old_tags, item.new_tags
+    old_fields: Changes = old_rec["fields"]
+    new_fields: Changes = new_rec["fields"]
+    fmt = old_rec.get("format")
+    remove_leftover(path)
+    try:
+        state = check_file(path)
+        system = _system_or_skip(fmt, options)
+        sha_now = sha256_file(path)
+        if old_rec.get("sha256") == sha_now:
+            return _Outcome(item.id, path, "restored", "already restored", "restored")
+        current = system.read_all(path)
+        now = {k: pick(current, system, k) for k in old_fields}
+        why_not: str | None = None
+        exact: _Exact | None = None
+        if "sha256" not in old_rec:
+            why_not = "the batch was written before byte-exact backups"
+        elif new_rec.get("sha256") != sha_now:
+            why_not = "the file changed since the export"
+        else:
+            try:
+                exact = _Exact(
+                    check_backup(folder, old_rec.get("backup"), old_rec["sha256"]),
+                    old_rec["backup"],
+                    old_rec["sha256"],
+                )
+            except BackupUnusable as err:
+                why_not = str(err)
+        if why_not is not None and now == old_fields:
+            note = f"tag values already as before; not byte for byte: {why_not}"
+            return _Outcome(item.id, path, "restored", note, "inexact")
+        if why_not is not None and now != new_fields:
+            raise FileSkipped("tags changed since the export")
+        digest = audio_digest(path, fmt)
+        if digest != old_rec.get("digest"):
+            raise FileSkipped("audio changed since the export")
+    except Exception as err:
+        return _outcome_of_error(item.id, path, err)
+    job = _Job(item.id, path, fmt, system, current, old_fields, state, digest)
+    job.restore, job.note = exact, why_not
+    return job
+
+
+def _restore(job: _Job, options: ExportOptions) -> _Outcome:
+    """Give one file back (worker thread): byte for byte if possible, else its tag values."""
+    exact: _Exact | None = job.restore
+    if exact is not None:
+
+        def same_as_before(tmp: str) -> None:
+            if sha256_file(tmp) != exact.sha256:
+                raise BackupUnusable("the rebuilt file differs from the original (sha256)")
+
+        try:
+            safe_write(
+                job.path,
+                job.fmt,
+                lambda tmp: rebuild(tmp, job.path, job.fmt, exact.backup, exact.record),
+                verify=same_as_before,
+                state=job.state,
+                digest=job.digest,
+                sync_folder=False,
+                start_from_copy=False,
+            )
+            return _Outcome(job.item_id, job.path, "written", "restored byte for byte")
+        except (BackupUnusable, WriteRefused) as err:
+            job.note = str(err)
+        except Exception as err:
+            return _outcome_of_error(job.item_id, job.path, err)
+    out = _write(job, options)
+    if out.status == "written":
+        out.message, out.counter = f"{NOT_EXACT}: {job.note}", "inexact"
+    return out
+
+
+def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
+    """Store the outcomes of an undo chunk; files not restored keep ``written``."""
+    with library.session() as s:
+        for out in outcomes:
+            item = s.get(ExportItem, out.item_id)
+            assert item is not None
+            item.updated_at = utcnow()
+            if out.status == "restored":
+                report.restored += 1
+                if out.counter == "inexact":
+                    report.inexact += 1
+                    report.problems.append(f"{out.path}: {out.message}")
+                item.status, item.message = "restored", out.message
+                track = s.get(Track, item.track_id) if item.track_id else None
+                if track is not None:
+                    _refresh_track(s, track, out.path)
+            else:
+                setattr(report, out.counter, getattr(report, out.counter) + 1)
+                item.message = f"undo {out.status}: {out.message}"
+                report.problems.append(f"{out.path}: not restored: {out.message}")
+
+
+def undo_batch(
+    library: Library,
+    batch_id: int,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Give back every file a batch wrote, byte for byte where possible (safe write, verified).
+
+    Files whose managed tags changed after the export are skipped and keep
+    their ``written`` status; undoing again later retries them. An undo killed
+    midway is completed by running it again. Once every file is restored the
+    batch's backups are deleted.
+    """
+    start = time.perf_counter()
+    report = ExportReport(batch_id=batch_id)
+    with library.session() as s:
+        batch = s.get(ExportBatch, batch_id)
+        if batch is None or batch.kind != "export":
+            raise TaggerError(f"no export batch {batch_id}")
+        if batch.status == "running":
+            raise TaggerError(
+                f"batch {batch_id} is unfinished; run the export again to complete it first"
+            )
+        options = _options_of(batch)
+        folder = batch.options.get("backups", {}).get("folder")
+        ids = list(
+            s.scalars(
+                select(ExportItem.id)
+                .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+                .order_by(ExportItem.id.desc())
+            )
+        )
+    report.total = len(ids)
+    _write_chunks(
+        library,
+        ids,
+        options,
+        partial(_prepare_restore, folder=folder),
+        "restored",
+        _record_restore,
+        report,
+        progress,
+        cancel,
+        write=_restore,
+    )
+    with library.session() as s:
+        left = s.scalar(
+            select(ExportItem.id)
+            .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
+            .limit(1)
+        )
+        batch = s.get(ExportBatch, batch_id)
+        assert batch is not None
+        if left is None:
+            batch.status, batch.finished_at = "undone", utcnow()
+    if left is None:
+        remove_folder(folder)
+    report.seconds = time.perf_counter() - start
+    return report
