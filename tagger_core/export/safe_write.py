@@ -50,11 +50,15 @@ def temp_path_for(path: str) -> str:
 
 
 def remove_leftover(path: str) -> bool:
-    """Delete a copy an interrupted write left behind; True when there was one."""
+    """Delete a copy an interrupted write left behind; True when there was one.
+
+    On a read-only folder or mount the copy cannot be removed, and nothing
+    will be written there either (``check_file`` says so): not an error here.
+    """
     try:
         os.unlink(temp_path_for(path))
         return True
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
@@ -132,6 +136,11 @@ def fsync_folder(folder: str) -> None:
     _fsync_path(folder or ".", directory=True)
 
 
+def copy_original(path: str, tmp: str) -> None:
+    """Copy the original beside itself: the first write of a safe write (a full disk shows here)."""
+    shutil.copyfile(path, tmp)
+
+
 def _os_error(err: BaseException) -> OSError | None:
     """The OSError behind ``err`` (mutagen wraps them in its own errors), if any."""
     seen: BaseException | None = err
@@ -194,7 +203,7 @@ def safe_write(
         try:
             try:
                 if start_from_copy:
-                    shutil.copyfile(path, tmp)
+                    copy_original(path, tmp)
                 else:
                     open(tmp, "wb").close()
             except OSError as err:
