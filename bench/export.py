@@ -1,8 +1,12 @@
 """Export speed: dry run, real (safe, verified) export and undo of 2,000 files.
 
-Prints JSON. Files are short generated clips of every format the machine can
-make (copies of one tagged template per format), scanned into a fresh library,
-with two genres and one instrument family accepted on every track. Baseline in
+The safe export runs three times, each followed by an undo that gives the
+files back: with backups for byte-exact undo as shipped (whole copies of
+files up to the size limit), with tag-region backups only (``--backup-max-mb
+0``), and without backups (undo then restores tag values only). Prints JSON.
+Files are short generated clips of every format the machine can make (copies
+of one tagged template per format), scanned into a fresh library, with two
+genres and one instrument family accepted on every track. Baseline in
 the output: the same tag changes written by plain in-place mutagen saves
 (no copy, no verification, no bookkeeping) on another copy of the files.
 Usage: python bench/export.py [--files N]
@@ -26,7 +30,12 @@ from sqlalchemy import select  # noqa: E402
 
 from tagger_core.db import open_library  # noqa: E402
 from tagger_core.db.models import ReviewDecision, Track  # noqa: E402
-from tagger_core.export import ExportOptions, run_export, undo_batch  # noqa: E402
+from tagger_core.export import (  # noqa: E402
+    BackupSettings,
+    ExportOptions,
+    run_export,
+    undo_batch,
+)
 from tagger_core.export.batch import _fields_changes  # noqa: E402
 from tagger_core.export.plan import plan_exports  # noqa: E402
 from tagger_core.export.registry import system_for  # noqa: E402
@@ -75,6 +84,11 @@ def unsafe_baseline(library, options: ExportOptions, root: Path, copy: Path) -> 
     return time.perf_counter() - t
 
 
+def folder_mb(folder: Path) -> float:
+    """Size of every file under ``folder`` (the backups kept so far), in MB."""
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=2000)
@@ -90,9 +104,25 @@ def main() -> None:
 
         dry = run_export(library, options, dry_run=True)
         baseline = unsafe_baseline(library, options, root, Path(tmp) / "baseline")
-        real = run_export(library, options)
-        again = run_export(library, options)
+        backups = Path(tmp) / "backups"
+        real = run_export(library, options, backups=BackupSettings(root=backups))
+        kept_mb = folder_mb(backups)
+        again = run_export(library, options, backups=BackupSettings(root=backups))
         undone = undo_batch(library, real.batch_id)
+        variants = {}
+        for name, settings in (
+            ("tag_regions_only", BackupSettings(root=backups, max_copy_bytes=0)),
+            ("no_backups", BackupSettings(root=backups, keep=False)),
+        ):
+            export = run_export(library, options, backups=settings)
+            kept = folder_mb(backups)
+            undo = undo_batch(library, export.batch_id)
+            variants[name] = {
+                "export_files_per_s": round(args.files / export.seconds, 1),
+                "backup_mb": kept,
+                "undo_files_per_s": round(args.files / undo.seconds, 1),
+                "undo_byte_exact": undo.restored - undo.inexact,
+            }
         size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         print(
             json.dumps(
@@ -113,6 +143,8 @@ def main() -> None:
                         "written": real.written,
                         "failed": real.failed,
                         "skipped": real.skipped,
+                        "backups": "whole copies (default size limit)",
+                        "backup_mb": kept_mb,
                     },
                     "rerun_up_to_date": {
                         "seconds": round(again.seconds, 2),
@@ -123,7 +155,9 @@ def main() -> None:
                         "seconds": round(undone.seconds, 2),
                         "files_per_s": round(args.files / undone.seconds, 1),
                         "restored": undone.restored,
+                        "byte_exact": undone.restored - undone.inexact,
                     },
+                    **variants,
                     "baseline_unsafe_in_place_mutagen": {
                         "seconds": round(baseline, 2),
                         "files_per_s": round(args.files / baseline, 1),

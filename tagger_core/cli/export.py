@@ -103,6 +103,11 @@ def _files_parser() -> argparse.ArgumentParser:
         help=f"delete backups older than this (default: ${ENV_KEEP_DAYS}, "
         f"else {DEFAULT_KEEP_DAYS:g})",
     )
+    p.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="keep no undo backups (undo then restores tag values only, not bytes)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -214,7 +219,7 @@ def cmd_export(args: Any) -> int:
             dry_run=opts.dry_run,
             progress=update,
             backups=BackupSettings.from_env(
-                opts.backup_dir, opts.backup_max_mb, opts.backup_keep_days
+                opts.backup_dir, opts.backup_max_mb, opts.backup_keep_days, not opts.no_backup
             ),
         )
     if opts.json:

@@ -51,12 +51,14 @@ class BackupSettings:
     """Where backups go, which files are copied whole, and how long backups are kept.
 
     ``root`` None means ``<library name>.export-backups`` beside the library
-    database (in the platform's user data dir by default).
+    database (in the platform's user data dir by default). ``keep=False``
+    keeps no backups: undo then restores tag values only, and says so.
     """
 
     root: Path | None = None
     max_copy_bytes: int = int(DEFAULT_MAX_MB * MB)
     keep_days: float = DEFAULT_KEEP_DAYS
+    keep: bool = True
 
     @classmethod
     def from_env(
@@ -64,6 +66,7 @@ class BackupSettings:
         root: str | None = None,
         max_mb: float | None = None,
         keep_days: float | None = None,
+        keep: bool = True,
     ) -> BackupSettings:
         """Settings from arguments, else from the environment (``ENV_*``), else defaults."""
         root = root or os.environ.get(ENV_DIR) or None
@@ -73,7 +76,7 @@ class BackupSettings:
             keep_days = _env_number(ENV_KEEP_DAYS, DEFAULT_KEEP_DAYS)
         if max_mb < 0 or keep_days < 0:
             raise ConfigError("backup size limit and retention must not be negative")
-        return cls(Path(root).expanduser() if root else None, int(max_mb * MB), keep_days)
+        return cls(Path(root).expanduser() if root else None, int(max_mb * MB), keep_days, keep)
 
     def root_for(self, library_path: Path) -> Path:
         """The folder that holds one sub-folder per batch."""

@@ -388,12 +388,12 @@ def _run_batch(
         assert batch is not None
         options = _options_of(batch)
         if "backups" not in batch.options:
-            folder = new_batch_folder(settings.root_for(library.path), batch_id)
-            batch.options = {
-                **batch.options,
-                "backups": {"folder": str(folder), "max_copy_bytes": settings.max_copy_bytes},
-            }
-        backups = dict(batch.options["backups"])
+            kept = None
+            if settings.keep:
+                folder = new_batch_folder(settings.root_for(library.path), batch_id)
+                kept = {"folder": str(folder), "max_copy_bytes": settings.max_copy_bytes}
+            batch.options = {**batch.options, "backups": kept}
+        backups = batch.options["backups"]
         pending = list(
             s.scalars(
                 select(ExportItem.id)
@@ -402,7 +402,8 @@ def _run_batch(
             )
         )
     report.total += len(pending)
-    os.makedirs(backups["folder"], exist_ok=True)  # pruned while the batch was interrupted
+    if backups is not None:
+        os.makedirs(backups["folder"], exist_ok=True)  # pruned while the batch was interrupted
     if not _write_chunks(
         library,
         pending,
@@ -420,8 +421,9 @@ def _run_batch(
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
         batch.status, batch.finished_at = "done", utcnow()
-    with contextlib.suppress(OSError):
-        os.rmdir(backups["folder"])  # only when empty: nothing was written
+    if backups is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(backups["folder"])  # only when empty: nothing was written
 
 
 def resume_unfinished(

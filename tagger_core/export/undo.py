@@ -87,7 +87,7 @@ def _prepare_restore(
         why_not: str | None = None
         exact: _Exact | None = None
         if "sha256" not in old_rec:
-            why_not = "the batch was written before byte-exact backups"
+            why_not = "no byte-exact backup was kept for this batch"
         elif new_rec.get("sha256") != sha_now:
             why_not = "the file changed since the export"
         else:
@@ -191,7 +191,7 @@ def undo_batch(
                 f"batch {batch_id} is unfinished; run the export again to complete it first"
             )
         options = _options_of(batch)
-        folder = batch.options.get("backups", {}).get("folder")
+        folder = (batch.options.get("backups") or {}).get("folder")
         ids = list(
             s.scalars(
                 select(ExportItem.id)

@@ -220,3 +220,20 @@ def test_cli_backup_flags_and_undo_summary(tmp_path, make_files, capsys) -> None
         capsys.readouterr().out
     )
     assert {p: sha(p) for p in paths} == before
+
+
+def test_without_backups_undo_restores_values_and_says_so(library, tmp_path, make_files) -> None:
+    music = tmp_path / "music"
+    (path,) = make_files(music, [".mp3"])
+    scan_and_decide(library, music)
+    original = _fields(path)
+    root = tmp_path / "backups"
+    report = run_export(library, ExportOptions(), backups=BackupSettings(root=root, keep=False))
+    assert report.written == 1 and not root.exists()
+    undone = undo_batch(library, report.batch_id)
+    assert undone.restored == undone.inexact == 1
+    assert undone.problems == [
+        f"{path}: tag values restored, not byte for byte: "
+        "no byte-exact backup was kept for this batch"
+    ]
+    assert _fields(path) == original
