@@ -237,3 +237,21 @@ def test_without_backups_undo_restores_values_and_says_so(library, tmp_path, mak
         "no byte-exact backup was kept for this batch"
     ]
     assert _fields(path) == original
+
+
+@pytest.mark.parametrize("ext", [".ogg", ".opus"])
+def test_tag_regions_undo_ogg_pages_renumbered_by_the_write(
+    library, tmp_path, make_files, ext
+) -> None:
+    """A tag spanning many pages renumbers every audio page; undo still gives the bytes back."""
+    music = tmp_path / "music"
+    (path,) = make_files(music, [ext])
+    scan_and_decide(library, music, genres=("A very long genre " * 4000,))
+    before = sha(path)
+    pages_before = path.read_bytes().count(b"OggS")
+    report = run_export(library, ExportOptions(), backups=REGIONS)
+    assert report.written == 1, report.problems
+    assert path.read_bytes().count(b"OggS") > pages_before + 5  # audio pages renumbered
+    undone = undo_batch(library, report.batch_id)
+    assert undone.inexact == 0, undone.problems
+    assert sha(path) == before
