@@ -16,7 +16,6 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -58,18 +57,19 @@ NOT_EXACT = "tag values restored, not byte for byte"
 
 
 @dataclass
-class _Exact:
-    """How to give one file back byte for byte."""
+class _Undo:
+    """What undo knows about one file before hashing it (the hashing runs in worker threads)."""
 
-    backup: Path
-    record: dict[str, Any]
-    sha256: str  # of the original, before the export
+    folder: str | None  # the batch's backups
+    old: dict[str, Any]  # the item's old_tags: sha256 and backup record of the original
+    new_sha256: str | None  # of the file as the export wrote it
+    values_already_old: bool  # the managed fields already hold the old values
 
 
 def _prepare_restore(
     item: ExportItem, track: Track | None, options: ExportOptions, folder: str | None
 ) -> _Job | _Outcome:
-    """Decide how to undo one written item: byte-exact, values only, already done, or skip."""
+    """Check one written item (tags, audio) before it is given back; skip it if it cannot be."""
     path = os.fsdecode(item.path)
     old_rec, new_rec = item.old_tags, item.new_tags
     old_fields: Changes = old_rec["fields"]
@@ -79,30 +79,9 @@ def _prepare_restore(
     try:
         state = check_file(path)
         system = _system_or_skip(fmt, options)
-        sha_now = sha256_file(path)
-        if old_rec.get("sha256") == sha_now:
-            return _Outcome(item.id, path, "restored", "already restored", "restored")
         current = system.read_all(path)
         now = {k: pick(current, system, k) for k in old_fields}
-        why_not: str | None = None
-        exact: _Exact | None = None
-        if "sha256" not in old_rec:
-            why_not = "no byte-exact backup was kept for this batch"
-        elif new_rec.get("sha256") != sha_now:
-            why_not = "the file changed since the export"
-        else:
-            try:
-                exact = _Exact(
-                    check_backup(folder, old_rec.get("backup"), old_rec["sha256"]),
-                    old_rec["backup"],
-                    old_rec["sha256"],
-                )
-            except BackupUnusable as err:
-                why_not = str(err)
-        if why_not is not None and now == old_fields:
-            note = f"tag values already as before; not byte for byte: {why_not}"
-            return _Outcome(item.id, path, "restored", note, "inexact")
-        if why_not is not None and now != new_fields:
+        if now not in (old_fields, new_fields):
             raise FileSkipped("tags changed since the export")
         digest = audio_digest(path, fmt)
         if digest != old_rec.get("digest"):
@@ -110,24 +89,48 @@ def _prepare_restore(
     except Exception as err:
         return _outcome_of_error(item.id, path, err)
     job = _Job(item.id, path, fmt, system, current, old_fields, state, digest)
-    job.restore, job.note = exact, why_not
+    job.restore = _Undo(folder, old_rec, new_rec.get("sha256"), now == old_fields)
     return job
 
 
 def _restore(job: _Job, options: ExportOptions) -> _Outcome:
-    """Give one file back (worker thread): byte for byte if possible, else its tag values."""
-    exact: _Exact | None = job.restore
-    if exact is not None:
+    """Give one file back (worker thread): byte for byte if possible, else its tag values.
+
+    Byte for byte needs the file exactly as the export wrote it and a sound
+    backup; the rebuilt file must hash to the sha256 recorded before the export.
+    """
+    undo: _Undo = job.restore
+    old_sha = undo.old.get("sha256")
+    try:
+        sha_now = sha256_file(job.path)
+    except OSError as err:
+        return _outcome_of_error(job.item_id, job.path, FileSkipped(f"cannot read: {err}"))
+    if old_sha is not None and sha_now == old_sha:
+        return _Outcome(job.item_id, job.path, "restored", "already restored", "restored")
+    why_not: str | None = None
+    if old_sha is None:
+        why_not = "no byte-exact backup was kept for this batch"
+    elif sha_now != undo.new_sha256:
+        why_not = "the file changed since the export"
+    else:
+        try:
+            backup = check_backup(undo.folder, undo.old.get("backup"), old_sha)
+        except BackupUnusable as err:
+            why_not = str(err)
+    if undo.values_already_old:
+        note = f"tag values already as before; not byte for byte: {why_not}"
+        return _Outcome(job.item_id, job.path, "restored", note, "inexact")
+    if why_not is None:
 
         def same_as_before(tmp: str) -> None:
-            if sha256_file(tmp) != exact.sha256:
+            if sha256_file(tmp) != old_sha:
                 raise BackupUnusable("the rebuilt file differs from the original (sha256)")
 
         try:
             safe_write(
                 job.path,
                 job.fmt,
-                lambda tmp: rebuild(tmp, job.path, job.fmt, exact.backup, exact.record),
+                lambda tmp: rebuild(tmp, job.path, job.fmt, backup, undo.old["backup"]),
                 verify=same_as_before,
                 state=job.state,
                 digest=job.digest,
@@ -136,12 +139,12 @@ def _restore(job: _Job, options: ExportOptions) -> _Outcome:
             )
             return _Outcome(job.item_id, job.path, "written", "restored byte for byte")
         except (BackupUnusable, WriteRefused) as err:
-            job.note = str(err)
+            why_not = str(err)
         except Exception as err:
             return _outcome_of_error(job.item_id, job.path, err)
     out = _write(job, options)
     if out.status == "written":
-        out.message, out.counter = f"{NOT_EXACT}: {job.note}", "inexact"
+        out.message, out.counter = f"{NOT_EXACT}: {why_not}", "inexact"
     return out
 
 
