@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
-from tagger_core.errors import TaggerError
+from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.export.backups import (
     BackupSettings,
     make_backup,
@@ -168,7 +168,8 @@ class _Job:
     state: FileState
     digest: str
     note: str | None = None  # said about the file once written (e.g. how undo will work)
-    restore: Any = None  # undo only: how to give the file back byte for byte
+    # export: the original's sha256 and backup record; undo: how to give the file back
+    restore: Any = None
 
 
 @dataclass
@@ -179,7 +180,6 @@ class _Outcome:
     message: str | None = None
     counter: str = "written"  # which report counter to bump
     sha256: str | None = None  # of the file as written
-    backup: dict[str, Any] | None = None  # sha256 and backup record of the original
 
 
 def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
@@ -403,7 +403,10 @@ def _run_batch(
         )
     report.total += len(pending)
     if backups is not None:
-        os.makedirs(backups["folder"], exist_ok=True)  # pruned while the batch was interrupted
+        try:  # pruned or deleted while the batch was interrupted
+            os.makedirs(backups["folder"], exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create {backups['folder']}: {err.strerror}") from err
     if not _write_chunks(
         library,
         pending,

@@ -155,7 +155,9 @@ def _refusal(err: BaseException, step: str) -> WriteRefused:
     """One line for a failed step of the copy; the original is untouched in every case."""
     os_err = _os_error(err)
     if os_err is not None and os_err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return WriteRefused(f"no space left on the device for the safe copy ({step}); untouched")
+        return WriteRefused(
+            f"no space left on the device for the safe copy ({step}); file untouched"
+        )
     if step == "tag writer":
         return WriteRefused(f"tag writer failed: {type(err).__name__}: {err}")
     reason = os_err.strerror if os_err is not None and os_err.strerror else str(err)
