@@ -20,7 +20,7 @@ from tagger_core import __version__
 from tagger_core.errors import TaggerError
 
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "tagger_core.cli.library": ("scan", "status", "tracks", "show", "run"),
+    "tagger_core.cli.library": ("scan", "status", "tracks", "show", "remove", "run"),
     "tagger_core.cli.tag": ("tag",),
     "tagger_core.cli.export": ("export",),
     "tagger_core.cli.calibration": ("calibrate-file", "genre-map"),
