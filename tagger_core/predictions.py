@@ -19,13 +19,16 @@ from sqlalchemy.orm import Session
 
 from tagger_core.arrays import unpack
 from tagger_core.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
-from tagger_core.calibration.policy import ReviewPolicy, confidence_text, evaluate_policy
+from tagger_core.calibration.policy import (
+    POLICY_KEY,
+    ReviewPolicy,
+    confidence_text,
+    evaluate_policy,
+)
 from tagger_core.calibration.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis, Calibration, Prediction, Setting, Track, utcnow
 from tagger_core.taxonomy import BoundTaxonomy
-
-POLICY_KEY = "review_policy"
 
 
 @dataclass
