@@ -91,15 +91,15 @@ class PathsPage(QWidget):
         self.database.setToolTip("Open another library with music-tagger-gui --db FILE")
         self.music_folder = QLineEdit()
         self.music_folder.setPlaceholderText("your home folder")
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(
+        self.choose = QPushButton("Choose…")
+        self.choose.clicked.connect(
             lambda: picker.choose_folder(
                 "Default music folder", self.music_folder.text(), self.music_folder.setText
             )
         )
         row = QHBoxLayout()
         row.addWidget(self.music_folder, 1)
-        row.addWidget(choose)
+        row.addWidget(self.choose)
         form = QFormLayout(self)
         form.addRow("Library database:", self.database)
         form.addRow("Default music folder:", row)
