@@ -75,6 +75,15 @@ class CoreInfo(QObject):
             self.error = process.errorString()
             self._answer()
 
+    def stop(self) -> None:
+        """End a pending child (the window is closing); nobody is answered."""
+        process, self._process = self._process, None
+        self._waiting = []
+        if process is not None:
+            process.blockSignals(True)
+            process.kill()
+            process.waitForFinished(3000)
+
     def _answer(self) -> None:
         waiting, self._waiting = self._waiting, []
         self._process = None

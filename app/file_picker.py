@@ -200,6 +200,14 @@ class FilePicker(QObject):
         self.running_changed.emit(True)
         return True
 
+    def stop(self) -> None:
+        """Close an open chooser (the window is closing); its choice is dropped."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.blockSignals(True)
+            process.kill()
+            process.waitForFinished(3000)
+
     def _error(self, process: QProcess, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
             self._end(process)

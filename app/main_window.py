@@ -668,6 +668,8 @@ class MainWindow(QMainWindow):
         if self.job is not None:
             self.job.cancel()
             self.job.wait(30000)
+        self.picker.stop()
+        self.core_info.stop()
         self.detail.stop()
         self.detail.wait_for_jobs()
         self.save_settings()

@@ -40,7 +40,15 @@ from tagger_core.errors import TaggerError
 MUSIC_FOLDER = "paths/music_folder"
 BUNDLES = "analysis/bundles"
 DEVICE = "analysis/device"
-EXPORT_KEYS = ("policy", "id3_version", "provenance", "only_reviewed")
+#: Wording for the policy's fields; a field added later shows its own name until given one.
+POLICY_LABELS = {
+    "uncertain_low": "Uncertain band from",
+    "uncertain_high": "Uncertain band to",
+    "accept_threshold": "Accept threshold",
+    "disagreement_limit": "Disagreement limit (spread of the models)",
+    "flag_not_found": "Flag tracks where no label clears the accept threshold",
+    "contradict_existing": "Flag predictions that contradict the file's own genre tag",
+}
 
 
 def _setting_list(settings: QSettings, key: str) -> list[str]:
@@ -183,7 +191,7 @@ class ReviewPage(QWidget):
         self.fields: dict[str, QDoubleSpinBox | QCheckBox] = {}
         form = QFormLayout(self)
         for f in dataclasses.fields(ReviewPolicy):
-            label = f.name.replace("_", " ").capitalize()
+            label = POLICY_LABELS.get(f.name, f.name.replace("_", " ").capitalize())
             if isinstance(f.default, bool):
                 widget: QDoubleSpinBox | QCheckBox = QCheckBox(label)
                 form.addRow(widget)
@@ -301,7 +309,7 @@ class PreferencesDialog(QDialog):
         layout.addLayout(body, 1)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
-        self.resize(640, 380)
+        self.resize(720, 400)
 
     def load(self) -> None:
         self.error.setText("")
