@@ -2,7 +2,8 @@
 
 From a checkout or an installed package they run as ``python -m MODULE``; a
 frozen executable cannot run ``-m``, so it is started again with a flag that
-``app.main`` hands to the module's ``main(argv)``.
+the bundle's launcher (``packaging/launchers/music_tagger.py``) hands to the
+module's ``main(argv)``.
 """
 
 from __future__ import annotations

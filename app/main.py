@@ -57,12 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()  # analysis runs in spawned children, also when frozen
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from app.child_programs import run_if_child
-
-    status = run_if_child(argv)  # a packaged build runs its helper children this way
-    if status is not None:
-        return status
     args = build_parser().parse_args(argv)
     hint = no_display_message()
     if hint:
