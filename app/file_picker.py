@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _make_dialog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QFileDialog
 
-    dialog = QFileDialog(None, args.title, args.start)
+    # A scripted selection decides the folder itself, so that listing it is a change the
+    # model reports (directoryLoaded) rather than one it did before anyone listened.
+    dialog = QFileDialog(None, args.title, "" if args.select else args.start)
     if args.kind == "folder":
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
@@ -78,7 +80,7 @@ def _make_dialog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         if args.filter:
             dialog.setNameFilters(args.filter.split(";;"))
-        if args.start and not os.path.isdir(args.start):
+        if args.start and not args.select and not os.path.isdir(args.start):
             dialog.setDirectory(os.path.dirname(os.path.abspath(args.start)))
             dialog.selectFile(os.path.basename(args.start))
     if args.select:
@@ -87,30 +89,47 @@ def _make_dialog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _script(dialog, target: str, accept: bool) -> None:  # type: ignore[no-untyped-def]
-    """Preselect ``target`` once its folder is listed; then accept when asked to."""
+    """Preselect ``target``; once its folder is listed (``directoryLoaded``), accept if asked.
+
+    ``QFileDialog.selectFile`` leaves the name field alone while that field
+    has the keyboard focus (it would overwrite typing), so a selection the
+    dialog does not report is retried with the focus taken off the field.
+    """
+    from PySide6.QtWidgets import QApplication, QFileSystemModel
+
     target = os.path.abspath(target)
     folder = os.path.dirname(target)
-    done = False
+    retry = QTimer(dialog)
+    retry.setInterval(50)
+
+    def selected() -> bool:
+        chosen = dialog.selectedFiles()
+        return bool(chosen) and os.path.abspath(chosen[0]) == target
+
+    def attempt() -> None:
+        if not selected():
+            focus = QApplication.focusWidget()
+            if focus is not None:
+                focus.clearFocus()
+            dialog.selectFile(target)
+        if selected():
+            retry.stop()
+            if accept:
+                dialog.accept()
 
     def loaded(path: str) -> None:
-        nonlocal done
-        if done or os.path.abspath(path) != folder:
-            return
-        done = True
-        dialog.selectFile(target)
-        if accept:
-            dialog.accept()
-
-    from PySide6.QtWidgets import QFileSystemModel
+        if os.path.abspath(path) == folder and not retry.isActive():
+            retry.start()
 
     def give_up() -> None:
-        if not done:
-            print(f"file_picker: {folder} was not listed; nothing selected", file=sys.stderr)
+        if dialog.isVisible():
+            print(f"file_picker: could not select {target}", file=sys.stderr)
             dialog.reject()
 
-    model = dialog.findChild(QFileSystemModel)
-    model.directoryLoaded.connect(loaded)
+    dialog.findChild(QFileSystemModel).directoryLoaded.connect(loaded)
+    retry.timeout.connect(attempt)
     dialog.setDirectory(folder)
+    dialog.selectFile(target)
     QTimer.singleShot(SCRIPT_TIMEOUT_MS, give_up)
 
 
