@@ -100,8 +100,8 @@ def analysis_job(library: Library, track_ids: list[int] | None, **options: Any) 
     return in_child_process(run_analysis, str(library.path), track_ids, dict(options))
 
 
-def describe_result(result: Any) -> str:
-    """One status-bar line about a finished analysis."""
+def describe_result(result: Any, selected: bool = False) -> str:
+    """One status-bar line about a finished analysis (``selected``: of chosen tracks)."""
     if result is None:
         return "Analysis finished."
     done = getattr(result, "tracks_done", None)
@@ -109,6 +109,15 @@ def describe_result(result: Any) -> str:
         return f"Analysis finished: {result}"
     errors = len(getattr(result, "errors", []) or [])
     skipped = getattr(result, "tracks_skipped", 0)
+    if done == 0 and errors == 0 and not getattr(result, "cancelled", False):
+        if not skipped:
+            return "No tracks to analyse."
+        which = "selected" if selected else "library"
+        plural = "All" if skipped != 1 else "The"
+        return (
+            f"{plural} {skipped:,} {which} track{'s are' if skipped != 1 else ' is'} "
+            "already analysed; nothing to do."
+        )
     rate = getattr(result, "realtime_factor", 0.0)
     text = (
         f"Analysed {done:,} tracks ({rate:.1f}× realtime), {errors:,} errors, "

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -30,6 +29,10 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import select
 
+from app.core_info import CoreInfo
+from app.file_picker import FilePicker
+from app.folder_drop import dropped_folders
+from app.job_failures import JobFailures, one_line
 from app.library_model import LibraryTableModel
 from app.progress_text import format_duration, progress_message
 from app.sidebar import Sidebar
@@ -37,6 +40,7 @@ from app.track_detail import TrackDetailPanel
 from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot
+from tagger_core.errors import TaggerError
 from tagger_core.library.scan import ScanReport, scan
 from tagger_core.library.track_views import COLUMN_KEYS
 
@@ -56,6 +60,8 @@ class MainWindow(QMainWindow):
         #: Extra keyword arguments for ``tagger_core.listening.engine.analyze``
         #: (tests pick small models).
         self.analysis_options: dict[str, Any] = {}
+        #: Models and devices, asked of a child process (the GUI never imports torch).
+        self.core_info = CoreInfo(self)
         self._last_refresh = 0.0
         self.setWindowTitle(f"Music Archive Tagger — {library.path}")
 
@@ -109,14 +115,22 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
+        self.failures = JobFailures(self)
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.failures)
         self.statusBar().addPermanentWidget(self.progress)
+        #: Every file and folder chooser runs in a child process (see app.file_picker).
+        self.picker = FilePicker(lambda: int(self.winId()), self)
+        self.picker.running_changed.connect(lambda _running: self._update_actions())
+        self.picker.failed.connect(self.status_text.setText)
+        self.analyse_offer: QMessageBox | None = None
 
         self._make_actions()
         self._make_menus_and_toolbar()
         self._add_library_actions()
         self._restore_settings()
         self._update_actions()
+        self.setAcceptDrops(True)
 
     # -- panels that plug into the cores ---------------------------------------------------
     def _add_panels(self) -> None:
@@ -201,6 +215,16 @@ class MainWindow(QMainWindow):
             "Write every track, its tags, predictions and decisions to a CSV or JSON file",
         )
         self.act_about = self._action("&About", None, self._about, "About this application")
+        self.act_preferences = self._action(
+            "&Preferences…",
+            "Ctrl+,",
+            self.open_preferences,
+            "Paths, analysis models and device, review thresholds, export defaults",
+        )
+        self.act_shortcuts = self._action(
+            "&Keyboard shortcuts", "F1", self.show_shortcuts, "Every keyboard shortcut"
+        )
+        self.act_shortcuts.setShortcuts([QKeySequence("F1"), QKeySequence("Ctrl+/")])
         self.act_analyse_sel = self._action(
             "Analyse &selection", "Ctrl+R", self.analyse_selection, "Analyse the selected tracks"
         )
@@ -220,6 +244,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_dump)
         m.addSeparator()
         m.addAction(self.act_quit)
+        m = bar.addMenu("&Edit")
+        m.addAction(self.act_preferences)
         m = bar.addMenu("&Analysis")
         m.addActions([self.act_analyse_sel, self.act_analyse_all])
         m.addSeparator()
@@ -227,6 +253,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&View")
         m.addActions([self.act_library, self.act_review, self.act_calibration, self.act_find])
         m = bar.addMenu("&Help")
+        m.addAction(self.act_shortcuts)
         m.addAction(self.act_about)
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
@@ -251,10 +278,17 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.search)
 
     def _update_actions(self) -> None:
-        busy = self.job is not None
-        self.act_cancel.setEnabled(busy)
-        self.act_add.setEnabled(not busy)
-        self.act_rescan.setEnabled(not busy)
+        """Jobs run one at a time; nothing starts while a file chooser is open."""
+        busy = self.job is not None or self.picker.running
+        self.act_cancel.setEnabled(self.job is not None)
+        for act in (
+            self.act_add,
+            self.act_rescan,
+            self.act_dump,
+            self.act_export,
+            self.act_preferences,
+        ):
+            act.setEnabled(not busy)
         reason = self.analysis_unavailable()
         for act in (self.act_analyse_sel, self.act_analyse_all):
             act.setEnabled(not busy and reason is None)
@@ -279,23 +313,37 @@ class MainWindow(QMainWindow):
 
         if getattr(self, "export_dialog", None) is None:
             self.export_dialog = ExportDialog(self.library, self.start_job, self)
+            from app.preferences import apply_export_defaults
+
+            apply_export_defaults(self.export_dialog, self.settings)
         self.export_dialog.refresh_batches()
         self.export_dialog.show()
         self.export_dialog.raise_()
         return self.export_dialog
 
     def save_dump_dialog(self) -> None:
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Save library as", "library.csv", "CSV (*.csv);;JSON (*.json)"
+        start = os.path.join(self._music_folder(), "library.csv")
+        self.picker.choose_save_file(
+            "Save library as", start, "CSV (*.csv);;JSON (*.json)", self._dump_chosen
         )
-        if path:
+
+    def _dump_chosen(self, path: str) -> None:
+        try:
             self.save_dump(path, "json" if path.lower().endswith(".json") else "csv")
+        except TaggerError as err:
+            self.status_text.setText(str(err))
+            self.failures.add("Saving library", str(err))
 
     def save_dump(self, path: str, fmt: str) -> Job:
-        """Write the whole library to ``path`` (csv or json) in a worker."""
+        """Write the whole library to ``path`` (csv or json) in a worker.
+
+        Refuses (ConfigError) the database itself and its SQLite files as target.
+        """
         from tagger_core.writing import dump
 
         library = self.library
+        library.refuse_as_target(path)
+        library.refuse_as_target(f"{path}.partial")
 
         def run(report: Callable[[int, int, str], None], _cancel: Any) -> int:
             tmp = f"{path}.partial"
@@ -309,13 +357,85 @@ class MainWindow(QMainWindow):
     def open_review(self) -> None:
         self.tabs.setCurrentWidget(self.review)
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "Music Archive Tagger",
-            "Calibrated genre and instrument-family tagging for music archives.\n\n"
-            f"Library database: {self.library.path}",
+    def _about(self) -> QMessageBox:
+        """A non-modal About box; models and devices fill in when the core child answers."""
+        from app.about import about_text
+
+        box = getattr(self, "about_box", None)
+        if box is None:
+            box = QMessageBox(
+                QMessageBox.Icon.Information,
+                "About Music Archive Tagger",
+                "",
+                QMessageBox.StandardButton.Close,
+                self,
+            )
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            self.about_box = box
+        device = str(self.settings.value("analysis/device") or "auto")
+
+        def fill(info: dict[str, Any] | None) -> None:
+            box.setText(about_text(str(self.library.path), device, info, self.core_info.error))
+
+        fill(None)
+        self.core_info.request(fill)
+        box.show()
+        box.raise_()
+        return box
+
+    def open_preferences(self) -> Any:
+        """Edit ▸ Preferences (non-modal; one per window)."""
+        from app.preferences import PreferencesDialog
+
+        if getattr(self, "preferences", None) is None:
+            self.preferences = PreferencesDialog(
+                self.library, self.settings, self.picker, self.core_info, self.save_policy, self
+            )
+        self.preferences.load()
+        self.preferences.show()
+        self.preferences.raise_()
+        return self.preferences
+
+    def save_policy(self, policy: Any) -> Job | None:
+        """Store review thresholds and recompute the flags, in a child process."""
+        from app import calibration_tasks
+        from app.process_job import in_child_process
+        from tagger_core.library.track_views import GENRE_BUNDLE
+
+        if self.job is not None:
+            raise TaggerError(f"wait for {self.job.title.lower()} to finish before saving")
+        fn = in_child_process(
+            calibration_tasks.apply, str(self.library.path), GENRE_BUNDLE, None, policy.to_dict()
         )
+        return self.start_job(
+            "Saving review thresholds",
+            fn,
+            lambda r: f"Review thresholds saved; {r['flagged']:,} tracks flagged for review.",
+        )
+
+    def show_shortcuts(self) -> Any:
+        from app.shortcut_sheet import ShortcutSheet
+
+        if getattr(self, "shortcut_sheet", None) is None:
+            self.shortcut_sheet = ShortcutSheet(self.menuBar(), self.review, self)
+        self.shortcut_sheet.show()
+        self.shortcut_sheet.raise_()
+        return self.shortcut_sheet
+
+    # -- drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        """Folders dropped are added and scanned; files are refused, with the reason."""
+        folders, refused = dropped_folders(event.mimeData().urls())
+        event.acceptProposedAction()
+        if not folders:
+            self.status_text.setText(refused or "Nothing to add: drop folders of music.")
+            return
+        if self.add_folders(folders) is not None and refused:
+            self.status_text.setText(f"Scanning {len(folders)} folder(s). {refused}")
 
     # -- selection -------------------------------------------------------------------------
     def _row_changed(self, current: Any, _previous: Any) -> None:
@@ -372,9 +492,11 @@ class MainWindow(QMainWindow):
         job.deleteLater()
 
     def _job_failed(self, job: Job, message: str) -> None:
+        """Say so in the status bar, keep the full text in the errors list, stay usable."""
         self.last_error = message
         self._job_ended()
-        self.status_text.setText(f"{job.title} failed: {message}")
+        self.failures.add(job.title, message)
+        self.status_text.setText(f"{job.title} failed: {one_line(message)}")
         job.deleteLater()
 
     def cancel_job(self) -> None:
@@ -387,10 +509,53 @@ class MainWindow(QMainWindow):
         self.sidebar.refresh()
 
     # -- scan ------------------------------------------------------------------------------
+    def _music_folder(self) -> str:
+        """Where choosers start: the default music folder of the preferences, else home."""
+        folder = self.settings.value("paths/music_folder")
+        return str(folder) if folder and os.path.isdir(str(folder)) else os.path.expanduser("~")
+
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a music folder")
-        if folder:
-            self.scan_folders([folder])
+        self.picker.choose_folder("Add a music folder", self._music_folder(), self.add_folders)
+
+    def add_folders(self, folders: list[str] | str) -> Job | None:
+        """Scan new library folders, then offer to analyse what they added."""
+        folders = [folders] if isinstance(folders, str) else folders
+        if self.job is not None:
+            self.status_text.setText(f"Wait for {self.job.title.lower()} to finish, then add.")
+            return None
+
+        def done(report: ScanReport) -> str:
+            text = self._scan_done(report)
+            if not report.cancelled:
+                self._offer_analysis(report.new + report.changed)
+            return text
+
+        return self.scan_folders(folders, done)
+
+    def _offer_analysis(self, added: int) -> None:
+        """Ask (without blocking the window) whether to analyse the tracks just added."""
+        if added == 0 or self.analysis_unavailable() is not None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Analyse new tracks?",
+            f"{added:,} new or changed track{'s' if added != 1 else ''} added. "
+            "Analyse the tracks not analysed yet now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.button(QMessageBox.StandardButton.Yes).setText("Analyse now")
+        box.button(QMessageBox.StandardButton.No).setText("Not now")
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.finished.connect(lambda code: self._offer_answered(box, code))
+        self.analyse_offer = box
+        box.show()
+
+    def _offer_answered(self, box: QMessageBox, code: int) -> None:
+        self.analyse_offer = None
+        box.deleteLater()
+        if code == QMessageBox.StandardButton.Yes:
+            self.analyse_all()
 
     def scan_then_analyse(self, folders: list[str]) -> Job:
         """The main job at start-up: scan, then analyse what is new (when analysis exists)."""
@@ -454,8 +619,16 @@ class MainWindow(QMainWindow):
         if self.analysis_unavailable() is not None or self.job is not None:
             return None
         return self.start_job(
-            "Analysing", analysis_job(self.library, ids, **self.analysis_options), describe_result
+            "Analysing",
+            analysis_job(self.library, ids, **self._analysis_options()),
+            lambda result: describe_result(result, selected=ids is not None),
         )
+
+    def _analysis_options(self) -> dict[str, Any]:
+        """The preferences' models and device, overridden by ``analysis_options``."""
+        from app.preferences import analysis_preferences
+
+        return {**analysis_preferences(self.settings), **self.analysis_options}
 
     # -- settings --------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -508,6 +681,8 @@ class MainWindow(QMainWindow):
         if self.job is not None:
             self.job.cancel()
             self.job.wait(30000)
+        self.picker.stop()
+        self.core_info.stop()
         self.detail.stop()
         self.detail.wait_for_jobs()
         self.save_settings()

@@ -184,20 +184,21 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-        for keys, slot in (
-            (("N", "Right", "J"), self.next),
-            (("B", "Left", "K"), self.previous),
-            (("Up",), lambda: self.move_cursor(-1)),
-            (("Down",), lambda: self.move_cursor(1)),
-            (("T", "Return", "Enter"), self.toggle_label),
-            (("A",), self.accept_track),
-            (("R",), self.reject_track),
-            (("Space",), self.play),
-            (("U", "Ctrl+Z"), self.undo),
+        for keys, slot, what in (
+            (("N", "Right", "J"), self.next, "Next track"),
+            (("B", "Left", "K"), self.previous, "Previous track"),
+            (("Up",), lambda: self.move_cursor(-1), "Label cursor up"),
+            (("Down",), lambda: self.move_cursor(1), "Label cursor down"),
+            (("T", "Return", "Enter"), self.toggle_label, "Accept or reject the label"),
+            (("A",), self.accept_track, "Accept the track's suggestions"),
+            (("R",), self.reject_track, "Reject the track's suggestions"),
+            (("Space",), self.play, "Play or stop the preview"),
+            (("U", "Ctrl+Z"), self.undo, "Undo the last decision"),
         ):
             for key in keys:
                 sc = QShortcut(QKeySequence(key), self)
                 sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                sc.setWhatsThis(what)  # read by the keyboard-shortcut sheet
                 sc.activated.connect(slot)
         self._update_buttons()
 

@@ -51,6 +51,16 @@ def run_gui() -> int:
     return main()
 
 
+def run_child(argv: list[str]) -> int | None:
+    """The GUI's helper children (file chooser, model listing) start the executable again."""
+    from app.child_programs import run_if_child
+
+    return run_if_child(argv)
+
+
 if __name__ == "__main__":
     multiprocessing.freeze_support()
+    status = run_child(sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
     sys.exit(run_gui() if Path(sys.argv[0]).name == GUI_NAME else run_cli())

@@ -254,6 +254,7 @@ def _cmd_batches(args: Any, opts: argparse.Namespace) -> int:
 def _cmd_db(args: Any, opts: argparse.Namespace) -> int:
     library = library_from_args(args)
     if opts.output:
+        library.refuse_as_target(opts.output)
         try:
             with open(opts.output, "w", encoding="utf-8", newline="") as out:
                 n = dump(library, opts.format, out)

@@ -9,6 +9,7 @@ open is one line that says what to do, never a traceback.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -92,6 +93,29 @@ class Library:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def files(self) -> list[Path]:
+        """The database and SQLite's journal, WAL and shared-memory files beside it.
+
+        A library on a server has no files here.
+        """
+        if self.dialect != "sqlite":
+            return []
+        base = Path(os.path.abspath(self.path))
+        return [base] + [base.with_name(base.name + s) for s in ("-journal", "-wal", "-shm")]
+
+    def refuse_as_target(self, target: str | os.PathLike[str]) -> None:
+        """Raise ConfigError when ``target`` is one of this library's own files.
+
+        Writing a dump over the database or its WAL would destroy the library.
+        """
+        path = Path(os.path.abspath(target))
+        for own in self.files():
+            if path == own or (path.exists() and own.exists() and path.samefile(own)):
+                raise ConfigError(
+                    f"refusing to write to {path}: it is the library database "
+                    "(or one of its SQLite files); choose another file"
+                )
 
 
 def make_engine(path: Path) -> Engine:

@@ -30,6 +30,9 @@ import numpy as np
 
 from tagger_core.errors import CalibrationError, ConfigError
 
+#: Key of the stored policy in the library's ``settings`` table (read without importing torch).
+POLICY_KEY = "review_policy"
+
 UNCERTAIN = "uncertain"
 NOT_FOUND = "not_found"
 DISAGREE = "disagree"

@@ -30,10 +30,8 @@ from tagger_core.db.models import (
 )
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.labels.taxonomy import BoundTaxonomy
-from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
+from tagger_core.trust.policy import POLICY_KEY, ReviewPolicy, confidence_text, evaluate_policy
 from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
-
-POLICY_KEY = "review_policy"
 
 
 @dataclass

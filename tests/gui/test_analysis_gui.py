@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
 from audio_files import make_audio
 from event_loop_ticks import TickGaps
 from sqlalchemy import func, select
-from tiny_bundle import make_tiny_bundle
 
 from app import process_job
 from tagger_core.db.models import Analysis
 
 pytest.importorskip("tagger_core.listening.engine")
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bundles")
-    make_tiny_bundle(root, "tiny-gui", seed=3)
-    # Raw tags the default genre taxonomy knows, so predictions get genre labels.
-    manifest = root / "tiny-gui" / "manifest.json"
-    data = json.loads(manifest.read_text())
-    data["raw_labels"] = ["rock", "jazz", "pop", "electronic", "blues", "folk"]
-    manifest.write_text(json.dumps(data))
-    return root
-
-
-@pytest.fixture
-def tiny(monkeypatch, tiny_root) -> str:
-    """The id of a small real bundle, found by the analysis child process through the env."""
-    monkeypatch.setenv("MUSIC_TAGGER_BUNDLES", str(tiny_root))
-    return "tiny-gui"
 
 
 def scanned(qtbot, window, folder, n: int, seconds: float) -> None:

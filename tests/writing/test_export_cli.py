@@ -119,3 +119,16 @@ def test_db_dump_json_and_csv(tmp_path, make_files, capsys) -> None:
     assert row["flagged:genre"] == "1"
     assert json.loads(row["accepted:instruments"]) == ["bass"]
     assert "Rock" in json.loads(row["genres"])
+
+
+def test_db_dump_refuses_the_database_and_its_sqlite_files(tmp_path, make_files, capsys) -> None:
+    db, _ = _setup(tmp_path, make_files)
+    before = db.read_bytes()
+    for target in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-journal")):
+        assert main(["--db", str(db), "export", "db", "-o", str(target)]) == 2
+        assert "it is the library database" in capsys.readouterr().err
+    assert db.read_bytes() == before
+    library = open_library(db)
+    with library.session() as s:
+        assert len(list(s.scalars(select(Track)))) == 2
+    library.close()
