@@ -400,7 +400,7 @@ class MainWindow(QMainWindow):
         """Store review thresholds and recompute the flags, in a child process."""
         from app import calibration_tasks
         from app.process_job import in_child_process
-        from tagger_core.library.track_views import GENRE_BUNDLE
+        from tagger_core.labels.tasks import GENRE_BUNDLE
 
         if self.job is not None:
             raise TaggerError(f"wait for {self.job.title.lower()} to finish before saving")
