@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from db_writer import write_settings
 from posix_locks import held_locks, integrity
+from PySide6.QtCore import QCoreApplication, QEvent
 from sqlalchemy import func, select, text
 
 from app.file_picker import FilePicker, decode_path, encode_path
@@ -75,6 +76,8 @@ def test_picker_child_keeps_the_locks_while_a_writer_child_writes(qtbot, tmp_pat
         assert held_locks(db) >= locks, "the dialog in its own process leaves our locks alone"
     finally:
         picker.stop()
+        # Finish the QProcess's deferred deletion while its parent picker is alive.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         writer.join(60)
     assert writer.exitcode == 0
     assert held_locks(db) >= locks
