@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tagger_core.cli.review",
     "tagger_core.cli.train",
     "tagger_core.cli.analyze",
+    "tagger_core.cli.albums",
 )
 
 

@@ -24,6 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagger_core.db.models import Prediction, Setting, Track
+from tagger_core.labels.bundles import BundleError
+from tagger_core.labels.tasks import task_bundles
 from tagger_core.trust.policy import confidence_text
 from tagger_core.trust.predictions import calibrated, load_label_outputs, load_policy
 
@@ -229,4 +231,22 @@ def album_predictions(
         mine = {t: track_conf[t] for t in album.tracks if t in track_conf}
         album.reasons, album.odd_tracks = disagreements(album, mine, threshold)
         out[key] = album
+    return out
+
+
+def album_task_predictions(
+    session: Session, keys: list[str]
+) -> dict[str, dict[str, AlbumPrediction]]:
+    """``{album key: {task: prediction}}`` from the bundles the app shows for each task."""
+    shown = task_bundles(session)
+    out: dict[str, dict[str, AlbumPrediction]] = {k: {} for k in keys}
+    if not keys:
+        return out
+    for task, bundle_id in (("genre", shown.genre), ("instruments", shown.instruments)):
+        try:
+            found = album_predictions(session, bundle_id, keys)
+        except BundleError:
+            continue
+        for key, prediction in found.items():
+            out[key][task] = prediction
     return out
