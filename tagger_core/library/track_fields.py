@@ -34,8 +34,12 @@ FIELDS: dict[str, str] = {
     "genres": "predicted genres that clear the accept threshold, with confidences",
     "instruments": "predicted instrument families, with confidences",
     "flag": "flagged (waiting for review), reviewed, or empty",
+    "problem": "why the file or its analysis failed (empty when all is well)",
 }
-DEFAULT_FORMAT = "{id:>6}  {artist} – {title}  [{genres}]  [{instruments}]  {flag}"
+DEFAULT_FORMAT = (
+    "{id:>6}  {artist} – {title}  ({existing})  heard: [{genres}] [{instruments}]  {flag}"
+    "  {problem}"
+)
 
 
 def check_template(template: str) -> None:
@@ -89,6 +93,7 @@ def track_records(
                 "genres": row.predicted,
                 "instruments": row.instruments,
                 "flag": row.flag,
+                "problem": row.status_text if row.status != "ok" or row.error else "",
             }
         )
     return out
