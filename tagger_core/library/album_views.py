@@ -183,3 +183,13 @@ def artist_counts(session: Session) -> list[tuple[str, int]]:
         .order_by(Track.artist.collate("NOCASE"))
     )
     return [(str(a), int(n)) for a, n in rows]
+
+
+def album_headings(session: Session, track_ids: list[int]) -> dict[int, str]:
+    """``"Artist – Album"`` of each of ``track_ids`` that belongs to an album."""
+    keys = album_keys_of(session, track_ids)
+    if not keys:
+        return {}
+    rows = session.execute(_grouped().where(Track.album_key.in_(sorted(set(keys.values())))))
+    heading = {r.album_key: f"{r.artist} – {r.album or ''}" for r in rows}
+    return {tid: heading[key] for tid, key in keys.items() if key in heading}
