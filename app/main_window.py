@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import select
 
+from app.album_browser import AlbumBrowser
+from app.album_panel import AlbumPanel
 from app.library_model import LibraryTableModel
 from app.progress_text import format_duration, progress_message
 from app.sidebar import Sidebar
@@ -77,16 +79,28 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
         self.sidebar = Sidebar(library)
-        self.sidebar.view_chosen.connect(self.model.set_view)
+        self.sidebar.view_chosen.connect(self.show_view)
+        self.albums = AlbumBrowser(library)
+        self.albums.view_chosen.connect(self.show_view)
+        self.album_panel = AlbumPanel(library)
+        self.album_panel.setVisible(False)
         self.detail = TrackDetailPanel(library)
 
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.sidebar)
+        left.addWidget(self.albums)
+        left.setSizes([260, 400])
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.album_panel)
+        centre.addWidget(self.table)
+        centre.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(centre)
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([160, 900, 380])
+        self.splitter.setSizes([200, 900, 380])
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.splitter, "Library")
@@ -124,6 +138,7 @@ class MainWindow(QMainWindow):
 
         self.review = ReviewPanel(self.library, self.detail.player, self.start_job)
         self.review.decisions_changed.connect(self.refresh_library)
+        self.album_panel.review_requested.connect(self.review_album)
         self.tabs.addTab(self.review, "Review")
         from app.calibration_panel import CalibrationPanel
 
@@ -385,6 +400,31 @@ class MainWindow(QMainWindow):
     def refresh_library(self) -> None:
         self.model.refresh()
         self.sidebar.refresh()
+        self.albums.refresh()
+        if self.album_panel.isVisible() and self.album_panel.key:
+            self.album_panel.show_album(self.album_panel.key)
+
+    def show_view(self, key: str) -> None:
+        """Show a view in the table; an album's view also shows its album-level labels."""
+        self.model.set_view(key)
+        is_album = key.startswith("album:")
+        if is_album:
+            self.album_panel.show_album(key[6:])
+        self.album_panel.setVisible(is_album)
+        if self.sender() is self.albums:
+            self.sidebar.blockSignals(True)
+            self.sidebar.clearSelection()
+            self.sidebar.setCurrentItem(None)
+            self.sidebar.blockSignals(False)
+        elif self.sender() is self.sidebar:
+            self.albums.blockSignals(True)
+            self.albums.setCurrentItem(None)
+            self.albums.blockSignals(False)
+
+    def review_album(self, key: str) -> None:
+        """Review mode on one album: its tracks in order, the album's genres one key away."""
+        self.tabs.setCurrentWidget(self.review)
+        self.review.open_album(key)
 
     # -- scan ------------------------------------------------------------------------------
     def add_folder_dialog(self) -> None:
@@ -475,8 +515,8 @@ class MainWindow(QMainWindow):
         if isinstance(header, QByteArray):
             self.table.horizontalHeader().restoreState(header)
         view = s.value("library/view")
-        if isinstance(view, str):
-            self.sidebar.select_view(view)
+        if isinstance(view, str) and not self.sidebar.select_view(view):
+            self.albums.select_view(view)
         for box, key in (
             (self.review.bundle_box, "review/task"),
             (self.calibration.method, "calibration/method"),
@@ -497,7 +537,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("window/splitter", self.splitter.saveState())
         s.setValue("table/header", self.table.horizontalHeader().saveState())
-        s.setValue("library/view", self.sidebar.current_view())
+        s.setValue("library/view", self.albums.current_view() or self.sidebar.current_view())
         s.setValue("review/task", self.review.bundle_box.currentData())
         s.setValue("calibration/method", self.calibration.method.currentData())
         s.setValue("calibration/criterion", self.calibration.criterion.currentData())
