@@ -11,6 +11,7 @@ from typing import Any
 
 from tagger_core.cli.common import library_from_args, print_json
 from tagger_core.db.models import Calibration
+from tagger_core.trust.album_report import album_report_html
 from tagger_core.trust.archive_calibration import (
     FITS,
     METHODS,
@@ -161,6 +162,7 @@ def cmd_report(args: Any) -> int:
         active = [c for c in list_calibrations(s) if c.active]
         counts = review_counts(s)
         policy = load_policy(s)
+        albums = album_report_html(s)
     sections = [_calibration_section(c) for c in active] or [
         "<p>No active calibration: confidences are the models' raw ensemble outputs.</p>"
     ]
@@ -176,6 +178,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
 {policy.uncertain_low:.2f}–{policy.uncertain_high:.2f}, accept threshold
 {policy.accept_threshold:.2f}, member disagreement limit {policy.disagreement_limit:.2f}.</p>
 {"".join(sections)}
+{albums}
 </body></html>"""
     Path(args.output).write_text(page, encoding="utf-8")
     print(f"Report written to {args.output}")

@@ -207,6 +207,8 @@ def album_predictions(
     state = load_album_calibration(session, bundle_id)
     pooling = (state or {}).get("pooling", DEFAULT_POOLING)
     outputs = album_outputs(session, bundle_id, keys, (pooling,))[pooling]
+    if not outputs.keys:
+        return {}
     active = (
         state is not None and state.get("active") and state.get("version") == outputs.version
     )

@@ -84,3 +84,36 @@ def test_albums_list_album_labels_and_disagreement(db: str, capsys) -> None:
     genre = album["predictions"]["genre"]
     assert genre["labels"] == ["Jazz"] and genre["flagged"] and len(genre["odd_tracks"]) == 1
     assert album["predictions"]["instruments"]["labels"][0] == "reed"
+
+
+def test_report_has_the_albums_section(db: str, tmp_path: Path, capsys) -> None:
+    out_file = tmp_path / "report.html"
+    assert main(["--db", db, "report", "-o", str(out_file)]) == 0
+    page = out_file.read_text(encoding="utf-8")
+    assert "<h2>Albums</h2>" in page
+    assert "genre (genre): 2 albums" in page
+    assert "album confidences uncalibrated" in page
+    assert "1 albums whose tracks disagree" in page and "John Coltrane – Blue Train" in page
+
+
+def test_calibrate_albums_needs_known_albums(db: str, capsys) -> None:
+    code, _, err = run_cli(capsys, "--db", db, "calibrate-albums", "--use-tags", "--folds", "2")
+    # two albums cannot fill 2 folds with 3 positives and 3 negatives per label
+    assert code == 2 and "no label has enough albums" in err
+
+
+def test_calibrate_albums_compares_poolings_and_albums_use_it(tmp_path: Path, capsys) -> None:
+    from album_outputs import add_album_outputs
+
+    path = tmp_path / "cal.db"
+    library = open_library(path)
+    add_album_outputs(library, 200, 2, 3.0, seed=1)
+    library.close()
+    args = ["--db", str(path), "calibrate-albums", "--use-tags", "--folds", "3"]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0
+    assert "logit-mean: held-out NLL" in out and "prob-mean: held-out NLL" in out
+    assert out.count("← kept") == 1
+    assert "genre: album confidences calibrated" in out
+    code, out, _ = run_cli(capsys, "--db", str(path), "albums", "--limit", "1")
+    assert "(calibrated)" in out.splitlines()[1]

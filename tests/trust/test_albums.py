@@ -119,3 +119,10 @@ def test_disagreeing_tracks_flag_the_album() -> None:
     assert odd == [3]
     assert any("disagree on Jazz" in r for r in reasons)
     assert any("1 of 3 tracks" in r for r in reasons)
+
+
+def test_a_bundle_with_no_analysed_album_has_no_album_predictions(library) -> None:
+    add_album_outputs(library, 3, 2, 1.0)  # genre outputs only
+    with library.session() as s:
+        assert album_predictions(s, "instrument-family") == {}
+        assert len(album_predictions(s, "genre")) == 3
