@@ -377,6 +377,7 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self._update_actions()
         self.refresh_library()
+        self.albums.refresh()
 
     def _job_finished(self, job: Job, result: Any, on_done: Callable[[Any], None] | None) -> None:
         self.last_report = result
@@ -398,9 +399,14 @@ class MainWindow(QMainWindow):
             self.status_text.setText(f"Cancelling {self.job.title.lower()}…")
 
     def refresh_library(self) -> None:
+        """Re-read what decisions can change: the table, the counts, the album panel.
+
+        The album tree changes only when tracks come or go (``_job_ended``): grouping a
+        big library's albums costs a noticeable fraction of a second, too much per key
+        press in review mode.
+        """
         self.model.refresh()
         self.sidebar.refresh()
-        self.albums.refresh()
         if self.album_panel.isVisible() and self.album_panel.key:
             self.album_panel.show_album(self.album_panel.key)
 

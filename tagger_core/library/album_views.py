@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db.models import Track
 from tagger_core.errors import TaggerError
+from tagger_core.library.album_identity import folder_of
 
 VARIOUS_ARTISTS = "Various Artists"
 UNKNOWN_ARTIST = "Unknown artist"
@@ -54,14 +55,13 @@ def _artist_expr() -> Any:
     return func.coalesce(
         func.max(Track.album_artist),
         case(
-            (func.count(func.distinct(Track.artist)) > 1, VARIOUS_ARTISTS),
+            (func.min(Track.artist) != func.max(Track.artist), VARIOUS_ARTISTS),
             else_=func.coalesce(func.max(Track.artist), UNKNOWN_ARTIST),
         ),
     )
 
 
 def _grouped() -> Select[Any]:
-    folder = func.min(func.rtrim(Track.path_text, func.replace(Track.path_text, "/", "")))
     return (
         select(
             Track.album_key,
@@ -69,7 +69,7 @@ def _grouped() -> Select[Any]:
             _artist_expr().label("artist"),
             func.min(Track.year).label("year"),
             func.count(Track.id).label("tracks"),
-            folder.label("folder"),
+            func.min(Track.path_text).label("first_path"),
         )
         .where(Track.album_key.is_not(None))
         .group_by(Track.album_key)
@@ -106,7 +106,7 @@ def _row(r: Any) -> AlbumRow:
         artist=r.artist,
         year=r.year,
         tracks=int(r.tracks),
-        folder=(r.folder or "").rstrip("/"),
+        folder=folder_of(r.first_path or ""),
     )
 
 

@@ -33,7 +33,7 @@ def _tree_texts(browser) -> list[str]:
 
 
 def test_album_browser_and_album_view(qtbot, window, albums) -> None:
-    window.refresh_library()
+    window.albums.refresh()
     texts = _tree_texts(window.albums)
     assert "Albums by album artist (2)" in texts and "John Coltrane (1)" in texts
     assert "Various Artists (1)" in texts and "Kind of Blue (1999 · 3)" in texts
@@ -58,7 +58,7 @@ def test_album_browser_and_album_view(qtbot, window, albums) -> None:
 
 def test_review_an_album_with_one_key_then_override_a_track(qtbot, window, albums, library):
     _, ids = albums
-    window.refresh_library()
+    window.albums.refresh()
     window.albums.select_view(BLUE)
     window.album_panel.review_button.click()
     review = window.review
