@@ -22,11 +22,17 @@ from app.confidence_bars import ConfidenceBars
 from tagger_core.db import Library
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.album_views import AlbumRow, album_row
-from tagger_core.trust.album_calibration import state_text
-from tagger_core.trust.albums import AlbumPrediction, album_task_predictions, load_album_calibration
+from tagger_core.trust.albums import (
+    AlbumPrediction,
+    album_task_predictions,
+    load_album_calibration,
+    state_text,
+)
 from tagger_core.trust.predictions import load_policy
 
 _TASK_TITLES = {"genre": "Album genres", "instruments": "Album instrument families"}
+#: Labels drawn per task: the album's tracks need the room; the CLI lists them all.
+TOP_LABELS = 5
 
 
 class AlbumPanel(QWidget):
@@ -101,7 +107,8 @@ class AlbumPanel(QWidget):
         for task, bars in self.bars.items():
             bars.threshold = threshold
             p = self.predictions.get(task)
-            bars.set_values(p.probs if p else None, p.spread if p else None)
+            top = dict(p.ranked()[:TOP_LABELS]) if p else None
+            bars.set_values(top, p.spread if p else None)
             if p is None:
                 self.states[task].setText("")
                 continue

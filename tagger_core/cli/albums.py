@@ -8,9 +8,7 @@ from typing import Any
 from tagger_core.cli.common import library_from_args, print_json
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.album_views import album_page
-from tagger_core.trust.album_calibration import fit_album_calibration, state_text
-from tagger_core.trust.albums import album_task_predictions, load_album_calibration
-from tagger_core.trust.archive_calibration import METHODS
+from tagger_core.trust.albums import album_task_predictions, load_album_calibration, state_text
 from tagger_core.trust.predictions import load_policy
 
 
@@ -29,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="calibrate album-level confidences on albums with known album-wide labels",
     )
     p.add_argument("bundle", nargs="?", default="genre", help="model bundle (default: genre)")
-    p.add_argument("--method", default="per-class", choices=METHODS)
+    p.add_argument(
+        "--method", default="per-class", help="temperature, per-class (default), platt, isotonic"
+    )
     p.add_argument("--folds", type=int, default=5)
     p.add_argument(
         "--use-tags", action="store_true", help="albums whose tracks share a genre tag count"
@@ -75,6 +75,9 @@ def cmd_albums(args: Any) -> int:
 
 
 def cmd_calibrate_albums(args: Any) -> int:
+    # The fitting code (scipy's optimisers) only for the command that fits.
+    from tagger_core.trust.album_calibration import fit_album_calibration
+
     state = fit_album_calibration(
         library_from_args(args),
         args.bundle,

@@ -135,19 +135,3 @@ def fit_album_calibration(
         else:
             row.value, row.updated_at = state, utcnow()
     return state
-
-
-def state_text(state: dict[str, Any] | None) -> str:
-    """One line on the album calibration of a bundle, for the CLI, the GUI and the report."""
-    if state is None:
-        return "album confidences uncalibrated (no album calibration fitted)"
-    after = state["report"]["after"]
-    before = state["report"]["before"]
-    figures = (
-        f"held-out NLL {before['nll']:.3f} → {after['nll']:.3f}, "
-        f"ECE {before['ece']:.3f} → {after['ece']:.3f} on {state['albums']} albums"
-    )
-    if state.get("active"):
-        return f"album confidences calibrated ({state['method']}, {state['pooling']}; {figures})"
-    worse = ", ".join(name for name, *_ in state.get("worse", []))
-    return f"album calibration not applied: held-out {worse} got worse ({figures})"

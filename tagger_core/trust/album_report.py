@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 from tagger_core.db.models import Track
 from tagger_core.labels.bundles import BundleError
 from tagger_core.labels.tasks import task_bundles
-from tagger_core.trust.album_calibration import state_text
-from tagger_core.trust.albums import album_predictions, load_album_calibration
+from tagger_core.trust.albums import album_predictions, load_album_calibration, state_text
 from tagger_core.trust.predictions import load_policy
 
 MAX_LISTED = 100

@@ -8,11 +8,7 @@ from album_outputs import add_album_outputs
 
 from tagger_core.db.models import Track
 from tagger_core.errors import CalibrationError
-from tagger_core.trust.album_calibration import (
-    fit_album_calibration,
-    known_album_labels,
-    state_text,
-)
+from tagger_core.trust.album_calibration import fit_album_calibration, known_album_labels
 from tagger_core.trust.albums import (
     POOLINGS,
     AlbumPrediction,
@@ -21,6 +17,7 @@ from tagger_core.trust.albums import (
     disagreements,
     load_album_calibration,
     pool_tracks,
+    state_text,
 )
 from tagger_core.trust.predictions import refresh_predictions
 from tagger_core.trust.review import decide, mark_reviewed
