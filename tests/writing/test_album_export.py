@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from album_files import make_albums
 from album_outputs import analyse_scanned_albums
+from sqlalchemy import select
 
 from tagger_core.cli import main
 from tagger_core.db import open_library
+from tagger_core.db.models import Track
 from tagger_core.library.file_tags import read_tags
 from tagger_core.library.scan import scan
 from tagger_core.trust.review import decide, mark_reviewed
@@ -74,3 +76,25 @@ def test_cli_export_album_genres_writes_files_and_groups_the_dry_run(archive, ca
     capsys.readouterr()
     assert read_tags(blue4).genres == ["Jazz"]
     assert all(read_tags(p).genres == ["Jazz"] for p in files["blue"] + files["kind"])
+
+
+def test_dry_run_groups_interleaved_albums(tmp_path: Path) -> None:
+    from album_files import make_track
+
+    from tagger_core.writing.batch import run_export
+
+    library = open_library(tmp_path / "mixed.db")
+    folder = tmp_path / "one folder"
+    for name, album, mb in (("a.flac", "One", "mb-1"), ("b.flac", "Two", "mb-2"),
+                            ("c.flac", "One", "mb-1")):  # fmt: skip
+        make_track(folder / name, title=name, artist="X", album=album, genres=["Rock"],
+                   track=1, mb_album_id=mb)  # fmt: skip
+    scan(library, [folder])
+    with library.session() as s:
+        ids = sorted(s.scalars(select(Track.id)))
+    for tid in ids:
+        decide(library, tid, "genre", "Jazz", "accept")
+    report = run_export(library, ExportOptions(tasks=("genre",)), dry_run=True)
+    assert [Path(d.path).name for d in report.diffs] == ["a.flac", "c.flac", "b.flac"]
+    assert [d.album for d in report.diffs] == ["X – One", "X – One", "X – Two"]
+    library.close()
