@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import datetime as dt
-import html
 from pathlib import Path
 from typing import Any
 
 from tagger_core.cli.common import library_from_args, print_json
-from tagger_core.db.models import Calibration
-from tagger_core.trust.album_report import album_report_html
 from tagger_core.trust.archive_calibration import (
     FITS,
     METHODS,
+    REPORTED_METRICS,
     activate_calibration,
     deactivate_calibrations,
     fit_calibration,
     list_calibrations,
 )
-from tagger_core.trust.metrics import ReliabilityDiagram
-from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
-from tagger_core.trust.predictions import load_policy
-from tagger_core.trust.review import review_counts
-from tagger_core.trust.scaling import TemperatureCurve
-
-COLUMNS = ("mae", "weighted_mae", "ece", "nll", "brier")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _row(name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
-    cells = "".join(f" {before[c]:>7.4f} → {after[c]:<7.4f}" for c in COLUMNS)
+    cells = "".join(f" {before[c]:>7.4f} → {after[c]:<7.4f}" for c in REPORTED_METRICS)
     return f"{name:<14}{cells}"
 
 
@@ -86,6 +75,8 @@ def cmd_calibrate(args: Any) -> int:
         args.use_tags,
         activate=not args.no_activate,
     )
+    from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     diagram_png = out / f"calibration-{args.model}-{result.calibration_id}-reliability.png"
@@ -112,7 +103,7 @@ def cmd_calibrate(args: Any) -> int:
         f"{rep.k}-fold cross-validated on {rep.before.n_tracks} tracks "
         f"({result.from_review} reviewed, {result.from_tags} from existing tags)"
     )
-    print(f"{'':<14}" + "".join(f" {c:>17}" for c in COLUMNS))
+    print(f"{'':<14}" + "".join(f" {c:>17}" for c in REPORTED_METRICS))
     print(_row("all labels", rep.before.to_dict(), rep.after.to_dict()))
     for c in rep.per_class:
         print(_row(f"{c.name} ({c.positives}+)", c.before.to_dict(), c.after.to_dict()))
@@ -123,63 +114,10 @@ def cmd_calibrate(args: Any) -> int:
     return 0
 
 
-def _img(png: bytes) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def _calibration_section(c: Calibration) -> str:
-    before, after = c.metrics_before, c.metrics_after
-    parts = [
-        f"<h2>{html.escape(c.bundle_id)}: calibration {c.id} ({html.escape(c.method)}, "
-        f"fit by {html.escape(c.fit_criterion)}, {after.get('folds', '?')}-fold)</h2>"
-    ]
-    diagrams = [ReliabilityDiagram.from_dict(m["diagram"]) for m in (before, after)]
-    parts.append(_img(render_reliability_comparison(diagrams)))
-    if "temperature_curve" in after:
-        parts.append(
-            _img(render_temperature_curve(TemperatureCurve.from_dict(after["temperature_curve"])))
-        )
-    head = "".join(f"<th>{c_}</th>" for c_ in COLUMNS)
-    rows = ["<tr><th>label</th><th>positives</th>" + head + "</tr>"]
-    counts = after.get("label_counts", {})
-    for name in ["(all)", *before.get("per_class", {})]:
-        b = before["pooled"] if name == "(all)" else before["per_class"][name]
-        a = after["pooled"] if name == "(all)" else after["per_class"][name]
-        pos = "" if name == "(all)" else counts.get(name, {}).get("positives", "")
-        cells = "".join(f"<td>{b[k]:.4f} → {a[k]:.4f}</td>" for k in COLUMNS)
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{pos}</td>{cells}</tr>")
-    parts.append("<table>" + "".join(rows) + "</table>")
-    skipped = c.params.get("skipped", {})
-    if skipped:
-        items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
-        parts.append(f"<p>Not calibrated (uncalibrated output kept):</p><ul>{items}</ul>")
-    return "\n".join(parts)
-
-
 def cmd_report(args: Any) -> int:
-    library = library_from_args(args)
-    with library.session() as s:
-        active = [c for c in list_calibrations(s) if c.active]
-        counts = review_counts(s)
-        policy = load_policy(s)
-        albums = album_report_html(s)
-    sections = [_calibration_section(c) for c in active] or [
-        "<p>No active calibration: confidences are the models' raw ensemble outputs.</p>"
-    ]
-    page = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>Music Archive Tagger: calibration report</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} img{{max-width:100%}}
-table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
-</head><body><h1>Calibration report</h1>
-<p>Library {html.escape(str(library.path))}, {dt.datetime.now():%Y-%m-%d %H:%M}.</p>
-<h2>Review queue</h2><p>{counts["flagged"]} tracks flagged, {counts["reviewed"]} reviewed,
-{counts["waiting"]} waiting. Policy: uncertain band
-{policy.uncertain_low:.2f}–{policy.uncertain_high:.2f}, accept threshold
-{policy.accept_threshold:.2f}, member disagreement limit {policy.disagreement_limit:.2f}.</p>
-{"".join(sections)}
-{albums}
-</body></html>"""
+    from tagger_core.trust.report_page import calibration_report_html  # matplotlib
+
+    page = calibration_report_html(library_from_args(args))
     Path(args.output).write_text(page, encoding="utf-8")
     print(f"Report written to {args.output}")
     return 0

@@ -1,5 +1,8 @@
 """Library commands: ``scan``, ``status``, ``tracks``, ``show``, ``remove`` and ``run``.
 
+``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
+the main job only inside the commands that use them: those three start without torch.
+
 ``tracks`` and ``show`` print what the models heard (stored predictions, flags, the
 calibration state) next to the tags; the records they print come from
 ``library.track_fields`` and ``trust.track_predictions``.
@@ -9,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING, Any
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
@@ -21,13 +22,11 @@ from tagger_core.cli.reports import (
     print_scan_report,
     print_track_predictions,
 )
-from tagger_core.db.models import Track
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
-from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
-from tagger_core.library.scan import ScanReport, scan
-from tagger_core.library.selection import track_ids_under
+from tagger_core.library.queries import find_track, status_counts, track_dict
+from tagger_core.library.selection import track_ids_under, tracks_matching
 from tagger_core.library.track_fields import (
     DEFAULT_FORMAT,
     FIELDS,
@@ -36,9 +35,11 @@ from tagger_core.library.track_fields import (
     render,
     track_records,
 )
-from tagger_core.listening import analyze_and_predict
 from tagger_core.trust.summary import summarize_predictions
 from tagger_core.trust.track_predictions import track_predictions
+
+if TYPE_CHECKING:
+    from tagger_core.library.scan import ScanReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -88,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _scan_with_progress(args: Any, paths: list[str]) -> ScanReport:
+    from tagger_core.library.scan import scan  # mutagen: only for the commands that scan
+
     library = library_from_args(args)
     exts = (
         parse_extensions(args.extensions)
@@ -141,20 +144,17 @@ def cmd_tracks(args: Any) -> int:
         check_template(template)
     library = library_from_args(args)
     with library.session() as s:
-        stmt = track_filter(select(Track.id), args.query).order_by(Track.path_text)
-        if args.limit:
-            stmt = stmt.limit(args.limit)
-        ids = list(s.scalars(stmt))
+        tracks = tracks_matching(s, args.query, args.limit)
+        ids = [t.id for t in tracks]
         if args.json:
-            tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(ids)))}
             predictions = track_predictions(s, ids)
             print_json(
                 [
                     {
-                        **track_dict(tracks[i]),
-                        "predictions": [p.to_dict() for p in predictions.get(i, [])],
+                        **track_dict(t),
+                        "predictions": [p.to_dict() for p in predictions.get(t.id, [])],
                     }
-                    for i in ids
+                    for t in tracks
                 ]
             )
             return 0
@@ -214,6 +214,8 @@ def cmd_run(args: Any) -> int:
 
 def _analyze_root(args: Any, root: Path) -> None:
     """The main job on the library's tracks under ``root``, then a summary of predictions."""
+    from tagger_core.listening import analyze_and_predict  # torch, when the job runs
+
     library = library_from_args(args)
     with library.session() as s:
         ids = track_ids_under(s, root)

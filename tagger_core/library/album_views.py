@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from tagger_core.db.dialect import nocase
 from tagger_core.db.models import Track
 from tagger_core.errors import TaggerError
 from tagger_core.library.album_identity import folder_of
@@ -127,8 +128,8 @@ def album_page(
     if sort not in ALBUM_SORTS:
         raise TaggerError(f"cannot sort albums by {sort!r}; choose {', '.join(ALBUM_SORTS)}")
     stmt = _matching(_grouped(), text)
-    artist = _artist_expr().collate("NOCASE")
-    album = func.min(Track.album).collate("NOCASE")
+    artist = nocase(_artist_expr())
+    album = nocase(func.min(Track.album))
     first = {
         "artist": [],
         "album": [album],
@@ -180,7 +181,7 @@ def artist_counts(session: Session) -> list[tuple[str, int]]:
         select(Track.artist, func.count(Track.id))
         .where(Track.artist.is_not(None), Track.artist != "")
         .group_by(Track.artist)
-        .order_by(Track.artist.collate("NOCASE"))
+        .order_by(nocase(Track.artist))
     )
     return [(str(a), int(n)) for a, n in rows]
 

@@ -49,6 +49,8 @@ from tagger_core.trust.scaling import (
 
 METHODS = ("temperature", "per-class", "platt", "isotonic")
 FITS = ("nll", "mae")
+# the metrics a calibration is shown with, before → after (terminal table and report)
+REPORTED_METRICS = ("mae", "weighted_mae", "ece", "nll", "brier")
 
 
 @dataclass
