@@ -91,37 +91,6 @@ def test_foreign_keys_are_enforced(any_library) -> None:
         )
 
 
-def test_album_key_migration_fills_keys_of_existing_tracks(tmp_path: Path) -> None:
-    from tagger_core.library.album_identity import album_key
-
-    path = tmp_path / "v2.db"
-    engine = make_engine(path)
-    upgrade(engine, "0002")
-    insert = text(
-        "INSERT INTO tracks (path, path_text, size, mtime_ns, status, first_seen, last_seen,"
-        " genres, raw_tags, album, album_artist) VALUES (:p, :p, 1, 1, 'ok', '2026-01-01',"
-        " '2026-01-01', '[]', :raw, :album, :aa)"
-    )
-    mb = '{"TXXX:MusicBrainz Album Id": ["ABC-123"]}'
-    with engine.begin() as conn:
-        for p, raw, album, aa in (
-            ("/m/A/1.mp3", mb, "Blue", None),
-            ("/m/A/2.flac", "{}", "Blue", "Joni"),
-            ("/m/B/1.flac", "{}", "Blue", "Joni"),
-            ("/m/loose.flac", "{}", None, None),
-        ):
-            conn.execute(insert, {"p": p, "raw": raw, "album": album, "aa": aa})
-    engine.dispose()
-    lib = open_library(path)
-    with lib.engine.connect() as conn:
-        keys = dict(conn.execute(text("SELECT path_text, album_key FROM tracks")).all())
-    lib.close()
-    assert keys["/m/A/1.mp3"] == "mb:abc-123"
-    assert keys["/m/A/2.flac"] == album_key(None, "Blue", "Joni", "/m/A/2.flac")
-    assert keys["/m/A/2.flac"] != keys["/m/B/1.flac"]  # same tags, other folder: other album
-    assert keys["/m/loose.flac"] is None
-
-
 def test_head_read_from_the_scripts_is_alembics_head() -> None:
     from alembic.script import ScriptDirectory
 

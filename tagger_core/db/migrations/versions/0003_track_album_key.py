@@ -42,12 +42,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("album_key", sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_tracks_album_key"), ["album_key"], unique=False)
     conn = op.get_bind()
-    rows = conn.execute(
-        sa.text(
-            "SELECT id, raw_tags, album, album_artist, path_text FROM tracks"
-            " WHERE album IS NOT NULL OR raw_tags LIKE '%usic%rainz%lbum%'"
-        )
-    )
+    # Every row is read: a JSON column cannot be filtered with LIKE on PostgreSQL.
+    rows = conn.execute(sa.text("SELECT id, raw_tags, album, album_artist, path_text FROM tracks"))
     update = sa.text("UPDATE tracks SET album_key = :key WHERE id = :id")
     batch: list[dict[str, object]] = []
     for row in rows:
