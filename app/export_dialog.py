@@ -35,7 +35,7 @@ from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.errors import TaggerError
 from tagger_core.writing import ExportOptions, ExportReport, list_batches, run_export, undo_batch
-from tagger_core.writing.plan import plan_exports
+from tagger_core.writing.album_plan import plan_with_albums
 
 StartJob = Callable[[str, JobFn, Callable[[Any], Any] | None], Job]
 
@@ -111,6 +111,13 @@ class ExportDialog(QDialog):
         self.min_confidence.setValue(0.9)
         self.min_confidence.setEnabled(False)
         self.use_confidence.toggled.connect(self.min_confidence.setEnabled)
+        self.album_genres = QCheckBox(
+            "One genre set per album, written to all its tracks (like beets)"
+        )
+        self.album_genres.setToolTip(
+            "Each album gets the genres most of its tracks would get, plus those whose\n"
+            "album-level confidence reaches the minimum; unchecked, every track gets its own."
+        )
         self.only_reviewed = QCheckBox("Only tracks a person marked reviewed")
         self.id3 = QComboBox()
         self.id3.addItem("ID3v2.4 (multiple values)", 4)
@@ -129,6 +136,7 @@ class ExportDialog(QDialog):
         form = QFormLayout(form_box)
         form.addRow("Labels:", tasks)
         form.addRow("Existing genres:", self.policy)
+        form.addRow("Albums:", self.album_genres)
         form.addRow("", conf)
         form.addRow("", self.only_reviewed)
         form.addRow("", self.only_selection)
@@ -189,6 +197,7 @@ class ExportDialog(QDialog):
             only_reviewed=self.only_reviewed.isChecked(),
             id3_version=int(self.id3.currentData()),
             provenance=self.provenance.isChecked(),
+            album_genres=self.album_genres.isChecked(),
         )
 
     def set_selection(self, track_ids: list[int] | None) -> None:
@@ -276,7 +285,7 @@ class ExportDialog(QDialog):
                 library, options, track_ids=track_ids, dry_run=True, progress=report
             )
             with library.session() as s:
-                plans = plan_exports(s, options, None, track_ids)
+                plans = plan_with_albums(s, options, None, track_ids)
             n = sum(1 for p in plans if p.accept.get("instruments"))
             return Outcome(did or preview, preview, n, options)
 
@@ -286,9 +295,20 @@ class ExportDialog(QDialog):
         self._start("Previewing export", None, lambda r: _would_change(r.preview))
 
     def _show_diff(self, report: ExportReport) -> None:
+        """One item per file; under an album heading when album-wide genres are chosen."""
         self.diff.clear()
+        grouped = self.album_genres.isChecked()
+        albums: dict[str | None, QTreeWidgetItem] = {}
         for d in report.diffs:
-            top = QTreeWidgetItem(self.diff, [d.path, "", ""])
+            parent: Any = self.diff
+            if grouped:
+                if d.album not in albums:
+                    albums[d.album] = QTreeWidgetItem(
+                        self.diff, [d.album or "Not in an album", "", ""]
+                    )
+                    albums[d.album].setExpanded(True)
+                parent = albums[d.album]
+            top = QTreeWidgetItem(parent, [d.path, "", ""])
             top.setFirstColumnSpanned(False)
             for name, (old, new) in sorted(d.changes.items()):
                 QTreeWidgetItem(top, [name, _values(old), _values(new)])

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import select
 
+from app.album_browser import AlbumBrowser
+from app.album_panel import AlbumPanel
 from app.core_info import CoreInfo
 from app.file_picker import FilePicker
 from app.folder_drop import dropped_folders
@@ -83,16 +85,28 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
         self.sidebar = Sidebar(library)
-        self.sidebar.view_chosen.connect(self.model.set_view)
+        self.sidebar.view_chosen.connect(self.show_view)
+        self.albums = AlbumBrowser(library)
+        self.albums.view_chosen.connect(self.show_view)
+        self.album_panel = AlbumPanel(library)
+        self.album_panel.setVisible(False)
         self.detail = TrackDetailPanel(library)
 
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.sidebar)
+        left.addWidget(self.albums)
+        left.setSizes([260, 400])
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.album_panel)
+        centre.addWidget(self.table)
+        centre.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(centre)
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([160, 900, 380])
+        self.splitter.setSizes([200, 900, 380])
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.splitter, "Library")
@@ -138,6 +152,7 @@ class MainWindow(QMainWindow):
 
         self.review = ReviewPanel(self.library, self.detail.player, self.start_job)
         self.review.decisions_changed.connect(self.refresh_library)
+        self.album_panel.review_requested.connect(self.review_album)
         self.tabs.addTab(self.review, "Review")
         from app.calibration_panel import CalibrationPanel
 
@@ -482,6 +497,7 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self._update_actions()
         self.refresh_library()
+        self.albums.refresh()
 
     def _job_finished(self, job: Job, result: Any, on_done: Callable[[Any], None] | None) -> None:
         self.last_report = result
@@ -505,8 +521,38 @@ class MainWindow(QMainWindow):
             self.status_text.setText(f"Cancelling {self.job.title.lower()}…")
 
     def refresh_library(self) -> None:
+        """Re-read what decisions can change: the table, the counts, the album panel.
+
+        The album tree changes only when tracks come or go (``_job_ended``): grouping a
+        big library's albums costs a noticeable fraction of a second, too much per key
+        press in review mode.
+        """
         self.model.refresh()
         self.sidebar.refresh()
+        if self.album_panel.isVisible() and self.album_panel.key:
+            self.album_panel.show_album(self.album_panel.key)
+
+    def show_view(self, key: str) -> None:
+        """Show a view in the table; an album's view also shows its album-level labels."""
+        self.model.set_view(key)
+        is_album = key.startswith("album:")
+        if is_album:
+            self.album_panel.show_album(key[6:])
+        self.album_panel.setVisible(is_album)
+        if self.sender() is self.albums:
+            self.sidebar.blockSignals(True)
+            self.sidebar.clearSelection()
+            self.sidebar.setCurrentItem(None)
+            self.sidebar.blockSignals(False)
+        elif self.sender() is self.sidebar:
+            self.albums.blockSignals(True)
+            self.albums.setCurrentItem(None)
+            self.albums.blockSignals(False)
+
+    def review_album(self, key: str) -> None:
+        """Review mode on one album: its tracks in order, the album's genres one key away."""
+        self.tabs.setCurrentWidget(self.review)
+        self.review.open_album(key)
 
     # -- scan ------------------------------------------------------------------------------
     def _music_folder(self) -> str:
@@ -648,8 +694,8 @@ class MainWindow(QMainWindow):
         if isinstance(header, QByteArray):
             self.table.horizontalHeader().restoreState(header)
         view = s.value("library/view")
-        if isinstance(view, str):
-            self.sidebar.select_view(view)
+        if isinstance(view, str) and not self.sidebar.select_view(view):
+            self.albums.select_view(view)
         for box, key in (
             (self.review.bundle_box, "review/task"),
             (self.calibration.method, "calibration/method"),
@@ -670,7 +716,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("window/splitter", self.splitter.saveState())
         s.setValue("table/header", self.table.horizontalHeader().saveState())
-        s.setValue("library/view", self.sidebar.current_view())
+        s.setValue("library/view", self.albums.current_view() or self.sidebar.current_view())
         s.setValue("review/task", self.review.bundle_box.currentData())
         s.setValue("calibration/method", self.calibration.method.currentData())
         s.setValue("calibration/criterion", self.calibration.criterion.currentData())

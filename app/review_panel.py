@@ -4,6 +4,9 @@ Keys: N/→ next track, B/← previous, ↑/↓ move the label cursor, T or Ente
 toggles the label under the cursor (accept ↔ reject), A accepts the track
 (predicted labels accepted, track marked reviewed), R rejects it (predicted
 labels rejected, marked reviewed), Space plays, U or Ctrl+Z undoes the last step.
+Album by album (``open_album``): the album's tracks in playing order, and L accepts
+the album-level labels for every track at once; single tracks are then overridden
+with the usual keys.
 Every decision is written at once through ``tagger_core.trust.review``.
 """
 
@@ -38,12 +41,16 @@ from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
 from tagger_core.labels.tasks import GENRE_BUNDLE, task_bundles
+from tagger_core.library.album_views import album_row, album_track_ids
 from tagger_core.trust import review
+from tagger_core.trust.album_review import accept_album_labels
+from tagger_core.trust.albums import AlbumPrediction, album_task_predictions
 
 QUEUE_LIMIT = 5000
 HELP = (
     "<b>Keys</b>: N / → next · B / ← previous · ↑ ↓ choose label · T / Enter toggle label · "
-    "A accept track · R reject track · Space play · U / Ctrl+Z undo"
+    "A accept track · R reject track · L accept the album's labels for all its tracks · "
+    "Space play · U / Ctrl+Z undo"
 )
 
 
@@ -62,6 +69,8 @@ class Step:
     track_id: int
     decisions: int
     what: str
+    #: For an album step: decisions written per track (``decisions`` is their sum).
+    per_track: dict[int, int] | None = None
 
 
 class ReviewPanel(QWidget):
@@ -94,6 +103,7 @@ class ReviewPanel(QWidget):
         self._jobs: list[Job] = []
         self.counts: dict[str, Any] = {}
         self.track_name = ""
+        self.album_key: str | None = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.bundle_box = QComboBox()
@@ -123,6 +133,10 @@ class ReviewPanel(QWidget):
         left_layout.addWidget(self.counts_label)
         left_layout.addWidget(self.queue_list)
 
+        self.album_label = QLabel("")
+        self.album_label.setWordWrap(True)
+        self.album_label.setTextFormat(Qt.TextFormat.RichText)
+        self.album_label.setVisible(False)
         self.rate_label = QLabel("")
         self.rate_label.setToolTip(
             "Share of this task's analysed tracks that the flag policy flags"
@@ -153,6 +167,7 @@ class ReviewPanel(QWidget):
             ("toggle", "Toggle label (T)", self.toggle_label),
             ("accept", "Accept track (A)", self.accept_track),
             ("reject", "Reject track (R)", self.reject_track),
+            ("album", "Accept album (L)", self.accept_album),
             ("play", "Play (Space)", self.play),
             ("undo", "Undo (U)", self.undo),
         ):
@@ -166,6 +181,7 @@ class ReviewPanel(QWidget):
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.album_label)
         right_layout.addWidget(self.rate_label)
         right_layout.addWidget(self.heading)
         right_layout.addWidget(self.position_label)
@@ -192,6 +208,7 @@ class ReviewPanel(QWidget):
             (("T", "Return", "Enter"), self.toggle_label, "Accept or reject the label"),
             (("A",), self.accept_track, "Accept the track's suggestions"),
             (("R",), self.reject_track, "Reject the track's suggestions"),
+            (("L",), self.accept_album, "Accept the album's labels on every track"),
             (("Space",), self.play, "Play or stop the preview"),
             (("U", "Ctrl+Z"), self.undo, "Undo the last decision"),
         ):
@@ -208,10 +225,14 @@ class ReviewPanel(QWidget):
         return str(self.bundle_box.currentData())
 
     def _bundle_changed(self, _index: int) -> None:
-        self.reload()
+        if self.album_key is not None:
+            self.open_album(self.album_key)  # the same album, the other task
+        else:
+            self.reload()
 
     def reload(self) -> None:
         """Re-read the queue (flagged, not yet reviewed, most uncertain first)."""
+        self._leave_album()
         keep = self.current_track_id()
         with self.library.session() as s:
             shown = task_bundles(s)
@@ -243,6 +264,7 @@ class ReviewPanel(QWidget):
 
         The queue comes back on the next reload (switching task or tab).
         """
+        self._leave_album()
         ids = list(dict.fromkeys(ids))[:QUEUE_LIMIT]
         with self.library.session() as s:
             names = dict(
@@ -259,6 +281,59 @@ class ReviewPanel(QWidget):
         self.position = 0 if self.queue else -1
         self._show()
         self._update_counts()
+
+    def open_album(self, key: str) -> None:
+        """Review one album: its tracks in playing order, L accepts the album's labels."""
+        with self.library.session() as s:
+            ids = album_track_ids(s, key)
+        self.open_tracks(ids)
+        self.album_key = key
+        self._show_album()
+
+    def _leave_album(self) -> None:
+        self.album_key = None
+        self.album_label.setVisible(False)
+
+    def album_prediction(self) -> AlbumPrediction | None:
+        """The album-level prediction of the open album for the current task."""
+        if self.album_key is None:
+            return None
+        with self.library.session() as s:
+            found = album_task_predictions(s, [self.album_key])
+        return found.get(self.album_key, {}).get(self.task)
+
+    def _show_album(self) -> None:
+        pred = self.album_prediction()
+        with self.library.session() as s:
+            album = album_row(s, self.album_key) if self.album_key else None
+        if album is None:
+            self._leave_album()
+            return
+        labels = pred.summary(self.threshold) if pred else ""
+        mark = "" if pred is None else (" (calibrated)" if pred.calibrated else " (uncalibrated)")
+        flags = "".join(f"<br>⚑ {_html(r)}" for r in (pred.reasons if pred else []))
+        self.album_label.setText(
+            f"<b>Album: {_html(album.album)}</b> — {_html(album.artist)}, "
+            f"{album.tracks} tracks. Album labels: <b>{_html(labels or '—')}</b>{mark}. "
+            f"L accepts them for every track; then override single tracks.{flags}"
+        )
+        self.album_label.setVisible(True)
+
+    def accept_album(self) -> None:
+        """Accept the album-level labels on every track of the open album, one undoable step."""
+        pred = self.album_prediction()
+        if pred is None:
+            self.message.setText("Open an album (its view in the library) to accept it whole.")
+            return
+        labels = [k for k, v in pred.ranked() if v >= self.threshold]
+        if not labels:
+            self.message.setText("No album label clears the threshold; review track by track.")
+            return
+        written = accept_album_labels(self.library, self.task, self.queue, labels)
+        what = f"album accepted as {', '.join(labels)} on {len(written)} tracks"
+        self.message.setText(f"{what.capitalize()}.")
+        tid = self.current_track_id() or self.queue[0]
+        self._after_step(Step(tid, sum(written.values()), what, written), advance=False)
 
     def current_track_id(self) -> int | None:
         return self.queue[self.position] if 0 <= self.position < len(self.queue) else None
@@ -374,6 +449,7 @@ class ReviewPanel(QWidget):
         has = self.current_track_id() is not None
         for key in ("toggle", "accept", "reject"):
             self.buttons[key].setEnabled(has)
+        self.buttons["album"].setEnabled(has and self.album_key is not None)
         self.buttons["play"].setEnabled(has and self.player.available)
         self.buttons["previous"].setEnabled(self.position > 0)
         self.buttons["next"].setEnabled(0 <= self.position < len(self.queue) - 1)
@@ -437,8 +513,9 @@ class ReviewPanel(QWidget):
             self.message.setText("Nothing to undo.")
             return
         step = self.steps.pop()
-        for _ in range(step.decisions):
-            review.undo_last(self.library, step.track_id)
+        for tid, n in (step.per_track or {step.track_id: step.decisions}).items():
+            for _ in range(n):
+                review.undo_last(self.library, tid)
         if step.track_id in self.queue:
             self.position = self.queue.index(step.track_id)
         with self.library.session() as s:

@@ -50,7 +50,8 @@ class Sidebar(QListWidget):
             counts = view_counts(s)
             folders = folder_views(s)
             per_task = review_counts(s)["tasks"].values()
-        current = self.current_view() if self.currentItem() else "all"
+        # None while an album or artist of the album browser is the view: keep it so.
+        current = self.current_view() if self.currentItem() else None
         self.blockSignals(True)
         self.clear()
         for key, title in VIEWS:
@@ -74,7 +75,7 @@ class Sidebar(QListWidget):
             item.setToolTip(path)
             item.setData(PATH_ROLE, path)
         self.blockSignals(False)
-        if not self.select_view(current):
+        if current is not None and not self.select_view(current):
             self.setCurrentRow(0)
 
     def _add(self, key: str, text: str) -> QListWidgetItem:

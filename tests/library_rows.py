@@ -29,6 +29,7 @@ def fill_library(path: Path, n: int = N) -> Library:
             f"Album {i % 2000:04d}",
             ("Rock", "Jazz", "Folk", None)[i % 4],
             now,
+            f"tag:album{i % 2000:04d}",
         )
         for i in range(n)
     ]
@@ -36,8 +37,8 @@ def fill_library(path: Path, n: int = N) -> Library:
     try:
         raw.cursor().executemany(
             "INSERT INTO tracks (path, path_text, size, mtime_ns, status, title, artist, album,"
-            " genre_text, first_seen, last_seen, genres, raw_tags)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10, '[]', '{}')",
+            " genre_text, first_seen, last_seen, album_key, genres, raw_tags)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10, ?, '[]', '{}')",
             rows,
         )
         raw.commit()

@@ -196,7 +196,13 @@ def test_light_commands_start_without_torch_scipy_optimisers_or_matplotlib(
 ) -> None:
     db = str(small_library)
     loaded = _run_commands(
-        [["--db", db, "status"], ["--db", db, "tracks"], ["--db", db, "show", "1"], ["--help"]]
+        [
+            ["--db", db, "status"],
+            ["--db", db, "tracks"],
+            ["--db", db, "show", "1"],
+            ["--db", db, "albums"],
+            ["--help"],
+        ]
     )
     assert not any(loaded.values()), loaded
 

@@ -7,7 +7,7 @@ Run under a virtual X server so the real window system draws them:
 It builds a throwaway library: the demo clips plus ``--extra`` more synthesised,
 tagged clips (so the calibration panel has enough labelled tracks to fit),
 scans and analyses them with the shipped models through the GUI's own actions,
-then saves ``library.png``, ``review.png``, ``calibration.png`` and
+then saves ``library.png``, ``albums.png``, ``review.png``, ``calibration.png`` and
 ``export.png`` in ``docs/screenshots/``.
 """
 
@@ -118,6 +118,21 @@ def main() -> int:
     wait(app, lambda: window.detail.audio is not None, 120)
     settle(app)
     window.grab().save(str(out / "library.png"))
+
+    # The album view: the largest album, one whose tracks disagree when there is one.
+    from tagger_core.trust.albums import album_task_predictions
+
+    with library.session() as s:
+        keys = [a.key for a in window.albums.albums]
+        found = album_task_predictions(s, keys)
+    flagged = {k for k, p in found.items() if any(x.flagged for x in p.values())}
+    album = max(window.albums.albums, key=lambda a: (a.key in flagged, a.tracks))
+    window.albums.select_view(album.view)
+    settle(app)
+    window.table.selectRow(0)
+    wait(app, lambda: window.detail.audio is not None, 120)
+    settle(app)
+    window.grab().save(str(out / "albums.png"))
 
     window.act_review.trigger()
     settle(app)

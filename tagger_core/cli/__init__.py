@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tagger_core.cli.train": ("train", "experiment"),
     "tagger_core.cli.analyze": ("analyze",),
     "tagger_core.cli.db": ("db",),
+    "tagger_core.cli.albums": ("albums", "calibrate-albums"),
 }
 
 

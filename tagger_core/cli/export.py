@@ -85,6 +85,11 @@ def _files_parser() -> argparse.ArgumentParser:
     p.add_argument("--provenance-field", default="MUSIC_TAGGER_PROVENANCE")
     p.add_argument("--apev2-mp3", action="store_true", help="tag MP3 files with APEv2, not ID3")
     p.add_argument(
+        "--album-genres",
+        action="store_true",
+        help="write one album-wide genre set to every track of an album (default: per track)",
+    )
+    p.add_argument(
         "--backup-dir",
         metavar="DIR",
         help=f"where undo backups go (default: ${ENV_DIR}, else beside the library)",
@@ -155,6 +160,7 @@ def options_from_args(args: Any) -> ExportOptions:
         provenance=args.provenance,
         provenance_field=args.provenance_field,
         apev2_for_mp3=args.apev2_mp3,
+        album_genres=args.album_genres,
     )
 
 
@@ -163,7 +169,11 @@ def _values(values: list[str] | None) -> str:
 
 
 def print_report(report: ExportReport, verb: str = "Exported") -> None:
-    for diff in report.diffs:
+    album: str | None = None
+    for n, diff in enumerate(report.diffs):
+        if diff.album != album or n == 0:
+            album = diff.album
+            print(f"== {album or 'not in an album'} ==")
         print(diff.path)
         for key, (old, new) in diff.changes.items():
             print(f"  {key}: {_values(old)} → {_values(new)}")

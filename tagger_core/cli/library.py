@@ -2,6 +2,10 @@
 
 ``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
 the main job only inside the commands that use them: those three start without torch.
+
+``tracks`` and ``show`` print what the models heard (stored predictions, flags, the
+calibration state) next to the tags; the records they print come from
+``library.track_fields`` and ``trust.track_predictions``.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ from tagger_core.cli.reports import (
     print_prediction_summary,
     print_predictions_error,
     print_scan_report,
+    print_track_predictions,
 )
+from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
 from tagger_core.library.queries import find_track, status_counts, track_dict
 from tagger_core.library.selection import track_ids_under, tracks_matching
+from tagger_core.library.track_fields import (
+    DEFAULT_FORMAT,
+    FIELDS,
+    check_template,
+    fields_template,
+    render,
+    track_records,
+)
 from tagger_core.trust.summary import summarize_predictions
+from tagger_core.trust.track_predictions import track_predictions
 
 if TYPE_CHECKING:
     from tagger_core.library.scan import ScanReport
@@ -39,10 +54,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("tracks", help="list tracks")
+    p = sub.add_parser(
+        "tracks",
+        help="list tracks with predicted genres, instrument families and flags",
+        epilog="fields for --fields/--format: "
+        + "; ".join(f"{k} ({v})" for k, v in FIELDS.items()),
+    )
     p.add_argument("--query", help="text to look for in title, artist, album, genre, path")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--fields", help="comma-separated fields, printed tab-separated")
+    p.add_argument(
+        "--format",
+        dest="template",
+        metavar="FORMAT",
+        help="a line per track, e.g. '{artist} - {title}: {genres}'",
+    )
+    p.add_argument("--json", action="store_true", help="tags, stream facts and predictions")
     p.set_defaults(func=cmd_tracks)
 
     p = sub.add_parser("show", help="everything known about one track")
@@ -109,17 +136,34 @@ def cmd_status(args: Any) -> int:
 
 
 def cmd_tracks(args: Any) -> int:
+    template = DEFAULT_FORMAT
+    if args.fields:
+        template = fields_template(args.fields)
+    elif args.template:
+        template = args.template
+        check_template(template)
     library = library_from_args(args)
     with library.session() as s:
         tracks = tracks_matching(s, args.query, args.limit)
-    if args.json:
-        print_json([track_dict(t) for t in tracks])
-        return 0
-    for t in tracks:
-        genres = "; ".join(t.genres or []) or "-"
-        flag = "" if t.status == "ok" else f"  [{t.status}: {t.error}]"
-        print(f"{t.id:>6}  {t.artist or '?'} – {t.display_name}  ({genres}){flag}")
-    print(f"{len(tracks)} tracks")
+        ids = [t.id for t in tracks]
+        if args.json:
+            predictions = track_predictions(s, ids)
+            print_json(
+                [
+                    {
+                        **track_dict(t),
+                        "predictions": [p.to_dict() for p in predictions.get(t.id, [])],
+                    }
+                    for t in tracks
+                ]
+            )
+            return 0
+        records = track_records(s, ids, task_bundles(s))
+    for record in records:
+        line = render(record, template)
+        print(line if args.fields or args.template else line.rstrip())
+    if not (args.fields or args.template):
+        print(f"{len(records)} tracks")
     return 0
 
 
@@ -142,8 +186,9 @@ def cmd_show(args: Any) -> int:
         track = find_track(s, args.track)
         data = track_dict(track)
         data["raw_tags"] = track.raw_tags
+        predictions = track_predictions(s, [track.id]).get(track.id, [])
     if args.json:
-        print_json(data)
+        print_json({**data, "predictions": [p.to_dict() for p in predictions]})
         return 0
     for key, value in data.items():
         if key == "raw_tags":
@@ -152,6 +197,7 @@ def cmd_show(args: Any) -> int:
                 print(f"  {tag}: {' | '.join(values)}")
         elif value not in (None, [], ""):
             print(f"{key}: {value}")
+    print_track_predictions(predictions)
     return 0
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the commands import these when they run; printing needs onl
     from tagger_core.library.scan import ScanReport
     from tagger_core.listening.report import AnalysisReport
     from tagger_core.trust.summary import PredictionSummary
+    from tagger_core.trust.track_predictions import TaskPrediction
 
 
 def print_scan_report(report: ScanReport) -> None:
@@ -67,3 +68,18 @@ def print_prediction_summary(summary: PredictionSummary) -> None:
         f"{summary.flagged} of {summary.tracks} tracks flagged for review "
         "(see `music-tagger review`)."
     )
+
+
+def print_track_predictions(predictions: list[TaskPrediction]) -> None:
+    """Per task: calibration state, every label best first with its spread, flag reasons."""
+    if not predictions:
+        print("predictions: none (not analysed yet)")
+        return
+    print("predictions:")
+    for p in predictions:
+        print(f"  {p.task} ({p.bundle_id}): {p.calibration}")
+        for c in p.labels:
+            mark = "calibrated" if c.calibrated else "uncalibrated"
+            print(f"    {c.label:<16} {c.confidence:.3f} ± {c.spread:.3f}  {mark}")
+        if p.flagged:
+            print("    ⚑ flagged: " + "; ".join(p.reasons))

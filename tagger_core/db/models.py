@@ -82,6 +82,8 @@ class Track(Base):
     artist: Mapped[str | None] = mapped_column(Text, index=True)
     album: Mapped[str | None] = mapped_column(Text, index=True)
     album_artist: Mapped[str | None] = mapped_column(Text)
+    #: ``tagger_core.library.album_identity.album_key``: MusicBrainz id or tags + folder.
+    album_key: Mapped[str | None] = mapped_column(String(64), index=True)
     year: Mapped[int | None] = mapped_column(BigInteger)
     track_no: Mapped[int | None] = mapped_column(BigInteger)
     disc_no: Mapped[int | None] = mapped_column(BigInteger)

@@ -15,7 +15,7 @@ import mutagen
 from mutagen.apev2 import APEv2File
 from mutagen.asf import ASF
 from mutagen.id3 import ID3FileType
-from mutagen.mp4 import MP4
+from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
 
 from tagger_core.errors import UnreadableFileError
 from tagger_core.library.formats import EXTENSIONS, extension_of
@@ -64,6 +64,8 @@ class TagInfo:
     disc_no: int | None = None
     comment: str | None = None
     genres: list[str] = field(default_factory=list)
+    #: MusicBrainz release id: the one album identity that survives renames and reissues.
+    mb_album_id: str | None = None
     raw: dict[str, list[str]] = field(default_factory=dict)
     note: str | None = None
 
@@ -105,6 +107,8 @@ def _leading_int(text: str | None) -> int | None:
 
 def _text(value: Any) -> str:
     """A JSON-safe text rendering of one raw tag value."""
+    if isinstance(value, MP4FreeForm) and value.dataformat == AtomDataType.UTF8:
+        return bytes(value).decode("utf-8", "replace")
     if isinstance(value, bytes):
         return f"<binary {len(value)} bytes>"
     data = getattr(value, "data", None)
@@ -153,6 +157,7 @@ def _normalise_id3(info: TagInfo, tags: Any) -> None:
     tcon = tags.get("TCON")
     if tcon is not None:
         info.genres = split_genres(list(tcon.genres))
+    info.mb_album_id = text("TXXX:MusicBrainz Album Id")
 
 
 def _normalise_keyed(info: TagInfo, raw: dict[str, list[str]], keys: dict[str, list[str]]) -> None:
@@ -174,6 +179,7 @@ def _normalise_keyed(info: TagInfo, raw: dict[str, list[str]], keys: dict[str, l
     info.disc_no = _leading_int(_first(get("disc_no")))
     info.comment = _first(get("comment"))
     info.genres = split_genres(get("genres"))
+    info.mb_album_id = _first(get("mb_album_id"))
 
 
 _VORBIS_KEYS = {
@@ -186,6 +192,7 @@ _VORBIS_KEYS = {
     "disc_no": ["discnumber"],
     "comment": ["comment", "description"],
     "genres": ["genre"],
+    "mb_album_id": ["musicbrainz_albumid"],
 }
 _APE_KEYS = {
     "title": ["Title"],
@@ -197,6 +204,7 @@ _APE_KEYS = {
     "disc_no": ["Disc"],
     "comment": ["Comment"],
     "genres": ["Genre"],
+    "mb_album_id": ["MUSICBRAINZ_ALBUMID", "MusicBrainz Album Id"],
 }
 _ASF_KEYS = {
     "title": ["Title"],
@@ -208,6 +216,7 @@ _ASF_KEYS = {
     "disc_no": ["WM/PartOfSet"],
     "comment": ["Description"],
     "genres": ["WM/Genre"],
+    "mb_album_id": ["MusicBrainz/Album Id"],
 }
 _MP4_KEYS = {
     "title": ["©nam"],
@@ -219,6 +228,7 @@ _MP4_KEYS = {
     "disc_no": ["disk"],
     "comment": ["©cmt"],
     "genres": ["©gen"],
+    "mb_album_id": ["----:com.apple.iTunes:MusicBrainz Album Id"],
 }
 
 

@@ -12,6 +12,8 @@ EXTENSIONS: dict[str, str] = {
     "oga": "ogg",
     "opus": "opus",
     "m4a": "mp4",
+    "m4b": "mp4",  # audiobook: AAC in an MP4 container, like .m4a
+    "m4r": "mp4",  # ringtone: the same container
     "mp4": "mp4",
     "aac": "aac",
     "alac": "mp4",

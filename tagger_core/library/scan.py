@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot, Track, utcnow
 from tagger_core.errors import Cancelled, TaggerError, UnreadableFileError
+from tagger_core.library.album_identity import album_key
 from tagger_core.library.audio_fingerprint import fingerprint
 from tagger_core.library.file_tags import read_tags
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, extension_of
@@ -167,6 +168,9 @@ def _apply(track: Track, seen: _Seen, result: dict[str, Any], now: dt.datetime) 
     track.raw_tags = result.get("raw") or {}
     track.genres = result.get("genres") or []
     track.genre_text = "; ".join(track.genres) or None
+    track.album_key = album_key(
+        result.get("mb_album_id"), track.album, track.album_artist, track.path_text
+    )
 
 
 def reread_track(track: Track, path: str) -> None:

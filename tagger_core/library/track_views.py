@@ -2,9 +2,9 @@
 
 The GUI's library table shows 100,000 tracks without loading them: it asks
 for the row count and for one page of rows at a time. Each sidebar view
-("all", "flagged", "reviewed", "not analysed", "errors", one library folder)
-is a SQL condition, and every column sorts in SQL, so nothing here ever walks
-the whole library in Python.
+("all", "flagged", "reviewed", "not analysed", "errors", one library folder, one
+album, one artist) is a SQL condition, and every column sorts in SQL, so nothing
+here ever walks the whole library in Python.
 """
 
 from __future__ import annotations
@@ -134,6 +134,10 @@ def view_filter(
         )
     if view.startswith("folder:") and view[7:].isdigit():
         return stmt.where(Track.root_id == int(view[7:]))
+    if view.startswith("album:"):
+        return stmt.where(Track.album_key == view[6:])
+    if view.startswith("artist:"):
+        return stmt.where(Track.artist == view[7:])
     raise TaggerError(f"unknown library view {view!r}")
 
 

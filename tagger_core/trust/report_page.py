@@ -12,6 +12,7 @@ import html
 
 from tagger_core.db import Library
 from tagger_core.db.models import Calibration
+from tagger_core.trust.album_report import album_report_html
 from tagger_core.trust.archive_calibration import REPORTED_METRICS, list_calibrations
 from tagger_core.trust.metrics import ReliabilityDiagram
 from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
@@ -59,6 +60,7 @@ def calibration_report_html(library: Library) -> str:
         active = [c for c in list_calibrations(s) if c.active]
         counts = review_counts(s)
         policy = load_policy(s)
+        albums = album_report_html(s)
     sections = [_calibration_section(c) for c in active] or [
         "<p>No active calibration: confidences are the models' raw ensemble outputs.</p>"
     ]
@@ -74,5 +76,6 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
 {policy.uncertain_low:.2f}–{policy.uncertain_high:.2f}, accept threshold
 {policy.accept_threshold:.2f}, member disagreement limit {policy.disagreement_limit:.2f}.</p>
 {"".join(sections)}
+{albums}
 </body></html>"""
     return page

@@ -29,7 +29,9 @@ from sqlalchemy import select
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
 from tagger_core.errors import ConfigError, TaggerError
+from tagger_core.library.album_views import album_headings
 from tagger_core.library.scan import reread_track
+from tagger_core.writing.album_plan import plan_with_albums
 from tagger_core.writing.backups import (
     BackupSettings,
     make_backup,
@@ -39,7 +41,7 @@ from tagger_core.writing.backups import (
 )
 from tagger_core.writing.digest import audio_digest
 from tagger_core.writing.options import ExportOptions
-from tagger_core.writing.plan import TrackPlan, plan_exports, target_values
+from tagger_core.writing.plan import TrackPlan, target_values
 from tagger_core.writing.registry import system_for
 from tagger_core.writing.safe_write import (
     FileSkipped,
@@ -63,6 +65,8 @@ class FileDiff:
 
     path: str
     changes: dict[str, tuple[list[str] | None, list[str] | None]]
+    #: "Artist – Album" of the track (None when it belongs to no album): dry runs group by it.
+    album: str | None = None
 
 
 @dataclass
@@ -87,7 +91,11 @@ class ExportReport:
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["diffs"] = [
-            {"path": d.path, "changes": {k: list(v) for k, v in d.changes.items()}}
+            {
+                "path": d.path,
+                "album": d.album,
+                "changes": {k: list(v) for k, v in d.changes.items()},
+            }
             for d in self.diffs
         ]
         return data
@@ -463,6 +471,7 @@ def _dry_run(
             )
             if tid in wanted
         }
+        albums = album_headings(s, [p.track_id for p in plans])
     for done, plan in enumerate(plans, 1):
         path, fmt, size, mtime_ns = rows[plan.track_id]
         if progress:
@@ -485,9 +494,13 @@ def _dry_run(
             continue
         if new or old:
             report.written += 1
-            report.diffs.append(FileDiff(path, {k: (old.get(k), new.get(k)) for k in new}))
+            changes = {k: (old.get(k), new.get(k)) for k in new}
+            report.diffs.append(FileDiff(path, changes, albums.get(plan.track_id)))
         else:
             report.unchanged += 1
+    # Grouped by album (in the order albums first appear), tracks of no album last.
+    first = {d.album: i for i, d in reversed(list(enumerate(report.diffs)))}
+    report.diffs.sort(key=lambda d: (d.album is None, first[d.album]))
     return report
 
 
@@ -518,7 +531,7 @@ def run_export(
     if resumed.cancelled:
         return resumed
     with library.session() as s:
-        plans = plan_exports(s, options, paths, track_ids)
+        plans = plan_with_albums(s, options, paths, track_ids)
     if dry_run:
         report = _dry_run(library, plans, options, progress)
         report.seconds = time.perf_counter() - start

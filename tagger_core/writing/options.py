@@ -20,6 +20,8 @@ class ExportOptions:
     rejected) and adds the accepted ones; ``replace`` writes the accepted ones
     only. ``min_confidence`` also takes labels whose calibrated confidence
     reaches it; ``only_reviewed`` restricts to tracks marked reviewed.
+    ``album_genres`` writes one genre set to every track of an album
+    (``writing.album_plan``) instead of each track's own.
     """
 
     tasks: tuple[str, ...] = TASKS
@@ -34,6 +36,7 @@ class ExportOptions:
     provenance: bool = False
     provenance_field: str = "MUSIC_TAGGER_PROVENANCE"
     apev2_for_mp3: bool = False
+    album_genres: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

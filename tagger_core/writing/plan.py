@@ -47,7 +47,7 @@ class TrackPlan:
         )
 
 
-def _order(task: str, labels: set[str]) -> list[str]:
+def order_labels(task: str, labels: set[str]) -> list[str]:
     """Taxonomy order for genres (stable diffs), alphabetical otherwise."""
     rank = {name: i for i, name in enumerate(GENRE_LABELS)} if task == "genre" else {}
     return sorted(labels, key=lambda x: (rank.get(x, len(rank)), x.casefold()))
@@ -111,6 +111,20 @@ def _provenance(preds: list[Prediction], calibs: dict[int, Calibration]) -> str:
     return json.dumps({"music_tagger": entries}, sort_keys=True, ensure_ascii=False)
 
 
+def export_track_ids(
+    session: Session, paths: list[str] | None = None, track_ids: list[int] | None = None
+) -> list[int]:
+    """The readable tracks an export covers, in path order (``paths``/``track_ids`` narrow)."""
+    stmt = select(Track.id).where(Track.status == "ok")
+    if paths:
+        check_paths(session, paths)
+        stmt = stmt.where(path_condition(paths))
+    chosen = set(track_ids) if track_ids is not None else None
+    return [
+        t for t in session.scalars(stmt.order_by(Track.path)) if chosen is None or t in chosen
+    ]
+
+
 def plan_exports(
     session: Session,
     options: ExportOptions,
@@ -121,14 +135,7 @@ def plan_exports(
 
     ``paths`` and ``track_ids`` (the GUI's selection) each narrow the tracks.
     """
-    stmt = select(Track.id).where(Track.status == "ok")
-    if paths:
-        check_paths(session, paths)
-        stmt = stmt.where(path_condition(paths))
-    chosen = set(track_ids) if track_ids is not None else None
-    track_ids = [
-        t for t in session.scalars(stmt.order_by(Track.path)) if chosen is None or t in chosen
-    ]
+    track_ids = export_track_ids(session, paths, track_ids)
     wanted = set(track_ids)
     states = {task: reviews(session, task) for task in options.tasks}
     preds: dict[int, list[Prediction]] = {}
@@ -157,9 +164,9 @@ def plan_exports(
                         if float(conf) >= options.min_confidence and label not in rejected:
                             accepted.add(label)
             if accepted:
-                plan.accept[task] = _order(task, accepted)
+                plan.accept[task] = order_labels(task, accepted)
             if rejected and options.policy == "merge":
-                plan.reject[task] = _order(task, rejected)
+                plan.reject[task] = order_labels(task, rejected)
         if not plan.accept and not plan.reject:
             continue
         if options.provenance and preds.get(tid):
