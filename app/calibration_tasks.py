@@ -199,7 +199,7 @@ def apply(
             save_policy(s, ReviewPolicy.from_dict(policy))
         report(1, 2, "predictions")
         if calibration_id is not None:
-            activate_calibration(library, calibration_id)
+            activate_calibration(library, calibration_id, force=True)  # the panel asked
         refresh_predictions(library)
         with library.session() as s:
             flagged = s.scalar(
