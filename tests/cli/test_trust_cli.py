@@ -69,6 +69,9 @@ def test_calibrate_conformal_and_source_both(library, tmp_path: Path, capsys) ->
     assert {"target", "coverage_held_out", "mean_set_size"} <= set(conformal)
     assert conformal["target"] == 0.9
     assert 0.8 < conformal["coverage_held_out"] <= 1.0 and conformal["mean_set_size"] > 0
+    page_path = tmp_path / "report.html"
+    assert main(["--db", str(library.path), "report", "-o", str(page_path)]) == 0
+    assert "Conformal label sets (target 90%)" in page_path.read_text(encoding="utf-8")
 
 
 def test_calibrate_text_shows_intervals_and_the_ece_estimate(reviewed, tmp_path, capsys) -> None:
@@ -141,6 +144,11 @@ def test_check_shift_json(library, tmp_path: Path, capsys) -> None:
     assert rows[0]["shifted"] is True and rows[0]["p_value"] < 0.01
     code, out, _ = run(capsys, "--db", db, "calibrate", "--check-shift", "--model", "genre")
     assert code == 0 and "review ~40 tracks of this collection" in out
+    page_path = tmp_path / "report.html"
+    assert main(["--db", db, "report", "-o", str(page_path)]) == 0
+    page = page_path.read_text(encoding="utf-8")
+    assert "<h2>Shift</h2>" in page and "review ~40 tracks of this collection" in page
+    assert "(all) 95 % interval" in page and "±0.01" in page
 
 
 def test_analyze_json_reports_auto_calibration_and_shift_per_bundle(
