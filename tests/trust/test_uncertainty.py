@@ -45,10 +45,11 @@ def test_calibrated_source_interval_holds_zero_ece_region_and_the_mae_floor() ->
     p, y = calibrated_source(2000)
     fig = bootstrap_figures(p, y, seed=0)
     lo, hi = fig.ci95["ece"]
-    assert 0.0 <= lo <= fig.values["ece"] <= hi < 0.01
+    # ECE's estimator is biased upward (~√(buckets/n)); the interval sits in the ≈0 region
+    # (its coverage of exactly 0 is measured in docs/calibration.md, not promised)
+    assert lo < 0.003 and hi < 0.01
     lo, hi = fig.ci95["mae"]
-    assert lo < 0.03 and hi > 0.005  # the floor, not zero, sits in the MAE interval
-    assert lo > 0.0
+    assert lo <= 0.013 <= hi  # the floor of NOTES ("AM'23's MAE has a floor") lies in it
 
 
 def test_an_overconfident_source_interval_excludes_zero() -> None:
@@ -60,11 +61,26 @@ def test_an_overconfident_source_interval_excludes_zero() -> None:
     assert fig.ci95["ece"][0] > 0.05
 
 
+def overconfident_source(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(-1, 2, (n, 8))
+    y = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(float)
+    return 1 / (1 + np.exp(-2 * z)), y
+
+
 @pytest.mark.parametrize("figure", FIGURES)
 def test_intervals_shrink_with_more_tracks(figure: str) -> None:
+    """16 times the tracks: about a quarter of the width (1/√n), well under 0.6 of it."""
+    small = bootstrap_figures(*overconfident_source(200, seed=1), seed=0)
+    large = bootstrap_figures(*overconfident_source(3200, seed=1), seed=0)
+    assert large.half_width(figure) < small.half_width(figure) * 0.6
+
+
+def test_calibrated_source_intervals_shrink_towards_zero_ece() -> None:
     small = bootstrap_figures(*calibrated_source(200, seed=1), seed=0)
     large = bootstrap_figures(*calibrated_source(3200, seed=1), seed=0)
-    assert large.half_width(figure) < small.half_width(figure) * 0.6
+    assert small.ci95["ece"][0] == 0.0 == large.ci95["ece"][0]  # 0 lies in both
+    assert large.ci95["ece"][1] < small.ci95["ece"][1] * 0.6
 
 
 def test_paired_change_interval_and_tracks_estimate() -> None:
