@@ -40,6 +40,7 @@ from tagger_core.trust.shift_test import mmd_test  # noqa: E402
 from tagger_core.trust.uncertainty import (  # noqa: E402
     figures_from_sums,
     paired_bootstrap,
+    resample_weights,
     track_sums,
 )
 
@@ -122,18 +123,26 @@ def interval_coverage(trials: int) -> list[dict]:
         }
         for n in (100, 400, 1600):
             hits = dict.fromkeys(truth, 0)
+            pct_hits = dict.fromkeys(truth, 0)
             for t in range(trials):
                 q, z = sigmoid_source(n, t, sharpen)
                 fig = paired_bootstrap(q, q, z, n_resamples=400, seed=t).after
+                # the plain percentile interval of the same draws, for comparison
+                draws = figures_from_sums(
+                    resample_weights(n, 400, t) @ track_sums(q, z).astype(np.float32), 8
+                )
                 for k in truth:
                     lo, hi = fig.ci95[k]
                     hits[k] += lo <= truth[k] <= hi
+                    p_lo, p_hi = np.percentile(draws[k], [2.5, 97.5])
+                    pct_hits[k] += p_lo <= truth[k] <= p_hi
             out.append(
                 {
                     "sharpen": sharpen,
                     "tracks": n,
                     "true": {k: round(v, 4) for k, v in truth.items()},
                     "coverage": {k: round(v / trials, 2) for k, v in hits.items()},
+                    "percentile_coverage": {k: round(v / trials, 2) for k, v in pct_hits.items()},
                 }
             )
     return out
