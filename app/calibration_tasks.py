@@ -165,7 +165,7 @@ def fit(
             "skipped": dict(result.skipped),
             "before": result.report.before.to_dict(),
             "after": result.report.after.to_dict(),
-            "ci95": result.intervals.to_dict() if result.intervals is not None else None,
+            "ci95": result.intervals.to_dict(),
             "per_class": per_class,
             "reliability_png": comparison,
             "curve_png": curve,

@@ -170,7 +170,7 @@ def cmd_calibrate(args: Any) -> int:
         path=diagram_png,
     )
     render_temperature_curve(result.curve, path=curve_png)
-    intervals = result.intervals.to_dict() if result.intervals is not None else {}
+    intervals = result.intervals.to_dict()
     if args.json:
         data = {
             "calibration_id": result.calibration_id,

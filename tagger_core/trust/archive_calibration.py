@@ -157,7 +157,7 @@ class FitResult:
     diagram_before: ReliabilityDiagram
     diagram_after: ReliabilityDiagram
     curve: TemperatureCurve
-    intervals: PairedIntervals | None = None
+    intervals: PairedIntervals
     activated: bool = False
     worse: list[tuple[str, float, float]] = field(default_factory=list)
     conformal: ConformalFit | None = None
