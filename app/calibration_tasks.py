@@ -127,6 +127,7 @@ def fit(
         render_reliability_comparison,
         render_temperature_curve,
     )
+    from tagger_core.trust.uncertainty import caption
 
     library = open_library(db_path)
     try:
@@ -135,9 +136,13 @@ def fit(
             library, bundle_id, method, criterion, folds=folds, use_tags=use_tags, activate=False
         )
         report(1, 3, "figures")
+        intervals = result.intervals.to_dict()
         comparison = render_reliability_comparison(
             [result.diagram_before, result.diagram_after],
-            ("Before calibration (held out)", "After calibration (held out)"),
+            (
+                caption("Before calibration (held out)", intervals["before"]),
+                caption("After calibration (held out)", intervals["after"]),
+            ),
         )
         chosen = None
         if method == "temperature":
@@ -165,7 +170,7 @@ def fit(
             "skipped": dict(result.skipped),
             "before": result.report.before.to_dict(),
             "after": result.report.after.to_dict(),
-            "ci95": result.intervals.to_dict(),
+            "ci95": intervals,
             "per_class": per_class,
             "reliability_png": comparison,
             "curve_png": curve,

@@ -32,6 +32,7 @@ from tagger_core.trust.plots import render_reliability_comparison, render_temper
 from tagger_core.trust.predictions import load_policy
 from tagger_core.trust.review import review_counts
 from tagger_core.trust.scaling import TemperatureCurve
+from tagger_core.trust.uncertainty import caption
 
 COLUMNS = ("mae", "weighted_mae", "ece", "nll", "brier")
 DEFAULT_MODEL = "genre"
@@ -160,17 +161,20 @@ def cmd_calibrate(args: Any) -> int:
         force=args.force,
         conformal=args.conformal,
     )
+    intervals = result.intervals.to_dict()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     diagram_png = out / f"calibration-{args.model}-{result.calibration_id}-reliability.png"
     curve_png = out / f"calibration-{args.model}-{result.calibration_id}-temperature.png"
     render_reliability_comparison(
         [result.diagram_before, result.diagram_after],
-        ("Before calibration (held out)", f"After {args.method} scaling (held out)"),
+        (
+            caption("Before calibration (held out)", intervals["before"]),
+            caption(f"After {args.method} scaling (held out)", intervals["after"]),
+        ),
         path=diagram_png,
     )
     render_temperature_curve(result.curve, path=curve_png)
-    intervals = result.intervals.to_dict()
     if args.json:
         data = {
             "calibration_id": result.calibration_id,
@@ -233,7 +237,11 @@ def _calibration_section(c: Calibration) -> str:
         f"fit by {html.escape(c.fit_criterion)}, {after.get('folds', '?')}-fold)</h2>"
     ]
     diagrams = [ReliabilityDiagram.from_dict(m["diagram"]) for m in (before, after)]
-    parts.append(_img(render_reliability_comparison(diagrams)))
+    titles = [
+        caption(title, m.get("ci95", {}))
+        for title, m in (("Before calibration", before), ("After calibration", after))
+    ]
+    parts.append(_img(render_reliability_comparison(diagrams, titles)))
     if "temperature_curve" in after:
         parts.append(
             _img(render_temperature_curve(TemperatureCurve.from_dict(after["temperature_curve"])))

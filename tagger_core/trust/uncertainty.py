@@ -214,6 +214,21 @@ class PairedIntervals:
         }
 
 
+def caption(title: str, figures: dict[str, Any]) -> str:
+    """A diagram caption: the title, then ECE and weighted MAE with their intervals, one a line.
+
+    ``figures`` is a :meth:`FigureIntervals.to_dict`; missing figures are left out.
+    """
+    parts = []
+    for key, name in (("ece", "ECE"), ("weighted_mae", "wMAE")):
+        value, ci = figures.get(key), figures.get(f"{key}_ci95") or [None, None]
+        if value is None:
+            continue
+        interval = "" if None in ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+        parts.append(f"{name} {value:.3f}{interval}")
+    return "\n".join([title, *parts])
+
+
 def tracks_needed(half_width: float, n_tracks: int, target: float) -> int:
     """``n · (h / target)²``: tracks for a half-width ``target`` if it scales as 1/√n."""
     if not math.isfinite(half_width) or half_width <= 0:

@@ -9,6 +9,7 @@ from tagger_core.trust.metrics import calibration_summary
 from tagger_core.trust.uncertainty import (
     FIGURES,
     bootstrap_figures,
+    caption,
     paired_bootstrap,
     resample_weights,
     tracks_needed,
@@ -110,3 +111,12 @@ def test_seeded() -> None:
     p, y = calibrated_source(300)
     assert bootstrap_figures(p, y, seed=4).ci95 == bootstrap_figures(p, y, seed=4).ci95
     assert bootstrap_figures(p, y, seed=4).ci95 != bootstrap_figures(p, y, seed=5).ci95
+
+
+def test_caption_names_ece_and_weighted_mae_with_intervals() -> None:
+    p, y = calibrated_source(300)
+    text = caption("After", bootstrap_figures(p, y).to_dict())
+    head, ece, wmae = text.split("\n")
+    assert head == "After" and ece.startswith("ECE ") and wmae.startswith("wMAE ")
+    assert ece.endswith("]") and "[" in wmae
+    assert caption("Before", {}) == "Before"
