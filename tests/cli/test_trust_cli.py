@@ -13,8 +13,12 @@ from stored_outputs import add_genre_outputs, review_truth
 from tiny_bundle import make_tiny_bundle
 
 from tagger_core.cli import main
+from tagger_core.cli.reports import print_analysis_report
 from tagger_core.db.blob_codec import pack
 from tagger_core.db.models import Analysis
+from tagger_core.listening.report import AnalysisReport
+from tagger_core.trust.archive_calibration import fit_calibration
+from tagger_core.trust.shift import check_shift
 
 FIGURES = ("mae", "weighted_mae", "ece", "brier", "nll")
 FIGURE_KEYS = set(FIGURES) | {f"{name}_ci95" for name in FIGURES}
@@ -173,3 +177,18 @@ def test_analyze_json_reports_auto_calibration_and_shift_per_bundle(
     shift = per_bundle["tiny-a"]["shift"]
     assert shift["bundle"] == "tiny-a" and shift["shifted"] is None
     assert shift["reason"] == "the bundle ships no shift reference"
+
+
+def test_analysis_summary_warns_with_the_action(library, capsys) -> None:
+    """The summary `analyze` and `run` print names the shifted bundle, p-value and action."""
+    bundle, truth = add_genre_outputs(library, 240, 2.5)
+    set_embeddings(library, shifted_after=120)
+    review_truth(library, bundle, truth, upto=120)
+    fit_calibration(library, "genre", method="temperature", folds=3)
+    report = AnalysisReport(bundles=["genre@1"], tracks_total=1, tracks_done=1)
+    report.shift["genre"] = check_shift(library, "genre").to_dict()
+    print_analysis_report(report)
+    out = capsys.readouterr().out
+    assert "⚠ genre: this collection is unlike the data its calibration was fitted on" in out
+    assert "p = " in out and "review ~40 tracks of this collection or use its tags" in out
+    assert report.to_dict()["per_bundle"]["genre"]["shift"]["shifted"] is True
