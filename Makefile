@@ -2,10 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont appstream desktop-file-utils $(QT_XCB_PACKAGES)
 # What Qt's xcb platform plugin loads (desktop window and the Xvfb screenshots).
 QT_XCB_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1
+SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont appstream desktop-file-utils \
+  postgresql $(QT_XCB_PACKAGES)
 
 .PHONY: run test install system-deps lint bench clean-venv
 
@@ -30,6 +31,7 @@ $(STAMP): pyproject.toml
 
 # Debian packages the app and its tests use; installed when we are root on Debian,
 # otherwise listed so the user can install them (the app degrades without them).
+# postgresql: the tests start a throw-away server of their own (tests/db/pg_server.py).
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -40,7 +40,7 @@ def label_rows(session: Session, track_id: int, task: str = "genre") -> list[tup
     """``(label, how)`` of the labels export would write: ``yours`` or ``predicted 0.91``."""
     state = review.reviews(session, task, [track_id]).get(track_id) or review.TrackReview()
     shown = task_bundles(session)
-    bundle = shown.genre if task == "genre" else shown.instruments
+    bundle = shown.for_task(task)
     confidences = (
         session.scalar(
             select(Prediction.confidences).where(

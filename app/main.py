@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="music-tagger-gui", description="Music Archive Tagger desktop application."
     )
     parser.add_argument(
-        "--db", help="library database file (default: $MUSIC_TAGGER_DB or the user data dir)"
+        "--db",
+        help="library database: an SQLite file or a postgresql+psycopg://user@host/db URL "
+        "(default: $MUSIC_TAGGER_DB or the user data dir)",
     )
     parser.add_argument(
         "--library",

@@ -214,7 +214,7 @@ class ReviewPanel(QWidget):
         keep = self.current_track_id()
         with self.library.session() as s:
             shown = task_bundles(s)
-            self.bundle_id = shown.genre if self.task == "genre" else shown.instruments
+            self.bundle_id = shown.for_task(self.task)
             preds = review.review_queue(s, self.bundle_id, self.task, limit=QUEUE_LIMIT)
             ids = [p.track_id for p in preds]
             names = {

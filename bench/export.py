@@ -1,11 +1,16 @@
 """Export speed: dry run, real (safe, verified) export and undo of 2,000 files.
 
-Prints JSON. Files are short generated clips of every format the machine can
-make (copies of one tagged template per format), scanned into a fresh library,
-with two genres and one instrument family accepted on every track. Baseline in
+The safe export runs with each kind of undo backup, each run followed by an
+undo that gives the files back: whole copies (files up to the size limit: the
+default), tag regions only (``--backup-max-mb 0``) and none (``--no-backup``:
+undo then restores tag values only); ``--rounds`` times, in rotating order so
+load from other jobs hits each kind alike. Prints JSON.
+Files are short generated clips of every format the machine can make (copies
+of one tagged template per format), scanned into a fresh library, with two
+genres and one instrument family accepted on every track. Baseline in
 the output: the same tag changes written by plain in-place mutagen saves
 (no copy, no verification, no bookkeeping) on another copy of the files.
-Usage: python bench/export.py [--files N]
+Usage: python bench/export.py [--files N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import json
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -27,7 +33,12 @@ from sqlalchemy import select  # noqa: E402
 from tagger_core.db import open_library  # noqa: E402
 from tagger_core.db.models import ReviewDecision, Track  # noqa: E402
 from tagger_core.library.scan import scan  # noqa: E402
-from tagger_core.writing import ExportOptions, run_export, undo_batch  # noqa: E402
+from tagger_core.writing import (  # noqa: E402
+    BackupSettings,
+    ExportOptions,
+    run_export,
+    undo_batch,
+)
 from tagger_core.writing.batch import _fields_changes  # noqa: E402
 from tagger_core.writing.plan import plan_exports  # noqa: E402
 from tagger_core.writing.registry import system_for  # noqa: E402
@@ -75,10 +86,27 @@ def unsafe_baseline(library, options: ExportOptions, root: Path, copy: Path) -> 
     return time.perf_counter() - t
 
 
+def folder_mb(folder: Path) -> float:
+    """Size of every file under ``folder`` (the backups kept so far), in MB."""
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 2)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and range of a few measurements on a machine that others share."""
+    return {
+        "median": round(statistics.median(values), 1),
+        "min": round(min(values), 1),
+        "max": round(max(values), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=2.0, help="clip length")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="export + undo rounds per backup kind"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "library"
@@ -90,9 +118,40 @@ def main() -> None:
 
         dry = run_export(library, options, dry_run=True)
         baseline = unsafe_baseline(library, options, root, Path(tmp) / "baseline")
-        real = run_export(library, options)
-        again = run_export(library, options)
-        undone = undo_batch(library, real.batch_id)
+        backups = Path(tmp) / "backups"
+        kinds = {
+            "whole_copies": BackupSettings(root=backups),
+            "tag_regions_only": BackupSettings(root=backups, max_copy_bytes=0),
+            "no_backups": BackupSettings(root=backups, keep=False),
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in kinds}
+        again = None
+        for turn in range(args.rounds):
+            names = list(kinds)[turn % 3 :] + list(kinds)[: turn % 3]  # load drifts hit all alike
+            for name in names:
+                export = run_export(library, options, backups=kinds[name])
+                kept = folder_mb(backups)
+                if again is None:
+                    again = run_export(library, options, backups=kinds[name])
+                undo = undo_batch(library, export.batch_id)
+                assert export.written == args.files and undo.restored == args.files
+                runs[name].append(
+                    {
+                        "export": args.files / export.seconds,
+                        "undo": args.files / undo.seconds,
+                        "backup_mb": kept,
+                        "byte_exact": undo.restored - undo.inexact,
+                    }
+                )
+        safe = {
+            name: {
+                "export_files_per_s": spread([r["export"] for r in rows]),
+                "undo_files_per_s": spread([r["undo"] for r in rows]),
+                "backup_mb": rows[0]["backup_mb"],
+                "undo_byte_exact_files": rows[0]["byte_exact"],
+            }
+            for name, rows in runs.items()
+        }
         size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         print(
             json.dumps(
@@ -107,22 +166,12 @@ def main() -> None:
                         "files_per_s": round(args.files / dry.seconds, 1),
                         "would_change": dry.written,
                     },
-                    "export": {
-                        "seconds": round(real.seconds, 2),
-                        "files_per_s": round(args.files / real.seconds, 1),
-                        "written": real.written,
-                        "failed": real.failed,
-                        "skipped": real.skipped,
-                    },
+                    "rounds": args.rounds,
+                    "safe_export_and_undo_by_backup_kind": safe,
                     "rerun_up_to_date": {
                         "seconds": round(again.seconds, 2),
                         "files_per_s": round(args.files / again.seconds, 1),
                         "unchanged": again.unchanged,
-                    },
-                    "undo": {
-                        "seconds": round(undone.seconds, 2),
-                        "files_per_s": round(args.files / undone.seconds, 1),
-                        "restored": undone.restored,
                     },
                     "baseline_unsafe_in_place_mutagen": {
                         "seconds": round(baseline, 2),

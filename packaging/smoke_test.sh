@@ -1,10 +1,10 @@
 #!/bin/sh
-# Smoke test of a built bundle (default dist/music-tagger): the programs start, tag a
+# Smoke test of a built release (default dist/music-tagger): the programs start, tag a
 # generated recording and print genres, the GUI opens offscreen and quits cleanly, and the
 # GUI's start-up scan and analysis (in a spawned child process) store results.
-# Needs only the bundle and the system python3 (for its wave module); prints JSON timings.
+# Needs only the release and the system python3 (for its wave module); prints JSON timings.
 set -eu
-BUNDLE=$(cd "${1:-$(dirname "$0")/../dist/music-tagger}" && pwd)
+RELEASE=$(cd "${1:-$(dirname "$0")/../dist/music-tagger}" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # Keep the user's real data out of it.
@@ -16,7 +16,7 @@ now() { python3 -c 'import time; print(time.monotonic())'; }
 fail() { echo "smoke test FAILED: $*" >&2; exit 1; }
 
 t0=$(now)
-version=$("$BUNDLE/music-tagger" --version) || fail "music-tagger --version exited $?"
+version=$("$RELEASE/music-tagger" --version) || fail "music-tagger --version exited $?"
 t1=$(now)
 case "$version" in "music-tagger "[0-9]*) ;; *) fail "unexpected --version output: $version" ;; esac
 
@@ -40,7 +40,7 @@ with wave.open(sys.argv[1], "wb") as w:
     w.writeframes(bytes(frames))
 PY
 t2=$(now)
-"$BUNDLE/music-tagger" tag --json --top 3 "$WORK/song.wav" > "$WORK/tag.json" \
+"$RELEASE/music-tagger" tag --json --top 3 "$WORK/song.wav" > "$WORK/tag.json" \
     || fail "music-tagger tag exited $?"
 t3=$(now)
 python3 - "$WORK/tag.json" <<'PY' || fail "music-tagger tag printed no genres: $(cat "$WORK/tag.json")"
@@ -53,7 +53,7 @@ PY
 
 # The window opens offscreen, stays a second and quits through Qt's normal path.
 QT_QPA_PLATFORM=offscreen MUSIC_TAGGER_GUI_QUIT_AFTER_MS=1000 \
-    timeout 120 "$BUNDLE/music-tagger-gui" > "$WORK/gui.log" 2>&1 \
+    timeout 120 "$RELEASE/music-tagger-gui" > "$WORK/gui.log" 2>&1 \
     || fail "music-tagger-gui exited $?: $(tail -5 "$WORK/gui.log")"
 t4=$(now)
 [ -f "$MUSIC_TAGGER_DB" ] || fail "the GUI did not create its library database"
@@ -63,7 +63,7 @@ t4=$(now)
 mkdir "$WORK/music"
 cp "$WORK/song.wav" "$WORK/music/"
 QT_QPA_PLATFORM=offscreen MUSIC_TAGGER_GUI_QUIT_AFTER_MS=1000 \
-    timeout 400 "$BUNDLE/music-tagger-gui" --library "$WORK/music" > "$WORK/gui2.log" 2>&1 \
+    timeout 400 "$RELEASE/music-tagger-gui" --library "$WORK/music" > "$WORK/gui2.log" 2>&1 \
     || fail "music-tagger-gui --library exited $?: $(tail -5 "$WORK/gui2.log")"
 t5=$(now)
 python3 - "$MUSIC_TAGGER_DB" <<'PY' || fail "the GUI stored no analysis: $(tail -5 "$WORK/gui2.log")"
@@ -75,7 +75,7 @@ assert tracks == 1 and analyses >= 1, (tracks, analyses)
 PY
 
 # install.sh / uninstall.sh into a scratch prefix: commands, menu entry, icons, then gone.
-PREFIX="$WORK/prefix" sh "$BUNDLE/install.sh" > /dev/null || fail "install.sh exited $?"
+PREFIX="$WORK/prefix" sh "$RELEASE/install.sh" > /dev/null || fail "install.sh exited $?"
 [ "$("$WORK/prefix/bin/music-tagger" --version)" = "$version" ] \
     || fail "the installed music-tagger does not start"
 entry="$WORK/prefix/share/applications/io.github.music_archive_tagger.MusicArchiveTagger.desktop"

@@ -209,29 +209,29 @@ def test_desktop_entry_passes_desktop_file_validate() -> None:
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
-# --- the bundle's install and uninstall scripts, on a stand-in bundle ----------------------
+# --- the release's install and uninstall scripts, on a stand-in release ----------------------
 
 
-def _stand_in_bundle(folder: Path) -> Path:
+def _stand_in_release(folder: Path) -> Path:
     """A folder laid out like dist/music-tagger, with a tiny shell program in place of ours."""
-    bundle = folder / "music-tagger"
-    (bundle / "share" / "applications").mkdir(parents=True)
-    (bundle / "share" / "metainfo").mkdir(parents=True)
-    shutil.copytree(PACKAGING / "icons" / "hicolor", bundle / "share" / "icons" / "hicolor")
-    shutil.copy(PACKAGING / f"{APP_ID}.desktop", bundle / "share" / "applications")
-    shutil.copy(PACKAGING / f"{APP_ID}.metainfo.xml", bundle / "share" / "metainfo")
+    release = folder / "music-tagger"
+    (release / "share" / "applications").mkdir(parents=True)
+    (release / "share" / "metainfo").mkdir(parents=True)
+    shutil.copytree(PACKAGING / "icons" / "hicolor", release / "share" / "icons" / "hicolor")
+    shutil.copy(PACKAGING / f"{APP_ID}.desktop", release / "share" / "applications")
+    shutil.copy(PACKAGING / f"{APP_ID}.metainfo.xml", release / "share" / "metainfo")
     for script in ("install.sh", "uninstall.sh"):
-        shutil.copy(PACKAGING / "bundle" / script, bundle / script)
-    program = bundle / "music-tagger"
+        shutil.copy(PACKAGING / "release" / script, release / script)
+    program = release / "music-tagger"
     program.write_text('#!/bin/sh\necho "stand-in $(basename "$0")"\n')
     program.chmod(0o755)
-    (bundle / "music-tagger-gui").symlink_to("music-tagger")
-    return bundle
+    (release / "music-tagger-gui").symlink_to("music-tagger")
+    return release
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="the bundle scripts are POSIX sh")
+@pytest.mark.skipif(sys.platform == "win32", reason="the release scripts are POSIX sh")
 def test_install_then_uninstall_keeps_the_library(tmp_path: Path) -> None:
-    bundle = _stand_in_bundle(tmp_path / "unpacked")
+    release = _stand_in_release(tmp_path / "unpacked")
     prefix = tmp_path / "prefix"
     data = tmp_path / "data" / "music-archive-tagger"
     data.mkdir(parents=True)
@@ -239,7 +239,7 @@ def test_install_then_uninstall_keeps_the_library(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path / "home"), "PREFIX": str(prefix),
            "XDG_DATA_HOME": str(tmp_path / "data")}
 
-    subprocess.run(["sh", str(bundle / "install.sh")], env=env, check=True, capture_output=True)
+    subprocess.run(["sh", str(release / "install.sh")], env=env, check=True, capture_output=True)
     installed = prefix / "lib" / "music-archive-tagger"
     gui = subprocess.run([str(prefix / "bin" / "music-tagger-gui")],
                          capture_output=True, text=True, check=True)

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger_core.listening.frontend import FrontendConfig  # noqa: E402
+from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
 from tagger_core.listening.models import Musicnn, MusicnnVGG  # noqa: E402
 from tagger_core.training.tf_checkpoint import read_checkpoint  # noqa: E402
 

@@ -26,11 +26,11 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger_core.listening.frontend import FrontendConfig  # noqa: E402
+from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
 from tagger_core.listening.models.resnet import AM23ResNet, count_parameters  # noqa: E402
-from tagger_core.training import TrainConfig, Trainer  # noqa: E402
 from tagger_core.training.instrument_data import FAMILIES  # noqa: E402
 from tagger_core.training.patch_dataset import PatchDataset  # noqa: E402
+from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 BUNDLE_ID = "instrument-family"
 CHANNELS = (32, 64, 160)

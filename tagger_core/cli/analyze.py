@@ -23,7 +23,6 @@ from tagger_core.cli.reports import (
 from tagger_core.db import Library
 from tagger_core.errors import ConfigError
 from tagger_core.library.selection import track_ids_for_paths
-from tagger_core.listening import analyze_and_predict
 from tagger_core.listening.report import DEFAULT_BATCH, DEFAULT_BUNDLES, DEFAULT_MAX_PATCHES, POOLS
 
 
@@ -89,6 +88,8 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
 
 
 def cmd_analyze(args: Any) -> int:
+    from tagger_core.listening import analyze_and_predict  # torch: only when analysing
+
     library = library_from_args(args)
     track_ids = _select_tracks(library, args)
     bundles = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -15,12 +15,20 @@ from typing import Any
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.errors import TaggerError
 from tagger_core.writing import (
+    BackupSettings,
     ExportOptions,
     ExportReport,
     dump,
     list_batches,
     run_export,
     undo_batch,
+)
+from tagger_core.writing.backups import (
+    DEFAULT_KEEP_DAYS,
+    DEFAULT_MAX_MB,
+    ENV_DIR,
+    ENV_KEEP_DAYS,
+    ENV_MAX_MB,
 )
 
 
@@ -81,6 +89,30 @@ def _files_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--provenance-field", default="MUSIC_TAGGER_PROVENANCE")
     p.add_argument("--apev2-mp3", action="store_true", help="tag MP3 files with APEv2, not ID3")
+    p.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help=f"where undo backups go (default: ${ENV_DIR}, else beside the library)",
+    )
+    p.add_argument(
+        "--backup-max-mb",
+        type=float,
+        metavar="MB",
+        help=f"copy files up to this size whole; keep only tag regions of larger ones "
+        f"(default: ${ENV_MAX_MB}, else {DEFAULT_MAX_MB:g})",
+    )
+    p.add_argument(
+        "--backup-keep-days",
+        type=float,
+        metavar="DAYS",
+        help=f"delete backups older than this (default: ${ENV_KEEP_DAYS}, "
+        f"else {DEFAULT_KEEP_DAYS:g})",
+    )
+    p.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="keep no undo backups (undo then restores tag values only, not bytes)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -150,8 +182,9 @@ def print_report(report: ExportReport, verb: str = "Exported") -> None:
         )
     elif report.restored or verb == "Restored":
         print(
-            f"Restored {report.restored} of {report.total} files of batch {report.batch_id}; "
-            f"{report.skipped} skipped, {report.failed} failed."
+            f"Restored {report.restored} of {report.total} files of batch {report.batch_id} "
+            f"({report.restored - report.inexact} byte for byte, {report.inexact} tag values "
+            f"only); {report.skipped} skipped, {report.failed} failed."
         )
     else:
         batch = (
@@ -186,7 +219,14 @@ def cmd_export(args: Any) -> int:
     label = "Checking" if opts.dry_run else "Exporting"
     with progress_bar(label) as update:
         report = run_export(
-            library, options, opts.paths or None, dry_run=opts.dry_run, progress=update
+            library,
+            options,
+            opts.paths or None,
+            dry_run=opts.dry_run,
+            progress=update,
+            backups=BackupSettings.from_env(
+                opts.backup_dir, opts.backup_max_mb, opts.backup_keep_days, not opts.no_backup
+            ),
         )
     if opts.json:
         print_json(report.to_dict())

@@ -1,12 +1,14 @@
-"""Library commands: ``scan``, ``status``, ``tracks``, ``show``, ``remove`` and ``run``."""
+"""Library commands: ``scan``, ``status``, ``tracks``, ``show``, ``remove`` and ``run``.
+
+``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
+the main job only inside the commands that use them: those three start without torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING, Any
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
@@ -15,14 +17,14 @@ from tagger_core.cli.reports import (
     print_predictions_error,
     print_scan_report,
 )
-from tagger_core.db.models import Track
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
-from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
-from tagger_core.library.scan import ScanReport, scan
-from tagger_core.library.selection import track_ids_under
-from tagger_core.listening import analyze_and_predict
+from tagger_core.library.queries import find_track, status_counts, track_dict
+from tagger_core.library.selection import track_ids_under, tracks_matching
 from tagger_core.trust.summary import summarize_predictions
+
+if TYPE_CHECKING:
+    from tagger_core.library.scan import ScanReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _scan_with_progress(args: Any, paths: list[str]) -> ScanReport:
+    from tagger_core.library.scan import scan  # mutagen: only for the commands that scan
+
     library = library_from_args(args)
     exts = (
         parse_extensions(args.extensions)
@@ -107,10 +111,7 @@ def cmd_status(args: Any) -> int:
 def cmd_tracks(args: Any) -> int:
     library = library_from_args(args)
     with library.session() as s:
-        stmt = track_filter(select(Track), args.query).order_by(Track.path_text)
-        if args.limit:
-            stmt = stmt.limit(args.limit)
-        tracks = list(s.scalars(stmt))
+        tracks = tracks_matching(s, args.query, args.limit)
     if args.json:
         print_json([track_dict(t) for t in tracks])
         return 0
@@ -167,6 +168,8 @@ def cmd_run(args: Any) -> int:
 
 def _analyze_root(args: Any, root: Path) -> None:
     """The main job on the library's tracks under ``root``, then a summary of predictions."""
+    from tagger_core.listening import analyze_and_predict  # torch, when the job runs
+
     library = library_from_args(args)
     with library.session() as s:
         ids = track_ids_under(s, root)

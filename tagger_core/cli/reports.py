@@ -7,10 +7,12 @@ printers here lets those command modules stay independent of each other.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from tagger_core.library.scan import ScanReport
-from tagger_core.listening.report import AnalysisReport
-from tagger_core.trust.summary import PredictionSummary
+if TYPE_CHECKING:  # the commands import these when they run; printing needs only the types
+    from tagger_core.library.scan import ScanReport
+    from tagger_core.listening.report import AnalysisReport
+    from tagger_core.trust.summary import PredictionSummary
 
 
 def print_scan_report(report: ScanReport) -> None:

@@ -6,13 +6,11 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
-
 from tagger_core.cli.common import library_from_args, print_json
-from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
 from tagger_core.labels.bundles import bundle_tasks
 from tagger_core.library.queries import find_track
+from tagger_core.library.selection import tracks_by_id
 from tagger_core.trust.policy import SETTING_HELP, ReviewPolicy
 from tagger_core.trust.predictions import load_policy, refresh_predictions, save_policy
 from tagger_core.trust.review import decide, mark_reviewed, review_counts, review_queue, undo_last
@@ -51,7 +49,7 @@ def cmd_list(args: Any) -> int:
         queue = review_queue(s, args.model, task, args.limit)
         counts = review_counts(s)
         ids = [p.track_id for p in queue]
-        tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(ids)))}
+        tracks = tracks_by_id(s, ids)
     if args.json:
         summary = {k: v for k, v in counts.items() if k != "tasks"}
         summary["tasks"] = {t: asdict(c) for t, c in counts["tasks"].items()}

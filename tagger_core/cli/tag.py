@@ -13,14 +13,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import combined_taxonomy, load_bundle
 from tagger_core.listening.report import DEFAULT_MAX_PATCHES
-from tagger_core.listening.single_file import BundleRunner, FileOutputs, tag_file
+
+if TYPE_CHECKING:
+    from tagger_core.listening.single_file import BundleRunner, FileOutputs
 
 DEFAULT_BUNDLES = ("genre", "instruments", "instrument-family")
 
@@ -74,6 +76,10 @@ def _label_scores(
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch  # only this command runs models; the others start without torch
+
+    from tagger_core.listening.single_file import BundleRunner, tag_file
+
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
     try:

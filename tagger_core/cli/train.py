@@ -21,7 +21,6 @@ from pathlib import Path
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.errors import TaggerError
-from tagger_core.listening.device import pick_device, set_threads
 from tagger_core.training.evaluation import CALIBRATION_METHODS
 
 LAYOUTS = ("auto", "folder", "csv", "fma", "nsynth")
@@ -116,6 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_heads(args: argparse.Namespace) -> int:
     from tagger_core.labels.bundles import load_bundle
+    from tagger_core.listening.device import pick_device  # torch
     from tagger_core.listening.head_runtime import analyze_with_heads, load_head_bundle
     from tagger_core.training.archive_labels import (
         load_labelled_set,
@@ -209,6 +209,7 @@ def _resnet_config(args: argparse.Namespace, **extra):  # type: ignore[no-untype
 
 
 def cmd_resnet(args: argparse.Namespace) -> int:
+    from tagger_core.listening.device import pick_device, set_threads  # torch
     from tagger_core.training.evaluation import format_report
     from tagger_core.training.resnet_training import (
         SETTINGS,
@@ -241,6 +242,7 @@ def cmd_resnet(args: argparse.Namespace) -> int:
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
+    from tagger_core.listening.device import pick_device, set_threads  # torch
     from tagger_core.training.resnet_training import SETTINGS
     from tagger_core.training.scaling_experiment import (
         format_scaling_table,

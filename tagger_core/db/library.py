@@ -1,29 +1,35 @@
-"""Opening the library database: location, SQLite pragmas, automatic migration."""
+"""Opening the library database: SQLite file or PostgreSQL server, checks, migration.
+
+An SQLite library gets WAL, foreign keys and a busy timeout on every
+connection, a quick integrity check when opened and a backup before any
+migration. A PostgreSQL library gets ``pool_pre_ping`` (a shared server
+restarts and drops idle connections) and a connect timeout. Every failure to
+open is one line that says what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
-from platformdirs import user_data_path
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tagger_core.db.location import DB_ENV, Location, default_db_path, resolve
+from tagger_core.db.safety import backup_before_migration, damaged_message, sqlite_problems
 from tagger_core.errors import ConfigError
 
-APP_NAME = "music-archive-tagger"
-DB_ENV = "MUSIC_TAGGER_DB"
+__all__ = ["DB_ENV", "Library", "default_db_path", "make_engine", "open_library"]
 
-
-def default_db_path() -> Path:
-    """``$MUSIC_TAGGER_DB`` if set, else ``library.db`` in the platform's user data dir."""
-    env = os.environ.get(DB_ENV)
-    if env:
-        return Path(env).expanduser()
-    return user_data_path(APP_NAME, appauthor=False) / "library.db"
+PG_CONNECT_TIMEOUT_S = 10
+PG_MISSING_DRIVER = (
+    "PostgreSQL support is not installed (driver psycopg 3): "
+    "pip install 'music-archive-tagger[postgres]'"
+)
 
 
 def _set_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -35,13 +41,48 @@ def _set_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.close()
 
 
-class Library:
-    """An open library database: an engine plus a session factory."""
+@cache
+def _nul_safe_dumpers() -> tuple[type, type]:
+    """psycopg ``str`` dumpers (text and binary) that store NUL as U+FFFD."""
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
-    def __init__(self, path: Path, engine: Engine) -> None:
-        self.path = path
+    class NulSafeText(StrDumperUnknown):
+        def dump(self, obj: str):  # type: ignore[no-untyped-def]
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    class NulSafeBinary(StrBinaryDumper):
+        def dump(self, obj: str):  # type: ignore[no-untyped-def]
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    return NulSafeText, NulSafeBinary
+
+
+def _adapt_text(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL text cannot hold NUL: a hostile tag with one would abort a whole scan.
+
+    There it is stored as U+FFFD; SQLite keeps such text as it is.
+    """
+    for dumper in _nul_safe_dumpers():
+        dbapi_conn.adapters.register_dumper(str, dumper)
+
+
+class Library:
+    """An open library database: an engine plus a session factory.
+
+    ``path`` is what reopens the same library (a file path, or the server URL);
+    ``location.display`` is the form for messages (no password).
+    """
+
+    def __init__(self, location: Location, engine: Engine) -> None:
+        self.location = location
+        self.path: Path | str = location.value
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -60,9 +101,38 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
-def open_library(path: Path | str | None = None, *, migrate: bool = True) -> Library:
-    """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-    db_path = Path(path).expanduser() if path else default_db_path()
+def server_engine(url: URL) -> Engine:
+    """PostgreSQL engine (psycopg 3); a clear error when the driver is not installed."""
+    try:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                "options": "-c timezone=UTC",  # timestamps come back in UTC, as on SQLite
+            },
+        )
+    except (ImportError, NoSuchModuleError) as err:
+        raise ConfigError(PG_MISSING_DRIVER) from err
+    event.listen(engine, "connect", _adapt_text)
+    return engine
+
+
+def engine_for(location: Location) -> Engine:
+    """An engine on ``location`` without checks or migration (``db check`` looks at damage)."""
+    if location.path is not None:
+        return make_engine(location.path)
+    assert location.url is not None
+    return server_engine(location.url)
+
+
+def _one_line(err: BaseException) -> str:
+    reason = str(getattr(err, "orig", err)) or type(err).__name__
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    return "; ".join(lines[:2])
+
+
+def _prepare_sqlite(db_path: Path) -> None:
     if db_path.exists() and db_path.is_dir():
         raise ConfigError(f"database path {db_path} is a directory, not a file")
     try:
@@ -71,17 +141,46 @@ def open_library(path: Path | str | None = None, *, migrate: bool = True) -> Lib
         raise ConfigError(
             f"cannot create the folder for database {db_path}: {err.strerror}"
         ) from err
-    engine = make_engine(db_path)
+    if db_path.is_file() and db_path.stat().st_size > 0:
+        problems = sqlite_problems(db_path, quick=True)
+        if problems:
+            raise ConfigError(damaged_message(db_path, problems[0]))
+
+
+def open_library(path: Path | str | None = None, *, migrate: bool = True) -> Library:
+    """Open (creating if needed) the library at ``path`` and bring its schema up to date.
+
+    ``path`` is an SQLite file path or a ``postgresql+psycopg://`` URL; None
+    means ``$MUSIC_TAGGER_DB`` or the default file.
+    """
+    from tagger_core.db.migrate import current_revision, ensure_not_newer, upgrade
+
+    location = resolve(path)
+    if location.path is not None:
+        _prepare_sqlite(location.path)
+    engine = engine_for(location)
     try:
         if migrate:
-            from tagger_core.db.migrate import upgrade
-
-            upgrade(engine)
+            db_path = location.path
+            upgrade(
+                engine,
+                before_migration=(
+                    (lambda rev: backup_before_migration(db_path, rev)) if db_path else None
+                ),
+            )
         else:
-            with engine.connect():
-                pass
+            ensure_not_newer(current_revision(engine))
+    except ConfigError as err:
+        engine.dispose()
+        raise ConfigError(f"cannot open database {location.display}: {err}") from err
     except (DatabaseError, OperationalError) as err:
         engine.dispose()
-        reason = str(getattr(err, "orig", err)) or type(err).__name__
-        raise ConfigError(f"cannot open database {db_path}: {reason}") from err
-    return Library(db_path, engine)
+        if location.path is None:
+            raise ConfigError(
+                f"cannot connect to database {location.display}: {_one_line(err)}"
+            ) from err
+        reason = _one_line(err)
+        if location.path.is_file() and sqlite_problems(location.path, quick=True):
+            raise ConfigError(damaged_message(location.path, reason)) from err
+        raise ConfigError(f"cannot open database {location.display}: {reason}") from err
+    return Library(location, engine)

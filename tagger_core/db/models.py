@@ -3,7 +3,10 @@
 Paths are stored twice: ``path`` holds the exact bytes the file system uses
 (``os.fsencode``), so names that are not UTF-8 survive; ``path_text`` is a
 readable rendering for display, sorting and search. Arrays of model outputs are
-stored as compact little-endian binary blobs (see ``tagger_core.db.blob_codec``).
+stored as compact little-endian binary blobs (see ``tagger_core.db.blob_codec``):
+``BLOB`` on SQLite, ``bytea`` on PostgreSQL. Sizes, nanosecond mtimes and tag
+numbers are ``BigInteger``: PostgreSQL's ``integer`` is 32-bit (SQLite's is
+always 64-bit, so existing SQLite files need no change).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -59,8 +63,8 @@ class Track(Base):
     )
     path: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     path_text: Mapped[str] = mapped_column(Text, index=True)
-    size: Mapped[int] = mapped_column(Integer)
-    mtime_ns: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     format: Mapped[str | None] = mapped_column(String(16), index=True)
     codec: Mapped[str | None] = mapped_column(String(32))
@@ -78,9 +82,9 @@ class Track(Base):
     artist: Mapped[str | None] = mapped_column(Text, index=True)
     album: Mapped[str | None] = mapped_column(Text, index=True)
     album_artist: Mapped[str | None] = mapped_column(Text)
-    year: Mapped[int | None] = mapped_column(Integer)
-    track_no: Mapped[int | None] = mapped_column(Integer)
-    disc_no: Mapped[int | None] = mapped_column(Integer)
+    year: Mapped[int | None] = mapped_column(BigInteger)
+    track_no: Mapped[int | None] = mapped_column(BigInteger)
+    disc_no: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     genres: Mapped[list[Any]] = mapped_column(JSON, default=list)
     genre_text: Mapped[str | None] = mapped_column(Text, index=True)

@@ -36,6 +36,10 @@ class TaskBundles:
     genre: str = GENRE_BUNDLE
     instruments: str = INSTRUMENT_BUNDLE
 
+    def for_task(self, task: str) -> str:
+        """The bundle shown for ``task`` (one of :data:`TASKS`)."""
+        return {"genre": self.genre, "instruments": self.instruments}[task]
+
 
 def stored_bundle_tasks(session: Session) -> dict[str, str]:
     """The task of every bundle with stored predictions, as its manifest states.

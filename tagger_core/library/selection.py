@@ -1,8 +1,9 @@
-"""Which library tracks a command's paths name: folders by prefix, files exactly.
+"""Which library tracks a command names: by path (folders by prefix, files exactly), by
+text, or by id.
 
-Why here: ``analyze PATH…`` and ``run`` both turn paths into track ids; the path
-bytes and the prefix rule (a folder names every track below it) belong to the
-library, not to the command line.
+Why here: ``analyze PATH…``, ``run``, ``tracks`` and ``review`` turn what the user typed
+into tracks; the path bytes, the prefix rule (a folder names every track below it) and
+the queries belong to the library, and the command line stays free of SQL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError
+from tagger_core.library.queries import track_filter
 
 
 def _folder_prefix(folder: str | Path) -> bytes:
@@ -48,3 +50,16 @@ def track_ids_for_paths(
         name = os.fsdecode(sorted(missing)[0])
         raise ConfigError(f"{name} is not in the library; scan its folder first")
     return ids
+
+
+def tracks_matching(session: Session, text: str | None, limit: int | None = None) -> list[Track]:
+    """Tracks whose title, artist, album, genre or path contain ``text``, by path."""
+    stmt = track_filter(select(Track), text).order_by(Track.path_text)
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def tracks_by_id(session: Session, track_ids: Sequence[int]) -> dict[int, Track]:
+    """``{id: track}`` for the given ids (missing ids are left out)."""
+    return {t.id: t for t in session.scalars(select(Track).where(Track.id.in_(track_ids)))}

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from tagger_core.db.dialect import nocase
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
 from tagger_core.errors import TaggerError
 from tagger_core.labels.tasks import TaskBundles, task_bundles
@@ -148,19 +149,15 @@ def _file_name() -> Any:
     return func.substr(Track.path_text, func.length(folder) + 1)
 
 
-def _nocase(expr: Any) -> Any:
-    return expr.collate("NOCASE")
-
-
 def _sort_expression(key: str, bundles: TaskBundles) -> Any:
     if key == "title":
-        return _nocase(func.coalesce(Track.title, _file_name()))
+        return nocase(func.coalesce(Track.title, _file_name()))
     if key == "artist":
-        return _nocase(Track.artist)
+        return nocase(Track.artist)
     if key == "album":
-        return _nocase(Track.album)
+        return nocase(Track.album)
     if key == "genre":
-        return _nocase(Track.genre_text)
+        return nocase(Track.genre_text)
     if key == "predicted":
         return _GP.summary
     if key == "instruments":

@@ -7,6 +7,17 @@ analysis engine and head bundles, and stores every member's logits in the ``anal
 table. The only stage that imports torch at run time (besides ``training``).
 """
 
-from tagger_core.listening.main_job import analyze_and_predict
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["analyze_and_predict"]
+
+
+def __getattr__(name: str) -> Any:
+    """``analyze_and_predict`` on first use: importing the package stays cheap (no torch)."""
+    if name == "analyze_and_predict":
+        from tagger_core.listening.main_job import analyze_and_predict
+
+        return analyze_and_predict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

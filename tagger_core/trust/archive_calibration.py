@@ -59,6 +59,8 @@ from tagger_core.trust.uncertainty import PairedIntervals, paired_bootstrap
 
 METHODS = ("temperature", "per-class", "platt", "isotonic")
 FITS = ("nll", "mae")
+# the metrics a calibration is shown with, before → after (terminal table and report)
+REPORTED_METRICS = ("mae", "weighted_mae", "ece", "nll", "brier")
 
 
 @dataclass

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.blob_codec import unpack
+from tagger_core.db.dialect import upsert
 from tagger_core.db.models import (
     SUMMARY_NOT_FOUND,
     Analysis,
@@ -273,7 +273,7 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert or update prediction rows (one executemany, not one statement per row)."""
     if rows:
-        stmt = insert(Prediction)
+        stmt = upsert(session, Prediction)
         stmt = stmt.on_conflict_do_update(
             index_elements=["track_id", "bundle_id"],
             set_={

@@ -239,8 +239,6 @@ def set_label(
     Export reads these decisions, so what was edited is what gets written.
     Returns the number of decisions recorded.
     """
-    from tagger_core.library.track_views import task_bundles
-
     _check_task(task)
     with library.session() as s:
         found = set(s.scalars(select(Track.id).where(Track.id.in_(track_ids))))
@@ -248,7 +246,7 @@ def set_label(
         if missing:
             raise TaggerError(f"no track with id {missing[0]}")
         shown = task_bundles(s)
-        bundle = shown.genre if task == "genre" else shown.instruments
+        bundle = shown.for_task(task)
         confidences = dict(
             s.execute(
                 select(Prediction.track_id, Prediction.confidences).where(

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax, logsumexp, softmax
 
 from tagger_core.errors import CalibrationError
@@ -155,6 +154,8 @@ def _minimize_bounded(
     bounds: Sequence[tuple[float, float]],
 ) -> np.ndarray:
     """Bounded L-BFGS (scipy's L-BFGS-B) on an objective returning (value, gradient)."""
+    from scipy.optimize import minimize  # a third of a second to import: only when fitting
+
     result = minimize(
         objective, x0, jac=True, method="L-BFGS-B", bounds=list(bounds),
         options={"gtol": 1e-9, "ftol": 1e-13, "maxiter": 500},

@@ -214,6 +214,12 @@ class PairedIntervals:
         }
 
 
+def interval_text(figures: dict[str, Any], name: str) -> str:
+    """``"[0.0123, 0.0456]"`` from a :meth:`FigureIntervals.to_dict` (a dash if missing)."""
+    lo, hi = figures.get(f"{name}_ci95") or (None, None)
+    return "[  —  ]" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
+
+
 def caption(title: str, figures: dict[str, Any]) -> str:
     """A diagram caption: the title, then ECE and weighted MAE with their intervals, one a line.
 

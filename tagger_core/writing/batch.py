@@ -3,29 +3,40 @@
 Bookkeeping order makes every interruption recoverable. A batch and its
 items are committed first (``pending``). For each item the file's current
 values of the managed fields, the values to write and the audio digest are
-committed *before* the file is touched; the item becomes ``written`` after the
+committed *before* the file is touched; then a backup for byte-exact undo is
+made (``backups``) and its name and the sha256 of the whole file are
+committed; the item becomes ``written`` (with the new file's sha256) after the
 atomic replace. A rerun finds a ``running`` batch and completes it: a pending
 item whose file already holds the new values (killed between replace and
-commit) is marked written; one still holding the old values is written.
-Undo restores the recorded old values the same safe way.
+commit) is marked written; one still holding the old values is backed up and
+written. Undo (``undo``) restores the files the same safe way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
-from tagger_core.errors import TaggerError
+from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.library.scan import reread_track
+from tagger_core.writing.backups import (
+    BackupSettings,
+    make_backup,
+    new_batch_folder,
+    prune,
+    sha256_file,
+)
 from tagger_core.writing.digest import audio_digest
 from tagger_core.writing.options import ExportOptions
 from tagger_core.writing.plan import TrackPlan, plan_exports, target_values
@@ -66,6 +77,7 @@ class ExportReport:
     skipped: int = 0
     failed: int = 0
     restored: int = 0
+    inexact: int = 0  # undo: files whose tag values were restored, but not byte for byte
     resumed: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     diffs: list[FileDiff] = field(default_factory=list)
@@ -107,8 +119,14 @@ def _fields_changes(
     return old, new
 
 
-def _verifier(system: TagSystem, before: Fields, intended: Changes) -> Callable[[str], None]:
-    """Check that a written copy holds ``intended`` and every other field unchanged."""
+def _verifier(
+    system: TagSystem, before: Fields, intended: Changes, seen: dict[str, str] | None = None
+) -> Callable[[str], None]:
+    """Check that a written copy holds ``intended`` and every other field unchanged.
+
+    With ``seen``, also store the copy's sha256 there (``seen["sha256"]``): the
+    bytes that will replace the original, for undo to recognise them.
+    """
     folded = {system.fold(k): v for k, v in intended.items()}
 
     def verify(path: str) -> None:
@@ -120,6 +138,8 @@ def _verifier(system: TagSystem, before: Fields, intended: Changes) -> Callable[
             want = folded[key] if key in folded else before.get(key)
             if (after.get(key) or None) != (want or None):
                 raise WriteRefused(f"field {key} does not read back as intended; write refused")
+        if seen is not None:
+            seen["sha256"] = sha256_file(path)
 
     return verify
 
@@ -140,6 +160,9 @@ class _Job:
     new_fields: Changes
     state: FileState
     digest: str
+    note: str | None = None  # said about the file once written (e.g. how undo will work)
+    # export: the original's sha256 and backup record; undo: how to give the file back
+    restore: Any = None
 
 
 @dataclass
@@ -149,6 +172,7 @@ class _Outcome:
     status: str  # written / skipped / failed
     message: str | None = None
     counter: str = "written"  # which report counter to bump
+    sha256: str | None = None  # of the file as written
 
 
 def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
@@ -182,7 +206,9 @@ def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _
             current = system.read_all(path)
             managed_now = {k: pick(current, system, k) for k in new_rec["fields"]}
             if managed_now == new_rec["fields"] and audio_digest(path, fmt) == old_rec["digest"]:
-                return _Outcome(item.id, path, "written", "completed by resume")
+                done = _Outcome(item.id, path, "written", "completed by resume")
+                done.sha256 = sha256_file(path)
+                return done
             if managed_now != old_rec["fields"]:
                 raise FileSkipped("tags changed since the export started")
             state = check_file(path)
@@ -205,21 +231,49 @@ def _prepare(item: ExportItem, track: Track | None, options: ExportOptions) -> _
     return _Job(item.id, path, fmt, system, current, new_fields, state, digest)
 
 
+def _back_up(job: _Job, folder: str, max_copy_bytes: int) -> _Job | _Outcome:
+    """Keep what restores the original byte for byte (worker thread); skip the file if impossible.
+
+    A record without a backup (over the size limit, layout unknown) still
+    lets the file be written: its undo will restore tag values, and says so.
+    """
+    try:
+        sha, record = make_backup(
+            job.path, job.fmt, folder, str(job.item_id), max_copy_bytes, job.state
+        )
+    except Exception as err:
+        return _outcome_of_error(job.item_id, job.path, err)
+    if not record.get("kind"):
+        job.note = f"undo will restore tag values only: {record.get('reason')}"
+    job.restore = {"sha256": sha, "backup": record}
+    return job
+
+
 def _write(job: _Job, options: ExportOptions) -> _Outcome:
     """Safely write one prepared file (runs in a worker thread)."""
+    seen: dict[str, str] = {}
     try:
         safe_write(
             job.path,
             job.fmt,
             lambda tmp: job.system.write(tmp, job.new_fields, options),
-            verify=_verifier(job.system, job.current, job.new_fields),
+            verify=_verifier(job.system, job.current, job.new_fields, seen),
             state=job.state,
             digest=job.digest,
             sync_folder=False,
         )
     except Exception as err:
         return _outcome_of_error(job.item_id, job.path, err)
-    return _Outcome(job.item_id, job.path, "written")
+    return _Outcome(job.item_id, job.path, "written", job.note, sha256=seen.get("sha256"))
+
+
+def _store_backups(library: Library, jobs: list[_Job]) -> None:
+    """Commit each file's sha256 and backup record before any of them is written."""
+    with library.session() as s:
+        for job in jobs:
+            item = s.get(ExportItem, job.item_id)
+            assert item is not None
+            item.old_tags = {**item.old_tags, **job.restore}
 
 
 def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
@@ -229,11 +283,15 @@ def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) ->
             item = s.get(ExportItem, out.item_id)
             assert item is not None
             item.status, item.message, item.updated_at = out.status, out.message, utcnow()
+            if out.sha256 is not None:
+                item.new_tags = {**item.new_tags, "sha256": out.sha256}
             setattr(report, out.counter, getattr(report, out.counter) + 1)
             if out.status == "skipped" and out.counter == "skipped":
                 report.problems.append(f"{out.path}: skipped: {out.message}")
             elif out.status == "failed":
                 report.problems.append(f"{out.path}: not written: {out.message}")
+            elif out.status == "written" and out.message and out.message.startswith("undo"):
+                report.problems.append(f"{out.path}: written; {out.message}")
             if out.status == "written" and item.track_id is not None:
                 track = s.get(Track, item.track_id)
                 if track is not None:
@@ -250,14 +308,23 @@ def _write_chunks(
     report: ExportReport,
     progress: ProgressFn | None,
     cancel: threading.Event | None,
+    write: Callable[[_Job, ExportOptions], _Outcome] = _write,
+    backups: dict[str, Any] | None = None,
 ) -> bool:
     """Prepare, safely write and record items chunk by chunk; False when cancelled.
 
-    Shared by export and undo: files of a chunk are written by worker threads,
-    written files' folders are fsynced, then ``record`` stores the chunk's
-    outcomes in one transaction. A successful write gets ``done_status``.
+    Shared by export and undo: files of a chunk are written by worker threads
+    (``write``), written files' folders are fsynced, then ``record`` stores the
+    chunk's outcomes in one transaction. A successful write gets
+    ``done_status``. With ``backups`` (export: the batch's backup folder and
+    size limit) every file is first backed up by the worker threads, and what
+    was kept is made durable and committed before any file of the chunk is written.
     """
     done = 0
+    if backups is not None:
+        back_up = partial(
+            _back_up, folder=backups["folder"], max_copy_bytes=backups["max_copy_bytes"]
+        )
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         for first in range(0, len(ids), CHUNK):
             if cancel is not None and cancel.is_set():
@@ -273,9 +340,16 @@ def _write_chunks(
                     track = s.get(Track, item.track_id) if item.track_id is not None else None
                     result = prepare(item, track, options)
                     (jobs if isinstance(result, _Job) else outcomes).append(result)
-            for out in pool.map(lambda job: _write(job, options), jobs):
+            if backups is not None and jobs:
+                kept = list(pool.map(back_up, jobs))
+                jobs = [j for j in kept if isinstance(j, _Job)]
+                outcomes += [o for o in kept if isinstance(o, _Outcome)]
+                fsync_folder(backups["folder"])
+                _store_backups(library, jobs)
+            for out in pool.map(lambda job: write(job, options), jobs):
                 if out.status == "written":
-                    out.status, out.counter = done_status, done_status
+                    out.status = done_status
+                    out.counter = done_status if out.counter == "written" else out.counter
                 outcomes.append(out)
             for folder in {os.path.dirname(o.path) for o in outcomes if o.status == done_status}:
                 fsync_folder(folder)
@@ -292,18 +366,27 @@ def _run_batch(
     report: ExportReport,
     progress: ProgressFn | None,
     cancel: threading.Event | None,
+    settings: BackupSettings,
 ) -> None:
     """Process a batch's pending items in chunks.
 
     Per chunk: one transaction records every file's old and new values, worker
-    threads write the files (fsync waits overlap), folders are fsynced, and one
-    transaction records the outcomes. A crash anywhere leaves items ``pending``
-    with their values recorded, which a rerun resolves file by file.
+    threads back the files up (one more transaction records the backups) and
+    write them (fsync waits overlap), folders are fsynced, and one transaction
+    records the outcomes. A crash anywhere leaves items ``pending`` with their
+    values recorded, which a rerun resolves file by file.
     """
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
         options = _options_of(batch)
+        if "backups" not in batch.options:
+            kept = None
+            if settings.keep:
+                folder = new_batch_folder(settings.root_for(library.path), batch_id)
+                kept = {"folder": str(folder), "max_copy_bytes": settings.max_copy_bytes}
+            batch.options = {**batch.options, "backups": kept}
+        backups = batch.options["backups"]
         pending = list(
             s.scalars(
                 select(ExportItem.id)
@@ -312,20 +395,41 @@ def _run_batch(
             )
         )
     report.total += len(pending)
+    if backups is not None:
+        try:  # pruned or deleted while the batch was interrupted
+            os.makedirs(backups["folder"], exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create {backups['folder']}: {err.strerror}") from err
     if not _write_chunks(
-        library, pending, options, _prepare, "written", _record, report, progress, cancel
+        library,
+        pending,
+        options,
+        _prepare,
+        "written",
+        _record,
+        report,
+        progress,
+        cancel,
+        backups=backups,
     ):
         return
     with library.session() as s:
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
         batch.status, batch.finished_at = "done", utcnow()
+    if backups is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(backups["folder"])  # only when empty: nothing was written
 
 
 def resume_unfinished(
-    library: Library, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    library: Library,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    backups: BackupSettings | None = None,
 ) -> ExportReport:
     """Complete every export batch an interruption left ``running``."""
+    settings = backups or BackupSettings.from_env()
     start = time.perf_counter()
     report = ExportReport()
     with library.session() as s:
@@ -339,7 +443,7 @@ def resume_unfinished(
     for batch_id in ids:
         report.resumed.append(batch_id)
         report.batch_id = batch_id
-        _run_batch(library, batch_id, report, progress, cancel)
+        _run_batch(library, batch_id, report, progress, cancel, settings)
         if report.cancelled:
             break
     report.seconds = time.perf_counter() - start
@@ -396,14 +500,21 @@ def run_export(
     dry_run: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    backups: BackupSettings | None = None,
 ) -> ExportReport:
     """Export accepted labels into files (or, with ``dry_run``, only say what would change).
 
     Interrupted batches are completed first, so rerunning the same command
     after a crash finishes the job. ``track_ids`` limits it to those tracks.
+    ``backups`` (default: from the environment)
+    says where undo backups go, which files are copied whole and how long
+    backups are kept; older ones are pruned here.
     """
     start = time.perf_counter()
-    resumed = ExportReport() if dry_run else resume_unfinished(library, progress, cancel)
+    settings = backups or BackupSettings.from_env()
+    if not dry_run:
+        prune(settings.root_for(library.path), settings.keep_days)
+    resumed = ExportReport() if dry_run else resume_unfinished(library, progress, cancel, settings)
     if resumed.cancelled:
         return resumed
     with library.session() as s:
@@ -441,109 +552,7 @@ def run_export(
                 )
                 for p in plans
             )
-        _run_batch(library, report.batch_id, report, progress, cancel)
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def _prepare_restore(
-    item: ExportItem, track: Track | None, options: ExportOptions
-) -> _Job | _Outcome:
-    """Decide how to undo one written item: restore, already restored, or skip."""
-    path = os.fsdecode(item.path)
-    old_rec = item.old_tags
-    old_fields: Changes = old_rec["fields"]
-    new_fields: Changes = item.new_tags["fields"]
-    fmt = old_rec.get("format")
-    remove_leftover(path)
-    try:
-        system = _system_or_skip(fmt, options)
-        current = system.read_all(path)
-        now = {k: pick(current, system, k) for k in old_fields}
-        if now == old_fields:
-            return _Outcome(item.id, path, "restored", "already restored", "restored")
-        if now != new_fields:
-            raise FileSkipped("tags changed since the export")
-        expected = (track.size, track.mtime_ns) if track else (None, None)
-        state = check_file(path, *expected)
-        digest = audio_digest(path, fmt)
-        if digest != old_rec.get("digest"):
-            raise FileSkipped("audio changed since the export")
-    except Exception as err:
-        return _outcome_of_error(item.id, path, err)
-    return _Job(item.id, path, fmt, system, current, old_fields, state, digest)
-
-
-def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
-    """Store the outcomes of an undo chunk; files not restored keep ``written``."""
-    with library.session() as s:
-        for out in outcomes:
-            item = s.get(ExportItem, out.item_id)
-            assert item is not None
-            setattr(report, out.counter, getattr(report, out.counter) + 1)
-            item.updated_at = utcnow()
-            if out.status == "restored":
-                item.status, item.message = "restored", out.message
-                track = s.get(Track, item.track_id) if item.track_id else None
-                if track is not None:
-                    reread_track(track, out.path)
-            else:
-                item.message = f"undo {out.status}: {out.message}"
-                report.problems.append(f"{out.path}: not restored: {out.message}")
-
-
-def undo_batch(
-    library: Library,
-    batch_id: int,
-    progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-) -> ExportReport:
-    """Restore the old values of every file a batch wrote (safe write, verified).
-
-    Files whose managed tags changed after the export are skipped and keep
-    their ``written`` status; undoing again later retries them. An undo killed
-    midway is completed by running it again.
-    """
-    start = time.perf_counter()
-    report = ExportReport(batch_id=batch_id)
-    with library.session() as s:
-        batch = s.get(ExportBatch, batch_id)
-        if batch is None or batch.kind != "export":
-            raise TaggerError(f"no export batch {batch_id}")
-        if batch.status == "running":
-            raise TaggerError(
-                f"batch {batch_id} is unfinished; run the export again to complete it first"
-            )
-        options = _options_of(batch)
-        ids = list(
-            s.scalars(
-                select(ExportItem.id)
-                .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
-                .order_by(ExportItem.id.desc())
-            )
-        )
-    report.total = len(ids)
-    _write_chunks(
-        library,
-        ids,
-        options,
-        _prepare_restore,
-        "restored",
-        _record_restore,
-        report,
-        progress,
-        cancel,
-    )
-    with library.session() as s:
-        left = s.scalar(
-            select(ExportItem.id)
-            .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
-            .limit(1)
-        )
-        batch = s.get(ExportBatch, batch_id)
-        assert batch is not None
-        if left is None:
-            batch.status, batch.finished_at = "undone", utcnow()
+        _run_batch(library, report.batch_id, report, progress, cancel, settings)
     report.seconds = time.perf_counter() - start
     return report
 

@@ -12,6 +12,7 @@ one; a leftover copy is recognisable by its name and removed on the next try.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -49,11 +50,15 @@ def temp_path_for(path: str) -> str:
 
 
 def remove_leftover(path: str) -> bool:
-    """Delete a copy an interrupted write left behind; True when there was one."""
+    """Delete a copy an interrupted write left behind; True when there was one.
+
+    On a read-only folder or mount the copy cannot be removed, and nothing
+    will be written there either (``check_file`` says so): not an error here.
+    """
     try:
         os.unlink(temp_path_for(path))
         return True
-    except FileNotFoundError:
+    except OSError:
         return False
 
 
@@ -91,6 +96,8 @@ def _locked(path: str) -> Iterator[None]:
         raise FileSkipped("file is locked or read-only") from err
     except FileNotFoundError as err:
         raise FileSkipped("file vanished") from err
+    except OSError as err:  # e.g. a read-only mount
+        raise FileSkipped(f"file cannot be opened for writing: {err.strerror}") from err
     with handle:
         try:
             import fcntl
@@ -129,6 +136,46 @@ def fsync_folder(folder: str) -> None:
     _fsync_path(folder or ".", directory=True)
 
 
+def copy_original(path: str, tmp: str) -> None:
+    """Copy the original beside itself: the first write of a safe write (a full disk shows here)."""
+    shutil.copyfile(path, tmp)
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err`` (mutagen wraps them in its own errors), if any."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _refusal(err: BaseException, step: str) -> WriteRefused:
+    """One line for a failed step of the copy; the original is untouched in every case."""
+    os_err = _os_error(err)
+    if os_err is not None and os_err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WriteRefused(
+            f"no space left on the device for the safe copy ({step}); file untouched"
+        )
+    if step == "tag writer":
+        return WriteRefused(f"tag writer failed: {type(err).__name__}: {err}")
+    reason = os_err.strerror if os_err is not None and os_err.strerror else str(err)
+    return WriteRefused(f"safe copy failed ({step}): {reason}; file untouched")
+
+
+def _check_still(path: str, state: FileState) -> None:
+    """Refuse to replace a file that changed (contents, identity, permissions) since ``state``."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError as err:
+        raise FileSkipped("file vanished while its tags were being written") from err
+    if (now.st_size, now.st_mtime_ns, now.st_ino) != (state.size, state.mtime_ns, state.inode):
+        raise WriteRefused("file changed while its tags were being written")
+    if now.st_mode != state.mode:
+        raise FileSkipped("permissions changed since the export was planned; not written")
+
+
 def safe_write(
     path: str,
     fmt: str | None,
@@ -138,6 +185,7 @@ def safe_write(
     state: FileState | None = None,
     digest: str | None = None,
     sync_folder: bool = True,
+    start_from_copy: bool = True,
 ) -> FileState:
     """Apply ``edit`` (which writes tags into the path it is given) to ``path`` safely.
 
@@ -145,7 +193,9 @@ def safe_write(
     here when omitted); if the original changes meanwhile the write is refused.
     ``verify`` reads the copy back and raises when the tags are not as intended.
     ``sync_folder=False`` leaves the folder's fsync (making the rename durable)
-    to the caller, who may do it once for many files. Returns the new file's state.
+    to the caller, who may do it once for many files. ``start_from_copy=False``
+    hands ``edit`` an empty file to fill (a restore writes the whole file).
+    Returns the new file's state.
     """
     state = state or check_file(path)
     with _locked(path):
@@ -153,13 +203,19 @@ def safe_write(
         tmp = temp_path_for(path)
         remove_leftover(path)
         try:
-            shutil.copyfile(path, tmp)
+            try:
+                if start_from_copy:
+                    copy_original(path, tmp)
+                else:
+                    open(tmp, "wb").close()
+            except OSError as err:
+                raise _refusal(err, "copy") from err
             try:
                 edit(tmp)
             except TaggerError:
                 raise
             except Exception as err:  # mutagen raises many types
-                raise WriteRefused(f"tag writer failed: {type(err).__name__}: {err}") from err
+                raise _refusal(err, "tag writer") from err
             try:
                 after = audio_digest(tmp, fmt)
             except TaggerError as err:
@@ -173,14 +229,11 @@ def safe_write(
                 st = os.stat(path)
                 if (os.stat(tmp).st_uid, os.stat(tmp).st_gid) != (st.st_uid, st.st_gid):
                     os.chown(tmp, st.st_uid, st.st_gid)
-            _fsync_path(tmp)
-            now = os.stat(path)
-            if (now.st_size, now.st_mtime_ns, now.st_ino) != (
-                state.size,
-                state.mtime_ns,
-                state.inode,
-            ):
-                raise WriteRefused("file changed while its tags were being written")
+            try:
+                _fsync_path(tmp)
+            except OSError as err:
+                raise _refusal(err, "fsync") from err
+            _check_still(path, state)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):

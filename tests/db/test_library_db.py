@@ -74,9 +74,26 @@ def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"this is not a database")
 
 
-def test_foreign_keys_are_enforced(library) -> None:
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"), library.engine.begin() as conn:
+@pytest.fixture
+def any_library(db_location: str):
+    """The library on each backend: SQLite file, then the PostgreSQL test server."""
+    lib = open_library(db_location)
+    yield lib
+    lib.close()
+
+
+def test_foreign_keys_are_enforced(any_library) -> None:
+    with pytest.raises(IntegrityError, match="(?i)foreign key"), any_library.engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO analyses (track_id, bundle_id, bundle_version, status, members,"
-            " n_patches, seconds_analysed, created_at) VALUES (999, 'g', '1', 'ok', '[]', 0, 0, '')"
+            " n_patches, seconds_analysed, created_at)"
+            " VALUES (999, 'g', '1', 'ok', '[]', 0, 0, CURRENT_TIMESTAMP)"
         )
+
+
+def test_head_read_from_the_scripts_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from tagger_core.db.migrate import alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()

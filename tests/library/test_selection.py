@@ -9,7 +9,12 @@ from audio_files import make_audio
 
 from tagger_core.errors import ConfigError
 from tagger_core.library.scan import scan
-from tagger_core.library.selection import track_ids_for_paths, track_ids_under
+from tagger_core.library.selection import (
+    track_ids_for_paths,
+    track_ids_under,
+    tracks_by_id,
+    tracks_matching,
+)
 
 
 def test_folders_select_by_prefix_and_files_exactly(library, tmp_path: Path) -> None:
@@ -28,3 +33,15 @@ def test_folders_select_by_prefix_and_files_exactly(library, tmp_path: Path) -> 
     assert len(rock) == 1  # "rock-live" is not below "rock"
     assert len(jazz_ok) == 1 and len(jazz_any) == 2
     assert sorted(both) == sorted(rock + jazz_ok)
+
+
+def test_tracks_by_text_and_by_id(library, tmp_path: Path) -> None:
+    for name in ("blue.wav", "green.wav", "bluegrass.wav"):
+        make_audio(tmp_path / name, seconds=0.5)
+    scan(library, [tmp_path])
+    with library.session() as s:
+        blue = tracks_matching(s, "blue")
+        first = tracks_matching(s, None, limit=1)
+        by_id = tracks_by_id(s, [blue[0].id, 999])
+    assert [t.path_text.rsplit("/", 1)[-1] for t in blue] == ["blue.wav", "bluegrass.wav"]
+    assert len(first) == 1 and list(by_id) == [blue[0].id]

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from tagger_core.errors import Cancelled, TaggerError
-from tagger_core.training import TrainConfig, Trainer, TrainingCancelled
+from tagger_core.training.trainer import TrainConfig, Trainer, TrainingCancelled
 
 
 def _data(seed: int, n: int = 96) -> TensorDataset:

@@ -1,9 +1,9 @@
 #!/bin/sh
-# Install this Music Archive Tagger bundle for the current user (no root needed):
+# Install this Music Archive Tagger release for the current user (no root needed):
 #   program files  -> ${PREFIX:-~/.local}/lib/music-archive-tagger/
 #   commands       -> ${PREFIX:-~/.local}/bin/music-tagger, music-tagger-gui (symlinks)
 #   menu entry, icons, AppStream metadata -> ${PREFIX:-~/.local}/share/...
-# Your library database and settings are not in the bundle and are never touched.
+# Your library database and settings are not in the release and are never touched.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX=${PREFIX:-$HOME/.local}

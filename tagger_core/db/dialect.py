@@ -1,0 +1,41 @@
+"""The few SQL constructs that SQLite and PostgreSQL spell differently.
+
+Code outside ``tagger_core.db`` stays dialect-free by using these: an upsert
+(``INSERT … ON CONFLICT DO UPDATE`` exists in both, under each dialect's own
+``insert``) and case-insensitive ordering (SQLite's ``NOCASE`` collation does
+not exist on PostgreSQL, ``lower()`` orders the same way for sorting names).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+
+def upsert(session: Session, model: Any) -> Any:
+    """``insert(model)`` of the session's dialect, with ``on_conflict_do_update``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+class nocase(FunctionElement[str]):  # noqa: N801 - used like a SQL function
+    """Case-insensitive sort key: ``x COLLATE NOCASE`` on SQLite, ``lower(x)`` elsewhere."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(nocase)
+def _nocase_default(element: nocase, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(nocase, "sqlite")
+def _nocase_sqlite(element: nocase, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)}) COLLATE NOCASE"
