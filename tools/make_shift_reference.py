@@ -10,6 +10,11 @@ the same rendered clips: a documented, reproducible reference that says
 "unlike rendered General-MIDI music", not "unlike their training data".
 
     .venv/bin/python tools/make_shift_reference.py --clips 200
+    .venv/bin/python tools/make_shift_reference.py --clips 100 --check-seed 1
+
+``--check-seed N`` writes nothing: it renders clips of the same recipe with
+another seed and prints (JSON) each bundle's shift check against the shipped
+references — they should not look shifted.
 
 Needs fluidsynth and the soundfonts (``make install``) and the bundles' weights;
 runs the real analysis (scan + analyse in a temporary library).
@@ -18,6 +23,7 @@ runs the real analysis (scan + analyse in a temporary library).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -67,12 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bundles", default="genre,instruments,instrument-family")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--check-seed", type=int, help="check the shipped references instead")
     args = parser.parse_args(argv)
     bundles = [b for b in args.bundles.split(",") if b]
+    seed = args.seed if args.check_seed is None else args.check_seed
     with tempfile.TemporaryDirectory() as tmp:
         audio_dir = Path(tmp) / "clips"
         audio_dir.mkdir()
-        n, corpus = render(audio_dir, args.clips, args.seconds, args.seed)
+        n, corpus = render(audio_dir, args.clips, args.seconds, seed)
         print(f"rendered {n} clips {corpus}", flush=True)
         library = open_library(Path(tmp) / "reference.db")
         scan(library, [audio_dir])
@@ -80,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         if report.errors:
             print("\n".join(report.errors[:5]), file=sys.stderr)
             return 1
+        if args.check_seed is not None:
+            print(json.dumps(report.shift, indent=2))
+            library.close()
+            return 0
         for bundle_id in bundles:
             bundle = load_bundle(bundle_id)
             with library.session() as s:
