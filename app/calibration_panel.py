@@ -204,7 +204,7 @@ class CalibrationPanel(QWidget):
         self.reliability = ImageLabel("Reliability diagrams before and after appear after a fit.")
         self.curve = ImageLabel("The MAE-vs-temperature curve appears after a fit.")
         self.metrics = QTableWidget(len(METRICS), 2)
-        self.metrics.setHorizontalHeaderLabels(["Before", "After"])
+        self.metrics.setHorizontalHeaderLabels(["Before [95 % interval]", "After [95 % interval]"])
         self.metrics.setVerticalHeaderLabels([name for _, name in METRICS])
         self.metrics.setMinimumHeight(200)
         self.metrics.horizontalHeader().setStretchLastSection(True)
@@ -452,10 +452,14 @@ class CalibrationPanel(QWidget):
         self.fit_result = result
         self.reliability.set_png(result["reliability_png"])
         self.curve.set_png(result["curve_png"])
+        intervals = result.get("ci95") or {}
         for row, (key, _name) in enumerate(METRICS):
             for col, which in enumerate(("before", "after")):
                 value = result[which].get(key)
                 text = "—" if value is None else f"{value:.4f}"
+                lo, hi = intervals.get(which, {}).get(f"{key}_ci95") or (None, None)
+                if value is not None and lo is not None and hi is not None:
+                    text += f"  [{lo:.4f}, {hi:.4f}]"
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.metrics.setItem(row, col, item)

@@ -127,6 +127,7 @@ def fit(
         render_reliability_comparison,
         render_temperature_curve,
     )
+    from tagger_core.trust.uncertainty import caption
 
     library = open_library(db_path)
     try:
@@ -135,9 +136,13 @@ def fit(
             library, bundle_id, method, criterion, folds=folds, use_tags=use_tags, activate=False
         )
         report(1, 3, "figures")
+        intervals = result.intervals.to_dict()
         comparison = render_reliability_comparison(
             [result.diagram_before, result.diagram_after],
-            ("Before calibration (held out)", "After calibration (held out)"),
+            (
+                caption("Before calibration (held out)", intervals["before"]),
+                caption("After calibration (held out)", intervals["after"]),
+            ),
         )
         chosen = None
         if method == "temperature":
@@ -165,6 +170,7 @@ def fit(
             "skipped": dict(result.skipped),
             "before": result.report.before.to_dict(),
             "after": result.report.after.to_dict(),
+            "ci95": intervals,
             "per_class": per_class,
             "reliability_png": comparison,
             "curve_png": curve,
@@ -199,7 +205,7 @@ def apply(
             save_policy(s, ReviewPolicy.from_dict(policy))
         report(1, 2, "predictions")
         if calibration_id is not None:
-            activate_calibration(library, calibration_id)
+            activate_calibration(library, calibration_id, force=True)  # the panel asked
         refresh_predictions(library)
         with library.session() as s:
             flagged = s.scalar(

@@ -1,4 +1,11 @@
-"""``calibrate`` (fit on the archive, list, activate) and ``report`` (one HTML page)."""
+"""``calibrate`` (fit on the archive, list, activate, check shift) and ``report`` (one HTML page).
+
+``calibrate --json`` is a contract scripts rely on: ``source``, ``activated`` and
+``before``/``after`` objects with ``mae``, ``weighted_mae``, ``ece``, ``brier``,
+``nll``, each with a sibling ``<name>_ci95: [lo, hi]`` (bootstrap over tracks);
+``--conformal 0.9`` adds ``conformal``. ``calibrate --check-shift --json``
+prints a list of ``{"bundle", "statistic", "p_value", "shifted", …}``.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +24,35 @@ from tagger_core.trust.archive_calibration import (
     list_calibrations,
 )
 
+DEFAULT_MODEL = "genre"
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("calibrate", help="fit a calibration on reviewed tracks (k-fold checked)")
-    p.add_argument("--model", default="genre", help="model bundle id (default: genre)")
+    p.add_argument("--model", help="model bundle id (default: genre; --check-shift: all)")
     p.add_argument("--method", choices=METHODS, default="per-class")
     p.add_argument("--fit", choices=FITS, default="nll", help="NLL (L-BFGS) or AM'23's MAE grid")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--use-tags", action="store_true", help="trust existing genre tags as labels")
     p.add_argument("--no-activate", action="store_true", help="store it without making it active")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="activate even a calibration that did worse on held-out tracks",
+    )
+    p.add_argument(
+        "--conformal",
+        type=float,
+        nargs="?",
+        const=0.9,
+        metavar="COVERAGE",
+        help="also fit conformal label sets holding all true labels this often (default 0.9)",
+    )
+    p.add_argument(
+        "--check-shift",
+        action="store_true",
+        help="test whether the library resembles each bundle's calibration data, and stop",
+    )
     p.add_argument("--out", default=".", help="folder for the PNG diagrams (default: here)")
     p.add_argument("--list", action="store_true", help="list stored calibrations and stop")
     p.add_argument("--activate", type=int, metavar="ID", help="make a stored calibration active")
@@ -43,8 +70,51 @@ def _row(name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
     return f"{name:<14}{cells}"
 
 
+def _print_intervals(intervals: dict[str, Any]) -> None:
+    """The 95 % intervals under the table, and the tracks an ECE of ±0.01 would take."""
+    from tagger_core.trust.uncertainty import interval_text
+
+    before, after = intervals["before"], intervals["after"]
+    print("95 % intervals (bootstrap over tracks, 1,000 resamples), before → after:")
+    for name in REPORTED_METRICS:
+        print(f"  {name:<13} {interval_text(before, name)} → {interval_text(after, name)}")
+    more = intervals["more_tracks_for_ece_pm_0_01"]
+    if more:
+        print(
+            f"  About {more:,} more labelled tracks would narrow the ECE interval to ±0.01 "
+            "(an estimate: the half-width shrinks roughly as 1/√tracks)."
+        )
+    else:
+        print("  The ECE interval is already within ±0.01.")
+
+
+def cmd_check_shift(library: Any, args: Any) -> int:
+    from tagger_core.trust.shift import check_shifts
+
+    results = check_shifts(library, [args.model] if args.model else None)
+    if args.json:
+        print_json([r.to_dict() for r in results])
+        return 0
+    if not results:
+        print("No analysed tracks: analyse the library first.")
+    for r in results:
+        if r.statistic is None:
+            print(f"{r.bundle}: not checked: {r.reason}")
+        elif r.shifted:
+            print(f"⚠ {r.warning}")
+        else:
+            print(
+                f"{r.bundle}: like its calibration data ({r.reference}; MMD² {r.statistic:.3g}, "
+                f"p = {r.p_value:.3g}, {r.n_library} vs {r.n_reference} tracks)"
+            )
+    return 0
+
+
 def cmd_calibrate(args: Any) -> int:
     library = library_from_args(args)
+    if args.check_shift:
+        return cmd_check_shift(library, args)
+    args.model = args.model or DEFAULT_MODEL
     if args.list:
         with library.session() as s:
             rows = list_calibrations(s, None)
@@ -59,7 +129,7 @@ def cmd_calibrate(args: Any) -> int:
             print("No calibrations yet: review some tracks, then run `music-tagger calibrate`.")
         return 0
     if args.activate is not None:
-        activate_calibration(library, args.activate)
+        activate_calibration(library, args.activate, force=args.force)
         print(f"Calibration {args.activate} is active; predictions recomputed.")
         return 0
     if args.off:
@@ -74,28 +144,43 @@ def cmd_calibrate(args: Any) -> int:
         args.folds,
         args.use_tags,
         activate=not args.no_activate,
+        force=args.force,
+        conformal=args.conformal,
     )
     from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
+    from tagger_core.trust.uncertainty import caption
 
+    intervals = result.intervals.to_dict()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     diagram_png = out / f"calibration-{args.model}-{result.calibration_id}-reliability.png"
     curve_png = out / f"calibration-{args.model}-{result.calibration_id}-temperature.png"
     render_reliability_comparison(
         [result.diagram_before, result.diagram_after],
-        ("Before calibration (held out)", f"After {args.method} scaling (held out)"),
+        (
+            caption("Before calibration (held out)", intervals["before"]),
+            caption(f"After {args.method} scaling (held out)", intervals["after"]),
+        ),
         path=diagram_png,
     )
     render_temperature_curve(result.curve, path=curve_png)
     if args.json:
-        print_json(
-            {
-                "calibration_id": result.calibration_id,
-                "report": result.report.to_dict(),
-                "skipped": result.skipped,
-                "pngs": [str(diagram_png), str(curve_png)],
-            }
-        )
+        data = {
+            "calibration_id": result.calibration_id,
+            "source": result.source,
+            "activated": result.activated,
+            "not_activated_because": result.not_activated_because or None,
+            "before": intervals["before"],
+            "after": intervals["after"],
+            "change_ci95": intervals["change_ci95"],
+            "more_tracks_for_ece_pm_0_01": intervals["more_tracks_for_ece_pm_0_01"],
+            "report": result.report.to_dict(),
+            "skipped": result.skipped,
+            "pngs": [str(diagram_png), str(curve_png)],
+        }
+        if result.conformal is not None:
+            data["conformal"] = result.conformal.to_dict()
+        print_json(data)
         return 0
     rep = result.report
     print(
@@ -109,7 +194,23 @@ def cmd_calibrate(args: Any) -> int:
         print(_row(f"{c.name} ({c.positives}+)", c.before.to_dict(), c.after.to_dict()))
     for name, why in result.skipped.items():
         print(f"  not calibrated: {name} {why}")
-    state = "active" if not args.no_activate else "stored, not active"
+    _print_intervals(intervals)
+    if result.conformal is not None:
+        c = result.conformal
+        print(
+            f"Conformal label sets: labels with confidence ≥ {c.threshold:.3f} hold all of a "
+            f"track's labels on {c.coverage_held_out:.1%} of held-out tracks (target "
+            f"{c.target:.0%}), {c.mean_set_size:.2f} labels per track on average"
+        )
+    if result.activated:
+        state = "active"
+    elif result.not_activated_because:
+        state = (
+            f"stored, not active: {result.not_activated_because}; to use it anyway: "
+            f"music-tagger calibrate --activate {result.calibration_id} --force"
+        )
+    else:
+        state = "stored, not active"
     print(f"{state}; diagrams: {diagram_png}, {curve_png}")
     return 0
 

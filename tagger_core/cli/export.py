@@ -61,6 +61,11 @@ def _files_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="also write labels whose calibrated confidence is at least P",
     )
+    source.add_argument(
+        "--conformal-sets",
+        action="store_true",
+        help="also write each track's conformal label set (calibrate --conformal first)",
+    )
     p.add_argument("--genres", action="store_true", help="write genres (default: both)")
     p.add_argument("--instruments", action="store_true", help="write instrument families")
     p.add_argument(
@@ -151,6 +156,7 @@ def options_from_args(args: Any) -> ExportOptions:
         tasks=tasks or ("genre", "instruments"),
         policy=args.policy,
         min_confidence=args.min_confidence,
+        conformal_sets=args.conformal_sets,
         only_reviewed=args.only_reviewed,
         id3_version=3 if args.id3v23 else 4,
         id3v23_separator=args.separator,

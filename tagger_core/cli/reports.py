@@ -51,6 +51,8 @@ def print_analysis_report(report: AnalysisReport) -> None:
         print(f"  … and {len(report.errors) - 20} more errors")
     if report.cancelled:
         print("Analysis stopped; finished tracks are stored and the next run resumes.")
+    for warning in report.shift_warnings():
+        print(f"  ⚠ {warning}")
 
 
 def print_predictions_error(report: AnalysisReport) -> None:

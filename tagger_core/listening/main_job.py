@@ -21,6 +21,7 @@ from tagger_core.db.models import Analysis
 from tagger_core.errors import TaggerError
 from tagger_core.listening.report import AnalysisProgress, AnalysisReport, ProgressFn
 from tagger_core.trust.predictions import refresh_predictions
+from tagger_core.trust.shift import check_shift
 
 
 class _PartialRefresh:
@@ -107,4 +108,16 @@ def analyze_and_predict(
         report.predictions_refreshed = refresh_predictions(library, list(targets))
     except TaggerError as err:
         report.predictions_error = str(err)
+    check_bundle_shifts(library, report)
     return report
+
+
+def check_bundle_shifts(library: Library, report: AnalysisReport) -> None:
+    """Compare each analysed bundle's library with its calibration's reference (see
+    :mod:`tagger_core.trust.shift`); a check that cannot be made is None, never an error."""
+    for bundle_id in report.bundle_ids:
+        report.auto_calibration.setdefault(bundle_id, None)
+        try:
+            report.shift[bundle_id] = check_shift(library, bundle_id).to_dict()
+        except TaggerError:
+            report.shift[bundle_id] = None

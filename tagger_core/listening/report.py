@@ -41,7 +41,8 @@ class AnalysisReport:
     ``seconds`` is wall-clock time, everything included. The main job
     (:func:`tagger_core.listening.analyze_and_predict`) adds how many tracks' calibrated
     predictions it refreshed (``predictions_refreshed``; None when that failed, with
-    the one-line reason in ``predictions_error``).
+    the one-line reason in ``predictions_error``) and each bundle's shift check;
+    ``to_dict`` gives them per bundle as ``per_bundle[b] = {"auto_calibration", "shift"}``.
     """
 
     bundles: list[str] = field(default_factory=list)
@@ -67,6 +68,19 @@ class AnalysisReport:
     analyzed_track_ids: list[int] = field(default_factory=list)
     predictions_refreshed: int | None = None
     predictions_error: str = ""
+    #: per bundle: the shift check (``ShiftResult.to_dict()``) or None when none was made
+    shift: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: per bundle: the calibration fitted from existing tags after this analysis, or None
+    auto_calibration: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def shift_warnings(self) -> list[str]:
+        """The warning sentence of each bundle whose data shifted."""
+        return [s["warning"] for s in self.shift.values() if s and s.get("warning")]
+
+    @property
+    def bundle_ids(self) -> list[str]:
+        """The bundles' ids (``bundles`` holds ``id@version``)."""
+        return [b.split("@", 1)[0] for b in self.bundles]
 
     @property
     def realtime_factor(self) -> float:
@@ -76,6 +90,10 @@ class AnalysisReport:
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data.pop("analyzed_track_ids")
+        shift, auto = data.pop("shift"), data.pop("auto_calibration")
+        data["per_bundle"] = {
+            b: {"auto_calibration": auto.get(b), "shift": shift.get(b)} for b in self.bundle_ids
+        }
         data["realtime_factor"] = round(self.realtime_factor, 2)
         data["audio_hours"] = round(self.audio_seconds / 3600, 3)
         return data

@@ -8,6 +8,13 @@ negative). Tracks with only some labels decided are left out rather than
 guessed. Labels with too few positives or negatives for k-fold
 cross-validation keep the uncalibrated output and are reported with how many
 more examples they need; if no label qualifies the fit is refused.
+
+Every fit is stored with bootstrap intervals of its held-out figures
+(:mod:`tagger_core.trust.uncertainty`), the sample of its tracks that serves as
+its shift reference (:mod:`tagger_core.trust.shift`) and, when asked, a
+conformal threshold (:mod:`tagger_core.trust.conformal`). Never worse: a fit
+whose held-out NLL or ECE did not go down (a point comparison,
+``CrossValReport.worse``) is stored but not activated unless forced.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from sqlalchemy.orm import Session
 from tagger_core.db import Library
 from tagger_core.db.models import Calibration, Track
 from tagger_core.errors import CalibrationError
+from tagger_core.trust.conformal import ConformalFit, fit_conformal
 from tagger_core.trust.crossval import (
     MIN_PER_FOLD,
     CrossValReport,
@@ -46,6 +54,8 @@ from tagger_core.trust.scaling import (
     mae_temperature_curve,
     scaler_from_dict,
 )
+from tagger_core.trust.shift import calibration_reference_ids
+from tagger_core.trust.uncertainty import PairedIntervals, paired_bootstrap
 
 METHODS = ("temperature", "per-class", "platt", "isotonic")
 FITS = ("nll", "mae")
@@ -60,6 +70,13 @@ class CalibrationSet(LabelOutputs):
     y: np.ndarray
     from_review: int = 0
     from_tags: int = 0
+
+    @property
+    def source(self) -> str:
+        """Where the labels came from: ``"reviews"``, ``"tags"`` or ``"both"``."""
+        if self.from_tags and self.from_review:
+            return "both"
+        return "tags" if self.from_tags else "reviews"
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Positives and negatives per label."""
@@ -142,9 +159,26 @@ class FitResult:
     diagram_before: ReliabilityDiagram
     diagram_after: ReliabilityDiagram
     curve: TemperatureCurve
+    intervals: PairedIntervals
+    activated: bool = False
+    worse: list[tuple[str, float, float]] = field(default_factory=list)
+    conformal: ConformalFit | None = None
+    source: str = "reviews"
     set_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     from_review: int = 0
     from_tags: int = 0
+
+    @property
+    def not_activated_because(self) -> str:
+        """Why a fit that was asked to be activated was not ("" when it was, or was not asked)."""
+        if self.activated or not self.worse:
+            return ""
+        return worse_text(self.worse)
+
+
+def worse_text(worse: list[tuple[str, float, float]]) -> str:
+    """``"held-out NLL got worse (0.4100 → 0.4300)"``, one clause per figure."""
+    return "held-out " + ", ".join(f"{n} got worse ({b:.4f} → {a:.4f})" for n, b, a in worse)
 
 
 def eligible_labels(cal_set: CalibrationSet, folds: int) -> tuple[list[int], dict[str, str]]:
@@ -189,8 +223,15 @@ def fit_calibration(
     use_tags: bool = False,
     activate: bool = True,
     seed: int = 0,
+    force: bool = False,
+    conformal: float | None = None,
+    n_resamples: int = 1000,
 ) -> FitResult:
-    """Fit, cross-validate and store a calibration of ``bundle_id``; activate it if asked."""
+    """Fit, cross-validate and store a calibration of ``bundle_id``; activate it if asked.
+
+    A fit that did worse held out is activated only with ``force``; ``conformal``
+    (a coverage such as 0.9) also fits a conformal label-set threshold.
+    """
     if folds < 2:
         raise CalibrationError("cross-validation needs at least 2 folds")
     scaler = make_scaler(method, fit)
@@ -215,13 +256,26 @@ def fit_calibration(
     after = out_of_fold(z, y, scaler, folds, seed)
     curve = mae_temperature_curve(z, y)
     fitted = scaler_from_dict(scaler.to_dict()).fit(z, y)
+    intervals = paired_bootstrap(before, after, y, n_resamples=n_resamples, seed=seed)
+    worse = report.worse()
+    conformal_fit = (
+        None if conformal is None else fit_conformal(after, y, conformal, folds=folds, seed=seed)
+    )
+    params: dict[str, Any] = {
+        "labels": list(labels),
+        "scaler": fitted.to_dict(),
+        "skipped": skipped,
+        "source": cal_set.source,
+    }
+    if conformal_fit is not None:
+        params["conformal"] = conformal_fit.to_dict()
     with library.session() as s:
         row = Calibration(
             bundle_id=bundle_id,
             bundle_version=cal_set.version,
             method=method,
             fit_criterion=fit,
-            params={"labels": list(labels), "scaler": fitted.to_dict(), "skipped": skipped},
+            params=params,
             fitted_on=cal_set.track_ids.tolist(),
             metrics_before=_metrics(report, "before", reliability_diagram(before, y)),
             metrics_after=_metrics(report, "after", reliability_diagram(after, y)),
@@ -229,11 +283,23 @@ def fit_calibration(
         )
         row.metrics_after["temperature_curve"] = curve.to_dict()
         row.metrics_after["label_counts"] = cal_set.counts()
+        row.metrics_before["ci95"] = intervals.before.to_dict()
+        row.metrics_after["ci95"] = intervals.after.to_dict()
+        uncertainty = intervals.to_dict()
+        row.metrics_after["uncertainty"] = {
+            k: uncertainty[k]
+            for k in ("change_ci95", "n_resamples", "seed", "more_tracks_for_ece_pm_0_01")
+        }
+        row.metrics_after["worse"] = [list(w) for w in worse]
+        row.metrics_after["shift_reference"] = {
+            "track_ids": calibration_reference_ids(cal_set.track_ids.tolist(), seed)
+        }
         s.add(row)
         s.flush()
         calibration_id = row.id
-    if activate:
-        activate_calibration(library, calibration_id)
+    activated = activate and (force or not worse)
+    if activated:
+        activate_calibration(library, calibration_id, force=True)
     return FitResult(
         calibration_id=calibration_id,
         labels=labels,
@@ -242,6 +308,11 @@ def fit_calibration(
         diagram_before=reliability_diagram(before, y),
         diagram_after=reliability_diagram(after, y),
         curve=curve,
+        intervals=intervals,
+        activated=activated,
+        worse=worse,
+        conformal=conformal_fit,
+        source=cal_set.source,
         set_counts=cal_set.counts(),
         from_review=cal_set.from_review,
         from_tags=cal_set.from_tags,
@@ -257,12 +328,22 @@ def _metrics(report: CrossValReport, which: str, diagram: ReliabilityDiagram) ->
     }
 
 
-def activate_calibration(library: Library, calibration_id: int) -> None:
-    """Make one calibration the active one of its bundle and recompute its predictions."""
+def activate_calibration(library: Library, calibration_id: int, force: bool = False) -> None:
+    """Make one calibration the active one of its bundle and recompute its predictions.
+
+    One that did worse held out (stored ``worse`` figures) needs ``force``: the
+    caller has asked the librarian (GUI "Apply anyway…", CLI ``--force``).
+    """
     with library.session() as s:
         row = s.get(Calibration, calibration_id)
         if row is None:
             raise CalibrationError(f"no calibration with id {calibration_id}")
+        worse = [tuple(w) for w in (row.metrics_after or {}).get("worse", [])]
+        if worse and not force:
+            raise CalibrationError(
+                f"calibration {calibration_id} was not activated: {worse_text(worse)}; "
+                "activate it anyway with --force"
+            )
         s.execute(
             update(Calibration).where(Calibration.bundle_id == row.bundle_id).values(active=False)
         )

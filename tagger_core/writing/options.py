@@ -19,14 +19,17 @@ class ExportOptions:
     ``policy`` ``merge`` keeps a file's existing genres (minus the ones a person
     rejected) and adds the accepted ones; ``replace`` writes the accepted ones
     only. ``min_confidence`` also takes labels whose calibrated confidence
-    reaches it; ``only_reviewed`` restricts to tracks marked reviewed.
-    ``album_genres`` writes one genre set to every track of an album
-    (``writing.album_plan``) instead of each track's own.
+    reaches it; ``conformal_sets`` instead takes each track's conformal label
+    set (labels the active calibration's conformal threshold admits; see
+    ``tagger_core.trust.conformal``); ``only_reviewed`` restricts to tracks
+    marked reviewed. ``album_genres`` writes one genre set to every track of an
+    album (``writing.album_plan``) instead of each track's own.
     """
 
     tasks: tuple[str, ...] = TASKS
     policy: str = "merge"
     min_confidence: float | None = None
+    conformal_sets: bool = False
     only_reviewed: bool = False
     id3_version: int = 4
     id3v23_separator: str = "; "
@@ -53,6 +56,8 @@ class ExportOptions:
             raise TaggerError(f"unknown MP4 genre style {self.mp4_genre_style!r}")
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise TaggerError("--min-confidence must lie between 0 and 1")
+        if self.conformal_sets and self.min_confidence is not None:
+            raise TaggerError("write conformal sets or labels above a confidence, not both")
         for name in (self.instruments_field, self.provenance_field):
             if not name or not name.isascii() or "=" in name or "\x00" in name:
                 raise TaggerError(f"bad custom field name {name!r} (ASCII, no '=')")

@@ -3,7 +3,10 @@
 The newest live decision per (track, task, label) counts: accept/add include
 the label, reject excludes it (``tagger_core.trust.review.reviews``). With a minimum
 confidence, calibrated predictions of the task's bundle add labels at or above
-it, unless a person rejected them. Merging with a file's existing values
+it, unless a person rejected them; with conformal sets, the labels of each
+track's conformal set (the threshold stored with the calibration behind its
+prediction; a prediction from a calibration without one adds nothing). Merging
+with a file's existing values
 happens later, against what the file holds at write time (:func:`target_values`).
 """
 
@@ -139,11 +142,17 @@ def plan_exports(
     wanted = set(track_ids)
     states = {task: reviews(session, task) for task in options.tasks}
     preds: dict[int, list[Prediction]] = {}
-    if options.min_confidence is not None or options.provenance:
+    if options.min_confidence is not None or options.conformal_sets or options.provenance:
         for p in session.scalars(select(Prediction)):
             if p.track_id in wanted:
                 preds.setdefault(p.track_id, []).append(p)
-    calibs = {c.id: c for c in session.scalars(select(Calibration))} if options.provenance else {}
+    need_calibs = options.provenance or options.conformal_sets
+    calibs = {c.id: c for c in session.scalars(select(Calibration))} if need_calibs else {}
+    set_thresholds = {
+        cid: float(c.params["conformal"]["threshold"])
+        for cid, c in calibs.items()
+        if (c.params or {}).get("conformal")
+    }
     # The bundle whose predictions the app shows for each task (e.g. instrument-family).
     shown = task_bundles(session)
     bundle_of = {"genre": shown.genre, "instruments": shown.instruments}
@@ -156,13 +165,17 @@ def plan_exports(
                 continue
             accepted = set(state.accepted) if state else set()
             rejected = set(state.rejected) if state else set()
-            if options.min_confidence is not None:
-                for p in preds.get(tid, []):
-                    if p.bundle_id != bundle_of.get(task, task):
-                        continue
-                    for label, conf in p.confidences.items():
-                        if float(conf) >= options.min_confidence and label not in rejected:
-                            accepted.add(label)
+            for p in preds.get(tid, []):
+                if p.bundle_id != bundle_of.get(task, task):
+                    continue
+                floor = options.min_confidence
+                if options.conformal_sets:
+                    floor = set_thresholds.get(p.calibration_id or -1)
+                if floor is None:
+                    continue
+                for label, conf in p.confidences.items():
+                    if float(conf) >= floor and label not in rejected:
+                        accepted.add(label)
             if accepted:
                 plan.accept[task] = order_labels(task, accepted)
             if rejected and options.policy == "merge":

@@ -64,6 +64,8 @@ def test_fit_compare_and_apply_from_the_panel(qtbot, window, library, analysed, 
     assert result is not None and result["labels"]
     assert panel.reliability.has_image() and panel.curve.has_image()
     assert panel.metrics.item(0, 0).text() != "—" and panel.metrics.item(2, 1).text() != "—"
+    lo, hi = result["ci95"]["after"]["ece_ci95"]  # issue 16: every figure with its interval
+    assert panel.metrics.item(2, 1).text().endswith(f"[{lo:.4f}, {hi:.4f}]")
     assert result["after"]["ece"] < result["before"]["ece"]
     # Held-out figures improved: a plain Apply, nothing to insist on.
     assert result["worse"] == [] and panel.apply_button.isEnabled()
