@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -207,7 +208,7 @@ class CalibrationPanel(QWidget):
         self.metrics.setHorizontalHeaderLabels(["Before [95 % interval]", "After [95 % interval]"])
         self.metrics.setVerticalHeaderLabels([name for _, name in METRICS])
         self.metrics.setMinimumHeight(200)
-        self.metrics.horizontalHeader().setStretchLastSection(True)
+        self.metrics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         results_box = QGroupBox("Held-out results (cross-validated)")
         results = QGridLayout(results_box)
         results.addWidget(self.reliability, 0, 0, 2, 1)
