@@ -20,6 +20,7 @@ skips every track already analysed.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
 import socket
@@ -59,11 +60,17 @@ INSTALL_HINT = "pip install 'music-archive-tagger[cluster]'"
 COMMIT_EVERY = 32  # tracks per library transaction
 COMMIT_INTERVAL_S = 2.0  # …or this often, whichever comes first
 TRACKS_PER_ACTOR_BATCH = 8
+TRACKS_PER_BLOCK = 8  # tracks one decode task prepares, in a large run
+MIN_BLOCKS = 256
+STOP_WAIT_S = 60.0  # longest wait for Ray Data to stop a cancelled stream
 ACTOR_MEMORY = 2**30  # bytes Ray reserves per model actor
 
 
 def import_ray() -> Any:
     """The ``ray`` module, or a one-line error saying how to install it."""
+    # The engine connects explicitly; a Ray call after it disconnected must fail,
+    # never start a private Ray on this machine behind the user's back.
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
         import ray.data  # noqa: F401 - Ray Data ships as an extra of ray
@@ -143,7 +150,11 @@ def _node_id() -> str:
 
 
 class EnsembleActor:
-    """Actor: the selected ensembles loaded once, run over batches of prepared tracks."""
+    """Actor: the selected ensembles loaded once, run over batches of prepared tracks.
+
+    Like the local engine, patches of several tracks share forward passes
+    (``batch`` patches at a time), so short tracks still fill a GPU batch.
+    """
 
     def __init__(self, bundles: list[Bundle], device: str | None, optimize: bool, batch: int):
         self.device = pick_device(device)
@@ -168,45 +179,57 @@ class EnsembleActor:
                     outs[m][1].append(out["embedding"].float().flatten(1).cpu())
         return [(torch.cat(lo), torch.cat(em)) for lo, em in outs]
 
-    def _result(self, track_id: int, bundle_ids: list[str], prepared: Any) -> TrackResult:
-        res = TrackResult(
-            track_id,
-            prepared.error,
-            prepared.seconds,
-            prepared.sampled,
-            prepared.decode_s,
-            prepared.frontend_s,
+    def _run_bundle(self, bundle_id: str, tracks: list[tuple[TrackResult, np.ndarray]]) -> None:
+        """One bundle over the patches of ``tracks`` (mixed in batches), averaged per track."""
+        counts = [patches.shape[0] for _, patches in tracks]
+        per_member = self._forward(
+            bundle_id, torch.from_numpy(np.concatenate([p for _, p in tracks]))
         )
-        res.nodes = (self.node,)
-        if res.error is not None:
-            return res
-        t0 = time.perf_counter()
-        for bundle_id in bundle_ids:
-            patches = prepared.patches.get(self.ensembles[bundle_id].layout)
-            if patches is None or patches.shape[0] == 0:
-                res.error = f"{prepared.path}: too little audio to analyse"
-                res.outputs.clear()
-                return res
-            per_member = self._forward(bundle_id, torch.from_numpy(patches))
-            n = patches.shape[0]
-            logits = torch.stack([file_logits(lo) for lo, _ in per_member]).float().numpy()
-            embs = [(em.double().sum(0) / n).float().numpy() for _, em in per_member]
+        offset = 0
+        for (res, _), n in zip(tracks, counts, strict=True):
+            part = [(lo[offset : offset + n], em[offset : offset + n]) for lo, em in per_member]
+            logits = torch.stack([file_logits(lo) for lo, _ in part]).float().numpy()
+            embs = [(em.double().sum(0) / n).float().numpy() for _, em in part]
             res.outputs[bundle_id] = (logits, embs, n)
             res.patches += n
-        res.model_s = time.perf_counter() - t0
-        return res
+            offset += n
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = []
-        for track_id, bundles, node, blob in zip(
+        results: list[TrackResult] = []
+        work: dict[str, list[tuple[TrackResult, np.ndarray]]] = {b: [] for b in self.ensembles}
+        rows = zip(
             batch["track_id"], batch["bundles"], batch["node"], batch["prepared"], strict=True
-        ):
-            prepared = pickle.loads(blob)
-            result = self._result(int(track_id), str(bundles).split(","), prepared)
-            result.nodes = (str(node), *result.nodes)
-            results.append(pickle.dumps(result))
+        )
+        for track_id, bundles, node, blob in rows:
+            prepared: PreparedTrack = pickle.loads(blob)
+            res = TrackResult(
+                int(track_id),
+                prepared.error,
+                prepared.seconds,
+                prepared.sampled,
+                prepared.decode_s,
+                prepared.frontend_s,
+                nodes=(str(node), self.node),
+            )
+            results.append(res)
+            if res.error is not None:
+                continue
+            wanted = str(bundles).split(",")
+            found = [prepared.patches.get(self.ensembles[b].layout) for b in wanted]
+            if any(p is None or p.shape[0] == 0 for p in found):
+                res.error = f"{prepared.path}: too little audio to analyse"
+                continue
+            for bundle_id, patches in zip(wanted, found, strict=True):
+                work[bundle_id].append((res, patches))
+        t0 = time.perf_counter()
+        for bundle_id, tracks in work.items():
+            if tracks:
+                self._run_bundle(bundle_id, tracks)
+        busy = [r for r in results if r.outputs]
+        for res in busy:  # the batch's model time, shared by its tracks
+            res.model_s = (time.perf_counter() - t0) / len(busy)
         out = np.empty(len(results), dtype=object)
-        out[:] = results
+        out[:] = [pickle.dumps(r) for r in results]
         return {"track_id": np.asarray(batch["track_id"]), "result": out}
 
 
@@ -248,6 +271,12 @@ def _rows(work: list[PendingTrack]) -> list[dict[str, Any]]:
         }
         for p in work
     ]
+
+
+def _blocks(n_tracks: int) -> int:
+    """Dataset blocks: one track each for small runs (decoding spreads at once), up to
+    ``TRACKS_PER_BLOCK`` each for large ones (fewer, larger tasks)."""
+    return max(1, min(n_tracks, max(MIN_BLOCKS, n_tracks // TRACKS_PER_BLOCK)))
 
 
 def _stream(ds: Any, out: queue.Queue, stop: threading.Event) -> None:
@@ -395,7 +424,7 @@ def _connect(ray: Any, address: str | None) -> bool:
 
 
 def _results(ds: Any, cancel: threading.Event) -> Iterator[TrackResult]:
-    """Finished tracks as they arrive; stops (without waiting for Ray) once ``cancel`` is set."""
+    """Finished tracks as they arrive; stops the stream soon after ``cancel`` is set."""
     inbox: queue.Queue = queue.Queue()
     stop = threading.Event()
     feeder = threading.Thread(target=_stream, args=(ds, inbox, stop), daemon=True)
@@ -414,6 +443,20 @@ def _results(ds: Any, cancel: threading.Event) -> Iterator[TrackResult]:
             yield pickle.loads(item)
     finally:
         stop.set()
+        _stop_stream(ds, feeder)
+
+
+def _stop_stream(ds: Any, feeder: threading.Thread) -> None:
+    """End a stream the feeder may still be waiting on, before the driver disconnects.
+
+    Ray Data 2.60 keeps the running executor on the dataset once the first output
+    arrived; shutting it down wakes the feeder at once. Before that (actors still
+    starting) the feeder is given until its next row.
+    """
+    executor = getattr(ds, "_current_executor", None)
+    if executor is not None:
+        executor.shutdown(force=True)
+    feeder.join(timeout=STOP_WAIT_S)
 
 
 def analyze_on_ray(
@@ -486,7 +529,7 @@ def analyze_on_ray(
         report.device = f"ray ({plan.actors} actor(s), {'GPU' if plan.gpus_per_actor else 'CPU'})"
         report.workers = plan.actors
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ds = ray.data.from_items(_rows(work))
+        ds = ray.data.from_items(_rows(work), override_num_blocks=_blocks(len(work)))
         ds = ds.map(
             prepare_row,
             fn_kwargs={"layouts": layouts, "max_patches": max_patches},

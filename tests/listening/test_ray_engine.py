@@ -2,7 +2,7 @@
 
 The cluster (a head and a worker node, one logical CPU and a small object store
 each) is started once for the module; decode tasks and model actors ask for a
-quarter CPU each so the head alone can finish a run after the worker is killed.
+half CPU each so the head alone can finish a run after the worker is killed.
 Outputs are compared with the local engine's on the same files.
 
 The library under test comes from ``cluster_library``, parametrised over
@@ -44,7 +44,7 @@ from tagger_core.listening.ray_engine import analyze_on_ray  # noqa: E402
 
 LIBRARY_BACKENDS = ["sqlite"]
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
-CLUSTER_OPTIONS = {"actors": 1, "cpus_per_task": 0.25, "commit_every": 1}
+CLUSTER_OPTIONS = {"actors": 1, "cpus_per_task": 0.5, "commit_every": 1}
 TINY = {"optimize": False}  # the tiny members run as loaded, on both engines
 TOLERANCE = 1e-5
 TRACKS = 10
@@ -188,6 +188,31 @@ def test_two_nodes_match_the_local_engine_and_resume_after_cancel(
     assert again.tracks_total == 0 and again.tracks_skipped == TRACKS
 
 
+def test_the_main_job_runs_a_shipped_bundle_on_ray_like_the_local_engine(
+    two_nodes, cluster_library, tmp_path
+) -> None:
+    folder = tmp_path / "music"
+    folder.mkdir()
+    make_audio(folder / "a.flac", seconds=8.0, seed=3, style="rock")
+    make_audio(folder / "b.ogg", seconds=6.0, seed=4, style="jazz")
+    local = open_library(tmp_path / "local.db")
+    scan(cluster_library, [folder])
+    scan(local, [folder])
+    genre = [load_bundle("genre")]
+    report = analyze_and_predict(
+        cluster_library,
+        bundles=genre,
+        engine="ray",
+        address=two_nodes.address,
+        max_patches=2,
+        **CLUSTER_OPTIONS,
+    )
+    assert report.pool == "ray" and report.tracks_done == 2 and not report.errors
+    assert report.predictions_refreshed == 2, report.predictions_error
+    _assert_same_as_local(cluster_library, local, genre, max_patches=2)
+    local.close()
+
+
 def test_killing_a_worker_node_midway_loses_and_duplicates_nothing(
     two_nodes, cluster_library, scanned, bundles
 ) -> None:
@@ -219,31 +244,6 @@ def test_killing_a_worker_node_midway_loses_and_duplicates_nothing(
         tracks = s.scalar(select(func.count(Track.id)))
     assert tracks == TRACKS and len(per_key) == 2 * TRACKS and all(n == 1 for *_, n in per_key)
     _assert_same_as_local(cluster_library, local, bundles, max_patches=2, **TINY)
-
-
-def test_the_main_job_runs_a_shipped_bundle_on_ray_like_the_local_engine(
-    two_nodes, cluster_library, tmp_path
-) -> None:
-    folder = tmp_path / "music"
-    folder.mkdir()
-    make_audio(folder / "a.flac", seconds=8.0, seed=3, style="rock")
-    make_audio(folder / "b.ogg", seconds=6.0, seed=4, style="jazz")
-    local = open_library(tmp_path / "local.db")
-    scan(cluster_library, [folder])
-    scan(local, [folder])
-    genre = [load_bundle("genre")]
-    report = analyze_and_predict(
-        cluster_library,
-        bundles=genre,
-        engine="ray",
-        address=two_nodes.address,
-        max_patches=2,
-        **CLUSTER_OPTIONS,
-    )
-    assert report.pool == "ray" and report.tracks_done == 2 and not report.errors
-    assert report.predictions_refreshed == 2, report.predictions_error
-    _assert_same_as_local(cluster_library, local, genre, max_patches=2)
-    local.close()
 
 
 # ------------------------------------------------------- errors (no cluster)
