@@ -107,13 +107,17 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
 def cmd_analyze(args: Any) -> int:
     from tagger_core.listening import analyze_and_predict  # torch: only when analysing
 
+    if args.ray_address and args.engine != "ray":
+        raise ConfigError("--ray-address needs --engine ray")
+    if args.engine == "ray":  # before a scan that may take long
+        from tagger_core.listening.ray_engine import check_cluster
+
+        check_cluster(args.ray_address)
     library = library_from_args(args)
     track_ids = _select_tracks(library, args)
     bundles = [m.strip() for m in args.models.split(",") if m.strip()]
     if not bundles:
         raise ConfigError("--models names no model bundle")
-    if args.ray_address and args.engine != "ray":
-        raise ConfigError("--ray-address needs --engine ray")
     engine_options = {"address": args.ray_address} if args.engine == "ray" else {}
     cancel = threading.Event()
     with progress_bar("Analysing") as update:

@@ -81,6 +81,13 @@ def import_ray() -> Any:
     return ray
 
 
+def check_cluster(address: str | None) -> None:
+    """Fail early, in one line, when Ray is missing or ``address`` takes no connection."""
+    ray = import_ray()
+    if address and not ray.is_initialized():
+        _check_reachable(address)
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds, with one line, when ``host:port`` takes no connection.
 
@@ -251,14 +258,23 @@ class ClusterPlan:
     cpus_per_task: float
 
 
-def plan_for(ray: Any, actors: int | None, cpus_per_task: float) -> ClusterPlan:
-    """One actor per GPU when the cluster has GPUs, else one per two CPUs (at least one)."""
-    total = ray.cluster_resources()
+def plan_for(total: dict[str, float], actors: int | None, cpus_per_task: float) -> ClusterPlan:
+    """One actor per GPU when the cluster has GPUs; else actors on three quarters of the CPUs.
+
+    On CPUs the models cost about 30× what decoding does (docs/analysis.md), so
+    most CPUs run actors; a quarter (at least one task's worth) stays for the
+    decode tasks, which always find room: a one-CPU cluster would otherwise give
+    its only CPU to an actor and wait forever for decoding.
+    """
+    cpus = float(total.get("CPU", 1))
     gpus = int(total.get("GPU", 0))
     if gpus:
-        return ClusterPlan(actors or gpus, 1.0, cpus_per_task, cpus_per_task)
-    cpus = float(total.get("CPU", 1))
-    return ClusterPlan(actors or max(1, int(cpus // 2)), 0.0, cpus_per_task, cpus_per_task)
+        task_cpus = min(cpus_per_task, cpus / 2)
+        return ClusterPlan(actors or gpus, 1.0, task_cpus, task_cpus)
+    task_cpus = min(cpus_per_task, cpus / 4)
+    for_actors = cpus - max(task_cpus, cpus / 4)
+    n = actors or max(1, int(for_actors))
+    return ClusterPlan(n, 0.0, min(cpus_per_task, for_actors / n), task_cpus)
 
 
 def _rows(work: list[PendingTrack]) -> list[dict[str, Any]]:
@@ -482,7 +498,7 @@ def analyze_on_ray(
 
     ``address`` is a running cluster's ``HOST:PORT`` (or ``auto``); None starts a
     private Ray on this machine. ``actors`` model actors (default: one per GPU, or
-    one per two CPUs); ``cpus_per_task`` is what each decode task and CPU actor
+    see :func:`plan_for`); ``cpus_per_task`` is what each decode task and CPU actor
     asks Ray for. Every node must see the audio files (and custom bundles) at the
     same paths; only the driver opens the library, writing every ``commit_every``
     tracks (or every two seconds) in one transaction. Options of the local engine
@@ -495,9 +511,8 @@ def analyze_on_ray(
         raise ConfigError("the patch limit must be at least 1 (or none)")
     if actors is not None and actors < 1:
         raise ConfigError("the Ray engine needs at least one model actor")
+    check_cluster(address)
     ray = import_ray()
-    if address and not ray.is_initialized():
-        _check_reachable(address)
     cancel = cancel or threading.Event()
     started = time.perf_counter()
     loaded = _load_bundles(bundles)
@@ -525,7 +540,7 @@ def analyze_on_ray(
     versions = {b.id: (b.version, list(b.member_names), layouts[b.id]) for b in needed}
     owned = _connect(ray, address)
     try:
-        plan = plan_for(ray, actors, cpus_per_task)
+        plan = plan_for(ray.cluster_resources(), actors, cpus_per_task)
         report.device = f"ray ({plan.actors} actor(s), {'GPU' if plan.gpus_per_actor else 'CPU'})"
         report.workers = plan.actors
         ray.data.DataContext.get_current().enable_progress_bars = False
@@ -565,4 +580,4 @@ def analyze_on_ray(
     return report
 
 
-__all__ = ["RayReport", "analyze_on_ray", "import_ray"]
+__all__ = ["RayReport", "analyze_on_ray", "check_cluster", "import_ray"]
