@@ -23,7 +23,13 @@ from tagger_core.cli.reports import (
 from tagger_core.db import Library
 from tagger_core.errors import ConfigError
 from tagger_core.library.selection import track_ids_for_paths
-from tagger_core.listening.report import DEFAULT_BATCH, DEFAULT_BUNDLES, DEFAULT_MAX_PATCHES, POOLS
+from tagger_core.listening.report import (
+    DEFAULT_BATCH,
+    DEFAULT_BUNDLES,
+    DEFAULT_MAX_PATCHES,
+    ENGINES,
+    POOLS,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,6 +60,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--retry-errors", action="store_true", help="re-try files that failed before")
     p.add_argument(
         "--no-optimize", action="store_true", help="run members as loaded (no TorchScript fusion)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="run the models on this machine (default) or on a Ray cluster (docs/scale.md)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="HOST:PORT of a running Ray cluster, or auto (default: a private Ray here)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_analyze)
@@ -90,11 +107,18 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
 def cmd_analyze(args: Any) -> int:
     from tagger_core.listening import analyze_and_predict  # torch: only when analysing
 
+    if args.ray_address and args.engine != "ray":
+        raise ConfigError("--ray-address needs --engine ray")
+    if args.engine == "ray":  # before a scan that may take long
+        from tagger_core.listening.ray_engine import check_cluster
+
+        check_cluster(args.ray_address)
     library = library_from_args(args)
     track_ids = _select_tracks(library, args)
     bundles = [m.strip() for m in args.models.split(",") if m.strip()]
     if not bundles:
         raise ConfigError("--models names no model bundle")
+    engine_options = {"address": args.ray_address} if args.engine == "ray" else {}
     cancel = threading.Event()
     with progress_bar("Analysing") as update:
         try:
@@ -113,6 +137,8 @@ def cmd_analyze(args: Any) -> int:
                 optimize=not args.no_optimize,
                 progress=lambda p: update(p.done, p.total, p.path),
                 cancel=cancel,
+                engine=args.engine,
+                **engine_options,
             )
         except KeyboardInterrupt:
             cancel.set()

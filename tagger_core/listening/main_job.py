@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis
-from tagger_core.errors import TaggerError
-from tagger_core.listening.report import AnalysisProgress, AnalysisReport, ProgressFn
+from tagger_core.errors import ConfigError, TaggerError
+from tagger_core.listening.report import ENGINES, AnalysisProgress, AnalysisReport, ProgressFn
 from tagger_core.trust.predictions import refresh_predictions
 from tagger_core.trust.shift import check_shift
 
@@ -64,18 +64,26 @@ def analyze_and_predict(
     partial_refresh_s: float | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    engine: str = "local",
     **options: Any,
 ) -> AnalysisReport:
     """Analyse ``track_ids`` (None: every ``ok`` track), then refresh their predictions.
 
     ``options`` go to :func:`tagger_core.listening.engine.analyze` as they are
-    (``bundles``, ``device``, ``batch_size``…). Predictions are refreshed for the
-    tracks analysed now, or for every selected track with ``refresh_selected`` (``run``
-    does, so a run stopped before its refresh heals next time); ``partial_refresh_s``
-    also refreshes during the analysis, that often. ``progress`` gets one last report
+    (``bundles``, ``device``, ``batch_size``…), or with ``engine="ray"`` to
+    :func:`tagger_core.listening.ray_engine.analyze_on_ray` (``address``…).
+    Predictions are refreshed for the tracks analysed now, or for every selected
+    track with ``refresh_selected`` (``run`` does, so a run stopped before its
+    refresh heals next time); ``partial_refresh_s`` also refreshes during the
+    analysis, that often. ``progress`` gets one last report
     with ``phase="predictions"`` before the final refresh.
     """
-    from tagger_core.listening.engine import analyze  # torch: imported when a job runs
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r} (choose {' or '.join(ENGINES)})")
+    if engine == "ray":  # torch (and ray): imported when a job runs
+        from tagger_core.listening.ray_engine import analyze_on_ray as analyze
+    else:
+        from tagger_core.listening.engine import analyze
 
     selected = None if track_ids is None else list(track_ids)
     partial = None if partial_refresh_s is None else _PartialRefresh(library, partial_refresh_s)

@@ -14,6 +14,8 @@ DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
 DEFAULT_BATCH = 16
 DEFAULT_MAX_PATCHES = 32
 POOLS = ("thread", "process")
+#: ``local``: this machine (the default); ``ray``: a Ray cluster (the ``cluster`` extra)
+ENGINES = ("local", "ray")
 
 
 @dataclass
