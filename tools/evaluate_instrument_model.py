@@ -1,4 +1,4 @@
-"""Evaluate the `instrument-family` bundle on the held-out soundfont (AM'23 Tables 1 and 2).
+"""Evaluate the `instrument-family` bundle on its test soundfont (AM'23 Tables 1 and 2).
 
     .venv/bin/python tools/evaluate_instrument_model.py --data /tmp/instrument-data \
         [--pretrained 400]
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
         },  # fmt: skip
     }
     plot_reliability(z_test, y_test, t_best, args.out / "reliability.png",
-                     "held-out soundfont: reliability (10 buckets, all families)")  # fmt: skip
+                     "test soundfont: reliability (10 buckets, all families)")  # fmt: skip
     plot_ap(single, ensemble, args.out / "average_precision.png")
     from tagger_core.trust.plots import render_reliability_comparison  # noqa: PLC0415
 
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
     manifest_path = args.bundle / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["metrics"] = {
-        "held_out_soundfont": manifest["provenance"]["data"]["recipe"]["test_soundfont"],
+        "test_soundfont": manifest["provenance"]["data"]["recipe"]["test_soundfont"],
         "test_clips": results["test_clips"],
         "ensemble_map": ensemble["map"], "ensemble_macro_f1": ensemble["macro_f1"],
         "single_map": results["single_summary"]["map"],
