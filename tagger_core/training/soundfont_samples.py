@@ -51,6 +51,7 @@ class Sample:
     kind: int
     pcm: np.ndarray  # int16, mono
     lossy: bool
+    index: int = -1  # position in the soundfont's shdr (what instrument zones refer to)
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class SampleSet:
 
     name: str
     samples: list[Sample]
+    # (bank, program) -> shdr indices its zones play; empty for GUS patch folders
+    presets: dict[tuple[int, int], set[int]] = field(default_factory=dict)
 
 
 def _chunks(data: bytes, start: int, end: int) -> dict[str, tuple[int, int]]:
@@ -126,8 +129,51 @@ def read_soundfont(path: str | Path) -> SampleSet:
             if 2 * end > smpl_size:
                 raise TaggerError(f"sample {i} lies outside the sample data: {path}")
             pcm = np.frombuffer(data, "<i2", end - start, smpl_off + 2 * start).copy()
-        samples.append(Sample(_name(name), rate, pitch, kind & ~VORBIS_FLAG, pcm, lossy))
-    return SampleSet(path.name, samples)
+        samples.append(Sample(_name(name), rate, pitch, kind & ~VORBIS_FLAG, pcm, lossy, i))
+    return SampleSet(path.name, samples, _preset_samples(data, pdta))
+
+
+PHDR_RECORD = struct.Struct("<20sHHHIII")  # 38 bytes
+INST_RECORD = struct.Struct("<20sH")  # 22 bytes
+BAG_RECORD = struct.Struct("<HH")
+GEN_RECORD = struct.Struct("<HH")
+GEN_INSTRUMENT = 41
+GEN_SAMPLE_ID = 53
+
+
+def _records(data: bytes, where: tuple[int, int], record: struct.Struct) -> list[tuple]:
+    off, size = where
+    return [record.unpack_from(data, off + k * record.size) for k in range(size // record.size)]
+
+
+def _preset_samples(data: bytes, pdta: dict[str, tuple[int, int]]) -> dict:
+    """Which samples each preset plays: preset zones -> instruments -> instrument zones."""
+    needed = ("phdr", "pbag", "pgen", "inst", "ibag", "igen")
+    if any(k not in pdta for k in needed):
+        return {}
+    layouts = (PHDR_RECORD, BAG_RECORD, GEN_RECORD, INST_RECORD, BAG_RECORD, GEN_RECORD)
+    phdr, pbag, pgen, inst, ibag, igen = (
+        _records(data, pdta[k], r) for k, r in zip(needed, layouts, strict=True)
+    )
+
+    def generators(bags: list[tuple], gens: list[tuple], first: int, last: int, oper: int):
+        for bag in range(first, min(last, len(bags) - 1)):
+            for g in range(bags[bag][0], bags[bag + 1][0]):
+                if gens[g][0] == oper:
+                    yield gens[g][1]
+
+    def instrument_samples(i: int) -> set[int]:
+        if i + 1 >= len(inst):
+            return set()
+        return set(generators(ibag, igen, inst[i][1], inst[i + 1][1], GEN_SAMPLE_ID))
+
+    out: dict[tuple[int, int], set[int]] = {}
+    for k in range(len(phdr) - 1):  # the last record is "EOP"
+        _name_, program, bank, first = phdr[k][:4]
+        last = phdr[k + 1][3]
+        used = generators(pbag, pgen, first, last, GEN_INSTRUMENT)
+        out[(bank, program)] = set().union(*(instrument_samples(i) for i in used))
+    return out
 
 
 def _name(raw: bytes) -> str:
@@ -215,31 +261,59 @@ def _usable(s: SampleSet) -> list[Sample]:
     return [x for x in s.samples if len(x.pcm) >= MIN_SAMPLES]
 
 
-def overlap(a: SampleSet, b: SampleSet) -> Overlap:
-    """Count A's samples that B also holds: exact hash, else robust correlation, and by name.
+class _SampleIndex:
+    """B's samples by hash, and by rate and length for the robust test."""
 
-    The robust test runs for lossless pairs too, so a copy converted (8 to 16 bit, a
-    changed gain) still counts as shared.
-    """
-    samples_a, samples_b = _usable(a), _usable(b)
-    hashes = {x.sha256 for x in samples_b}
-    names = {x.name.lower() for x in samples_b}
-    by_rate: dict[int, list[Sample]] = defaultdict(list)
-    for x in sorted(samples_b, key=lambda y: len(y.pcm)):
-        by_rate[x.rate].append(x)
-    lengths = {rate: [len(y.pcm) for y in group] for rate, group in by_rate.items()}
-    exact = robust = 0
-    for x in samples_a:
-        if x.sha256 in hashes:
-            exact += 1
-            continue
-        group, lens = by_rate.get(x.rate, []), lengths.get(x.rate, [])
+    def __init__(self, b: SampleSet) -> None:
+        samples = _usable(b)
+        self.hashes = {x.sha256 for x in samples}
+        self.by_rate: dict[int, list[Sample]] = defaultdict(list)
+        for x in sorted(samples, key=lambda y: len(y.pcm)):
+            self.by_rate[x.rate].append(x)
+        self.lengths = {rate: [len(y.pcm) for y in g] for rate, g in self.by_rate.items()}
+
+    def match(self, x: Sample) -> str | None:
+        """Return "exact", "robust" or None.
+
+        The robust test runs for lossless pairs too, so a copy converted (8 to 16
+        bit, a changed gain) still counts as shared.
+        """
+        if x.sha256 in self.hashes:
+            return "exact"
+        group, lens = self.by_rate.get(x.rate, []), self.lengths.get(x.rate, [])
         lo = bisect.bisect_left(lens, len(x.pcm) - LENGTH_TOLERANCE)
         hi = bisect.bisect_right(lens, len(x.pcm) + LENGTH_TOLERANCE)
         if any(correlation(x.pcm, y.pcm) >= CORRELATION_THRESHOLD for y in group[lo:hi]):
-            robust += 1
+            return "robust"
+        return None
+
+
+def overlap(a: SampleSet, b: SampleSet) -> Overlap:
+    """Count A's samples that B also holds: exact hash, else robust correlation, and by name."""
+    index = _SampleIndex(b)
+    samples_a = _usable(a)
+    found = [index.match(x) for x in samples_a]
+    names = {x.name.lower() for x in _usable(b)}
     by_name = sum(x.name.lower() in names for x in samples_a)
-    return Overlap(a.name, b.name, len(samples_a), exact + robust, exact, by_name)
+    exact = found.count("exact")
+    return Overlap(a.name, b.name, len(samples_a), exact + found.count("robust"), exact, by_name)
+
+
+def shared_samples(a: SampleSet, b: SampleSet) -> set[int]:
+    """shdr indices of A's samples that B also holds by data (exact or robust)."""
+    index = _SampleIndex(b)
+    return {x.index for x in _usable(a) if index.match(x)}
+
+
+def preset_sharing(a: SampleSet, shared: set[int], bank: int = 0) -> dict[int, tuple[int, int]]:
+    """Program -> (samples it plays that are in ``shared``, samples it plays), one bank."""
+    usable = {x.index for x in _usable(a)}
+    out = {}
+    for (b, program), used in sorted(a.presets.items()):
+        if b == bank:
+            played = used & usable
+            out[program] = (len(played & shared), len(played))
+    return out
 
 
 def overlap_table(sets: list[SampleSet]) -> list[Overlap]:

@@ -71,9 +71,26 @@ def write_sf3(path: Path, samples: dict[str, np.ndarray]) -> Path:
 
 
 def write_riff(path: Path, smpl: bytes, headers: bytes) -> Path:
+    """The RIFF file; preset (bank 0, program 0) plays every sample but the last."""
+    n = len(headers) // ss.SHDR_RECORD.size
     info = riff_list(b"INFO", chunk(b"ifil", struct.pack("<HH", 2, 1)), chunk(b"INAM", b"t\0"))
     sdta = riff_list(b"sdta", chunk(b"smpl", smpl))
-    pdta = riff_list(b"pdta", chunk(b"shdr", headers + shdr("EOS", 0, 0, kind=0)))
+    phdr = ss.PHDR_RECORD.pack(b"P", 0, 0, 0, 0, 0, 0)
+    phdr += ss.PHDR_RECORD.pack(b"EOP", 0, 0, 1, 0, 0, 0)
+    pbag = ss.BAG_RECORD.pack(0, 0) + ss.BAG_RECORD.pack(1, 0)
+    pgen = ss.GEN_RECORD.pack(ss.GEN_INSTRUMENT, 0) + ss.GEN_RECORD.pack(0, 0)
+    inst = ss.INST_RECORD.pack(b"I", 0) + ss.INST_RECORD.pack(b"EOI", max(n - 1, 0))
+    ibag = b"".join(ss.BAG_RECORD.pack(k, 0) for k in range(max(n - 1, 0) + 1))
+    igen = b"".join(ss.GEN_RECORD.pack(ss.GEN_SAMPLE_ID, k) for k in range(n - 1))
+    pdta = riff_list(
+        b"pdta",
+        *(chunk(cid, body) for cid, body in (
+            (b"phdr", phdr), (b"pbag", pbag), (b"pmod", b"\0" * 10), (b"pgen", pgen),
+            (b"inst", inst), (b"ibag", ibag), (b"imod", b"\0" * 10),
+            (b"igen", igen + ss.GEN_RECORD.pack(0, 0)),
+            (b"shdr", headers + shdr("EOS", 0, 0, kind=0)),
+        )),
+    )  # fmt: skip
     path.write_bytes(chunk(b"RIFF", b"sfbk" + info + sdta + pdta))
     return path
 
@@ -171,3 +188,15 @@ def test_tool_prints_the_table_and_groups(tmp_path: Path) -> None:
     assert "| b.sf3 | 1 | a.sf2 | 1 (0) | 0 |" in out
     assert "| a.sf2 | 2 | c.sf2 | 0 (0) | 1 |" in out
     assert "Sample-disjoint groups: a.sf2 + b.sf3; c.sf2" in out
+
+
+def test_per_program_sharing_follows_presets_to_their_samples(tmp_path: Path) -> None:
+    shared = tone(1)
+    a = ss.read_soundfont(
+        write_sf3(tmp_path / "a.sf3", {"S": shared, "T": tone(2), "U (unplayed)": tone(3)})
+    )
+    b = ss.read_soundfont(write_sf2(tmp_path / "b.sf2", {"X": shared, "Y": tone(4)}))
+    assert a.presets == {(0, 0): {0, 1}}
+    shared_idx = ss.shared_samples(a, b)
+    assert shared_idx == {0}
+    assert ss.preset_sharing(a, shared_idx) == {0: (1, 2)}
