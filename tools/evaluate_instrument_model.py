@@ -92,8 +92,12 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4)}
 
 
-def plot_reliability(z, y, t_best, path: Path, title: str) -> None:
-    """AM'23 Figure 1 style: grey members, black ensemble, blue ensemble at the best T."""
+def plot_reliability(z, y, temperature, path: Path, title: str) -> None:
+    """AM'23 Figure 1 style: grey members, black ensemble, blue ensemble at the shipped T.
+
+    The shipped T is fitted on validation; the T best on the test clips is not drawn,
+    since choosing it looks at the test labels.
+    """
     fig, ax = plt.subplots(figsize=(5, 5))
     edges = np.linspace(0.0, 1.0, 11)
     ax.plot([0, 1], [0, 1], "--", color="green", label="ideal")
@@ -107,7 +111,8 @@ def plot_reliability(z, y, t_best, path: Path, title: str) -> None:
         label = "single models" if m == 0 else None
         stairs(expit(z[m]), color="0.7", lw=1, label=label)
     stairs(expit(z).mean(0), color="black", lw=2.5, label="ensemble")
-    stairs(expit(z / t_best).mean(0), color="tab:blue", lw=2, label=f"ensemble, T = {t_best:.2f}")
+    stairs(expit(z / temperature).mean(0), color="tab:blue", lw=2,
+           label=f"ensemble, validation T = {temperature:.2f}")  # fmt: skip
     ax.set_xlabel("confidence bucket")
     ax.set_ylabel("fraction positive")
     ax.set_xlim(0, 1)
@@ -316,7 +321,7 @@ def main(argv=None) -> int:
             "ensemble_at_validation_T_per_family": scores(per_class.transform(z_test).mean, y_test),
         },  # fmt: skip
     }
-    plot_reliability(z_test, y_test, t_best, args.out / "reliability.png",
+    plot_reliability(z_test, y_test, t_val, args.out / "reliability.png",
                      "test soundfont: reliability (10 buckets, all families)")  # fmt: skip
     plot_ap(single, ensemble, args.out / "average_precision.png")
     from tagger_core.trust.plots import render_reliability_comparison  # noqa: PLC0415
