@@ -7,6 +7,9 @@ QT_XCB_PACKAGES := libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 li
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1
 SYSTEM_PACKAGES := ffmpeg libportaudio2 xvfb fluidsynth timgm6mb-soundfont appstream desktop-file-utils \
   postgresql $(QT_XCB_PACKAGES)
+# Installed without recommends: timidity recommends the 120 MB fluid-soundfont-gm, which
+# the tests do not need (timidity + freepats: 26 MB, the sample-disjoint bundle test).
+LEAN_PACKAGES := timidity freepats
 
 .PHONY: run test install system-deps lint bench clean-venv
 
@@ -33,14 +36,17 @@ $(STAMP): pyproject.toml
 # otherwise listed so the user can install them (the app degrades without them).
 # postgresql: the tests start a throw-away server of their own (tests/db/pg_server.py).
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	@missing=""; lean=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
+	for p in $(LEAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || lean="$$lean $$p"; done; \
+	if [ -n "$$missing$$lean" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing system packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    echo "Installing system packages:$$missing$$lean"; \
+	    apt-get update -qq && export DEBIAN_FRONTEND=noninteractive && \
+	    { [ -z "$$missing" ] || apt-get install -y -qq $$missing >/dev/null; } && \
+	    { [ -z "$$lean" ] || apt-get install -y -qq --no-install-recommends $$lean >/dev/null; }; \
 	  else \
-	    echo "Optional system packages missing:$$missing (install them with apt-get for full features)"; \
+	    echo "Optional system packages missing:$$missing$$lean (install them with apt-get for full features)"; \
 	  fi; \
 	fi
 

@@ -303,6 +303,39 @@ def make_clip(
     return ClipSpec(index, parts, float(rng.uniform(-24.0, -1.0)), source, drums)
 
 
+# freepats (GUS patches, rendered by TiMidity++) programs of the used families whose samples
+# share no data with the v1 training soundfonts FluidR3_GM and TimGM6mb, measured by
+# tools/soundfont_samples.py: all of them except 64 and 69 (an English horn F6 sample)
+# and 79 (two ocarina samples), which TimGM6mb also holds.
+FREEPATS_CONFIG = Path("/etc/timidity/freepats.cfg")
+FREEPATS_DISJOINT_PROGRAMS = (
+    0, 1, 2, 4, 5, 6, 7, 8, 9, 13, 14, 16, 19, 24, 25, 26, 27, 28, 29, 30, 32, 33, 34, 35, 36,
+    37, 38, 40, 42, 44, 45, 48, 53, 56, 57, 58, 59, 60, 61, 65, 66, 67, 68, 70, 71, 72, 73, 74,
+    75, 80, 84,
+)  # fmt: skip
+
+
+def solo_clips(
+    seed: int, programs: Sequence[int], seconds: float, per_program: int = 1
+) -> list[ClipSpec]:
+    """Single-instrument clips: a generated phrase per program, fixed mix, no drums.
+
+    For checks on a source the model never heard, where the only question is
+    whether it names the one instrument playing.
+    """
+    rng = np.random.default_rng(seed)
+    clips = []
+    for program in programs:
+        family = family_of_program(program)
+        if family is None:
+            raise TaggerError(f"GM program {program} has no instrument family")
+        for _ in range(per_program):
+            notes = generate_phrase(rng, family, seconds)
+            part = Part(program, 0, notes, volume=110, reverb=20)
+            clips.append(ClipSpec(len(clips), [part], -6.0, "solo"))
+    return clips
+
+
 def clips_to_midi(clips: Sequence[ClipSpec], seconds: float, gap: float):
     """One type-1 MIDI file holding ``clips`` one after another, ``seconds + gap`` apart.
 
@@ -360,9 +393,17 @@ def fluidsynth_binary() -> str:
 
 
 def render_midi_file(midi_path: Path, soundfont: Path, wav_path: Path, sr: int) -> None:
-    """Render a MIDI file to a float WAV with FluidSynth (reverb and chorus on)."""
+    """Render a MIDI file to a WAV with FluidSynth (reverb and chorus on).
+
+    A TiMidity++ configuration (``.cfg``, e.g. ``/etc/timidity/freepats.cfg``) in place
+    of the soundfont renders with ``timidity`` instead, so GUS-patch sets such as
+    freepats, which FluidSynth cannot load, serve as a source as well.
+    """
     if not Path(soundfont).is_file():
         raise TaggerError(f"soundfont not found: {soundfont}")
+    if Path(soundfont).suffix == ".cfg":
+        _render_with_timidity(midi_path, Path(soundfont), wav_path, sr)
+        return
     cmd = [
         fluidsynth_binary(), "-n", "-i", "-q", "-g", "0.4", "-r", str(sr), "-O", "float",
         "-T", "wav", "-R", "1", "-C", "1", "-F", str(wav_path), str(soundfont), str(midi_path),
@@ -370,6 +411,17 @@ def render_midi_file(midi_path: Path, soundfont: Path, wav_path: Path, sr: int) 
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not wav_path.is_file():
         raise TaggerError(f"fluidsynth failed: {result.stderr.strip().splitlines()[-1:]}")
+
+
+def _render_with_timidity(midi_path: Path, config: Path, wav_path: Path, sr: int) -> None:
+    """TiMidity++ with only ``config`` loaded (``-c`` replaces the default configuration)."""
+    binary = shutil.which("timidity")
+    if binary is None:
+        raise TaggerError("timidity is not installed (Debian: apt-get install timidity)")
+    cmd = [binary, "-c", str(config), "-Ow", "-s", str(sr), "-o", str(wav_path), str(midi_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not wav_path.is_file():
+        raise TaggerError(f"timidity failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
 def render_clips(

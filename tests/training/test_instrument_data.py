@@ -97,3 +97,25 @@ def test_dataset_statistics_counts_families_and_cooccurrence():
     assert stats["families_per_clip"] == {"0": 0, "1": 1, "2": 1, "3": 1, "4": 0}
     assert stats["cooccurrence"]["counts"][0][1] == 2
     assert stats["clips_with_drums"] == 1
+
+
+def test_solo_clips_hold_one_instrument_each_and_refuse_unlabelled_programs():
+    from tagger_core.errors import TaggerError
+
+    clips = recipe.solo_clips(3, [0, 73], 2.0, per_program=2)
+    assert [c.families for c in clips] == [["keyboard"]] * 2 + [["flute"]] * 2
+    assert all(len(c.parts) == 1 and not c.drums and c.parts[0].notes for c in clips)
+    assert clips[0].parts[0].notes != clips[1].parts[0].notes  # a new phrase per clip
+    with pytest.raises(TaggerError, match="program 46"):
+        recipe.solo_clips(3, [46], 2.0)  # harp: no family
+
+
+@pytest.mark.skipif(
+    shutil.which("timidity") is None or not recipe.FREEPATS_CONFIG.is_file(),
+    reason="needs Debian's timidity and freepats (make system-deps)",
+)
+def test_a_timidity_configuration_renders_gus_patches():
+    clips = recipe.solo_clips(0, [0, 73], 1.0)
+    audio = recipe.render_clips(clips, recipe.FREEPATS_CONFIG, 1.0)
+    assert audio.shape == (2, 16000)
+    assert np.allclose(np.abs(audio).max(axis=1), 10 ** (-6 / 20), rtol=1e-4)  # both sound

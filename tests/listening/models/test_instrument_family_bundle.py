@@ -1,4 +1,10 @@
-"""The shipped `instrument-family` bundle: loadable, and it hears a known instrument."""
+"""The shipped `instrument-family` bundle: loadable, and it hears a known instrument.
+
+TimGM6mb is one of the bundle's training soundfonts, so the first rendering test
+is only a smoke check. The freepats test renders recorded samples that share no
+sample data with any training soundfont (``tools/soundfont_samples.py``, table in
+``docs/models/instrument-family.md``), so it cannot pass by recognising samples.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,21 @@ needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),
     reason="needs Debian's fluidsynth and timgm6mb-soundfont (make system-deps)",
 )
+needs_freepats = pytest.mark.skipif(
+    shutil.which("timidity") is None or not recipe.FREEPATS_CONFIG.is_file(),
+    reason="needs Debian's timidity and freepats (make system-deps)",
+)
+
+
+def first_and_last_program_per_family() -> list[int]:
+    """The first and last sample-disjoint freepats program of every family (one for vocal)."""
+    picked: set[int] = set()
+    for family in INSTRUMENT_FAMILIES:
+        programs = [
+            p for p in recipe.FREEPATS_DISJOINT_PROGRAMS if recipe.family_of_program(p) == family
+        ]
+        picked |= {programs[0], programs[-1]}
+    return sorted(picked)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +58,7 @@ def test_manifest_weights_and_taxonomy():
     assert bundle.patch_frames == bundle.frontend_config.frames_for_seconds(4.0) == 62  # 4 s
     assert bundle.taxonomy.labels == INSTRUMENT_FAMILIES and not bundle.taxonomy.uncovered
     assert bundle.licence["file"] and (bundle.path / bundle.licence["file"]).is_file()
-    assert bundle.manifest["metrics"]["held_out_soundfont"]
+    assert bundle.manifest["metrics"]["test_soundfont"]
     models = load_members(bundle)  # checks every sha256
     assert len(models) == 5
 
@@ -54,3 +75,20 @@ def test_a_rendered_instrument_ranks_its_family_first(runner, program, family):
     out = runner.run_chunks([audio])
     ranked = [INSTRUMENT_FAMILIES[i] for i in np.argsort(-out.probabilities)]
     assert ranked[0] == family, out.probabilities.round(2)
+
+
+@needs_freepats
+def test_single_instruments_from_a_source_no_member_heard_rank_their_family_in_the_top_3(
+    runner,
+):
+    # Chance of the true family in the top 3 of 11 is 27 %; the bar is 80 % (issue 17).
+    clips = recipe.solo_clips(17, first_and_last_program_per_family(), 4.5)
+    audio = recipe.render_clips(clips, recipe.FREEPATS_CONFIG, 4.5)
+    ranks = {}
+    for clip, wave in zip(clips, audio, strict=True):
+        probs = runner.run_chunks([wave]).probabilities
+        order = [INSTRUMENT_FAMILIES[i] for i in np.argsort(-probs)]
+        ranks[clip.parts[0].program] = (clip.families[0], order.index(clip.families[0]) + 1)
+    assert len(ranks) == 21 and {f for f, _ in ranks.values()} == set(INSTRUMENT_FAMILIES)
+    in_top3 = sum(rank <= 3 for _, rank in ranks.values())
+    assert in_top3 >= 0.8 * len(ranks), ranks
