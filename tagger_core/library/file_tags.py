@@ -15,9 +15,10 @@ import mutagen
 from mutagen.apev2 import APEv2File
 from mutagen.asf import ASF
 from mutagen.id3 import ID3FileType
-from mutagen.mp4 import MP4
+from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
 
 from tagger_core.errors import UnreadableFileError
+from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.library.formats import EXTENSIONS, extension_of
 
 # mutagen class name -> (format, codec)
@@ -64,6 +65,8 @@ class TagInfo:
     disc_no: int | None = None
     comment: str | None = None
     genres: list[str] = field(default_factory=list)
+    #: instrument names from performer credits and the INSTRUMENTS field, as written
+    instruments: list[str] = field(default_factory=list)
     raw: dict[str, list[str]] = field(default_factory=dict)
     note: str | None = None
 
@@ -105,6 +108,8 @@ def _leading_int(text: str | None) -> int | None:
 
 def _text(value: Any) -> str:
     """A JSON-safe text rendering of one raw tag value."""
+    if isinstance(value, MP4FreeForm) and value.dataformat == AtomDataType.UTF8:
+        return bytes(value).decode("utf-8", "replace")
     if isinstance(value, bytes):
         return f"<binary {len(value)} bytes>"
     data = getattr(value, "data", None)
@@ -118,7 +123,9 @@ def _text(value: Any) -> str:
 def _raw_id3(tags: Any) -> dict[str, list[str]]:
     raw: dict[str, list[str]] = {}
     for key, frame in tags.items():
-        if hasattr(frame, "text"):
+        if hasattr(frame, "people"):  # TMCL/TIPL credits, rendered as Picard's Vorbis ones
+            values = [f"{name} ({role})" if role else name for role, name in frame.people]
+        elif hasattr(frame, "text"):
             values = [str(v) for v in frame.text]
         elif hasattr(frame, "data"):
             values = [f"<binary {len(frame.data)} bytes>"]
@@ -299,6 +306,7 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
     else:
         info.raw = _raw_generic(tags)
         _normalise_keyed(info, info.raw, _VORBIS_KEYS)
+    info.instruments = credited_instruments(info.raw)
     return info
 
 
