@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
     print_analysis_report,
+    print_auto_calibration,
     print_prediction_summary,
     print_predictions_error,
     print_scan_report,
@@ -179,5 +180,6 @@ def _analyze_root(args: Any, root: Path) -> None:
         )
     print_analysis_report(report)
     print_predictions_error(report)
+    print_auto_calibration(report)
     with library.session() as s:
         print_prediction_summary(summarize_predictions(s, ids))

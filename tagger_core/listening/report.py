@@ -41,7 +41,8 @@ class AnalysisReport:
     ``seconds`` is wall-clock time, everything included. The main job
     (:func:`tagger_core.listening.analyze_and_predict`) adds how many tracks' calibrated
     predictions it refreshed (``predictions_refreshed``; None when that failed, with
-    the one-line reason in ``predictions_error``).
+    the one-line reason in ``predictions_error``) and what calibrating from the
+    archive's tags did (``auto_calibration``, or ``auto_calibration_error``).
     """
 
     bundles: list[str] = field(default_factory=list)
@@ -67,6 +68,17 @@ class AnalysisReport:
     analyzed_track_ids: list[int] = field(default_factory=list)
     predictions_refreshed: int | None = None
     predictions_error: str = ""
+    #: per analysed bundle, the calibration fitted from the archive's tags
+    #: (:meth:`tagger_core.trust.auto_calibration.AutoCalibration.to_dict`), None when none was
+    auto_calibration: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    auto_calibration_error: str = ""
+
+    def auto_calibration_lines(self) -> list[str]:
+        """One summary line per bundle calibrated from tags, then the train-heads hints."""
+        fits = [a for a in self.auto_calibration.values() if a is not None]
+        lines = [str(a["summary"]) for a in fits]
+        lines += [f"Enough tags to train heads: {a['train_hint']}" for a in fits if a["train_hint"]]
+        return lines
 
     @property
     def realtime_factor(self) -> float:

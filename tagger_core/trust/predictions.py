@@ -25,13 +25,13 @@ from tagger_core.db.models import (
     Calibration,
     Prediction,
     Setting,
-    Track,
     utcnow,
 )
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.labels.taxonomy import BoundTaxonomy
 from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
 from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
+from tagger_core.trust.tag_labels import tag_label_matrix
 
 POLICY_KEY = "review_policy"
 
@@ -188,21 +188,14 @@ def calibrated(
 def existing_label_matrix(
     session: Session, task: str, labels: tuple[str, ...], track_ids: np.ndarray
 ) -> np.ndarray | None:
-    """Labels the files' own genre tags map to (genre task only), tracks × labels."""
-    if task != "genre" or len(track_ids) == 0:
-        return None
-    from tagger_core.labels.genre_normalizer import load_genre_normalizer
+    """Labels the files' own genre tags map to (genre task only), tracks × labels.
 
-    normalizer = load_genre_normalizer()
-    rows = session.execute(select(Track.id, Track.genres).where(Track.id.in_(track_ids.tolist())))
-    genres = {tid: values for tid, values in rows}
-    out = np.zeros((len(track_ids), len(labels)), dtype=bool)
-    index = {name: i for i, name in enumerate(labels)}
-    for row, tid in enumerate(track_ids.tolist()):
-        for name in normalizer.match(genres.get(tid) or []).labels:
-            if name in index:
-                out[row, index[name]] = True
-    return out
+    Only genre tags feed the "contradicts the tag" flag: instrument credits name
+    players, not every sound, so a missing family there is no contradiction.
+    """
+    if task != "genre":
+        return None
+    return tag_label_matrix(session, task, labels, track_ids)
 
 
 def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -> str:
