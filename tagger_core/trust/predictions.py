@@ -29,11 +29,20 @@ from tagger_core.db.models import (
 )
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.labels.taxonomy import BoundTaxonomy
-from tagger_core.trust.policy import ReviewPolicy, confidence_text, evaluate_policy
+from tagger_core.trust.policy import (
+    REVIEW_VALUE,
+    ReviewPolicy,
+    confidence_text,
+    evaluate_policy,
+)
+from tagger_core.trust.review import reviews
+from tagger_core.trust.review_value import select_for_review
 from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
 from tagger_core.trust.tag_labels import tag_label_matrix
 
 POLICY_KEY = "review_policy"
+UNCALIBRATED_MARK = "[uncalibrated]"
+"""Ends the stored summary of a bundle with no calibration, so every list shows it."""
 
 
 @dataclass
@@ -215,10 +224,25 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
     """Recompute the predictions of one bundle; returns how many tracks were written."""
     policy = load_policy(session)
+    if track_ids is not None and calibration_state(session, bundle_id) == "uncalibrated":
+        track_ids = None  # the review share is chosen over the whole library
     written = 0
     for outputs in load_label_outputs(session, bundle_id, track_ids):
         written += _refresh_group(session, outputs, policy)
     return written
+
+
+def calibration_state(session: Session, bundle_id: str) -> str:
+    """``"active"`` (the librarian's or one fitted from tags), ``"shipped"`` or ``"uncalibrated"``.
+
+    Uncalibrated outputs are shown as such everywhere and flagged by review value.
+    """
+    bundle = load_bundle(bundle_id)
+    if active_calibration(session, bundle_id, bundle.version) is not None:
+        return "active"
+    if shipped_calibration(bundle_id, bundle.taxonomy.labels) is not None:
+        return "shipped"
+    return "uncalibrated"
 
 
 def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy) -> int:
@@ -227,24 +251,30 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
         return 0
     calibration = active_calibration(session, outputs.bundle_id, outputs.version)
     params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
+    is_calibrated = calibration is not None or params is not None
     probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
     noun = "genre" if outputs.task == "genre" else "instrument"
     flags = evaluate_policy(
-        probs,
-        policy,
-        spread,
-        existing,
-        outputs.labels,
-        noun=noun,
-        calibrated=calibration is not None or params is not None,
+        probs, policy, spread, existing, outputs.labels, noun=noun, calibrated=is_calibrated
     )
     flagged = flags.flagged
+    score = flags.score
+    reasons: dict[int, list[dict[str, Any]]] = {}
+    by_value = not is_calibrated and not policy.not_found_uncalibrated
+    if by_value:
+        flagged, score, reasons = _review_value_flags(session, outputs, policy.review_share)
     now = utcnow()
     labels = outputs.labels
     probs4, spread4 = np.round(probs, 4).tolist(), np.round(spread, 4).tolist()
     rows: list[dict[str, Any]] = []
     for i, tid in enumerate(outputs.track_ids.tolist()):
+        summary = summary_text(labels, probs[i], policy.accept_threshold)
+        why = reasons.get(i, []) if by_value else [r.to_dict() for r in flags.reasons(i)]
+        if not flagged[i]:
+            why = []
+        if not is_calibrated:
+            summary = f"{summary} {UNCALIBRATED_MARK}"
         rows.append(
             {
                 "track_id": tid,
@@ -252,15 +282,64 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
                 "calibration_id": calibration.id if calibration else None,
                 "confidences": dict(zip(labels, probs4[i], strict=True)),
                 "spread": dict(zip(labels, spread4[i], strict=True)),
-                "summary": summary_text(labels, probs[i], policy.accept_threshold),
+                "summary": summary,
                 "flagged": bool(flagged[i]),
-                "flag_reasons": [r.to_dict() for r in flags.reasons(i)] if flagged[i] else [],
-                "uncertainty": float(flags.score[i]),
+                "flag_reasons": why,
+                "uncertainty": float(score[i]),
                 "updated_at": now,
             }
         )
     _upsert(session, rows)
     return n
+
+
+def _embeddings(session: Session, outputs: LabelOutputs) -> np.ndarray | None:
+    """Stored embeddings of the group's tracks, flattened (None when any is missing)."""
+    rows = dict(
+        session.execute(
+            select(Analysis.track_id, Analysis.embedding).where(
+                Analysis.bundle_id == outputs.bundle_id,
+                Analysis.bundle_version == outputs.version,
+                Analysis.status == "ok",
+                Analysis.track_id.in_(outputs.track_ids.tolist()),
+            )
+        ).all()
+    )
+    blobs = [rows.get(t) for t in outputs.track_ids.tolist()]
+    if any(b is None for b in blobs):
+        return None
+    flat = [np.nan_to_num(unpack(b).astype(np.float64)).reshape(-1) for b in blobs]
+    if len({f.shape for f in flat}) != 1:
+        return None
+    return np.stack(flat)
+
+
+def _review_value_flags(
+    session: Session, outputs: LabelOutputs, share: float
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[dict[str, Any]]]]:
+    """Flags, queue order and reasons of an uncalibrated group (see ``trust.review_value``).
+
+    Diversity is measured on the stored embeddings; a bundle that stores none is
+    measured on its mean label probabilities instead.
+    """
+    member_probs = 1.0 / (1.0 + np.exp(-np.asarray(outputs.logits, dtype=np.float64)))
+    space = _embeddings(session, outputs)
+    if space is None:
+        space = member_probs.mean(axis=0)
+    state = reviews(session, outputs.task, outputs.track_ids.tolist())
+    done = np.array([state.get(t) is not None and state[t].reviewed
+                     for t in outputs.track_ids.tolist()])  # fmt: skip
+    picked = select_for_review(member_probs, space, share, done)
+    n = len(outputs.track_ids)
+    flagged = np.zeros(n, dtype=bool)
+    flagged[picked.order] = True
+    score = np.zeros(n)
+    score[picked.order] = picked.value
+    reasons = {
+        int(i): [{"code": REVIEW_VALUE, "label": None, "message": picked.reason(k)}]
+        for k, i in enumerate(picked.order.tolist())
+    }
+    return flagged, score, reasons
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
