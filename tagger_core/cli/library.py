@@ -16,7 +16,8 @@ from tagger_core.cli.reports import (
     print_predictions_error,
     print_scan_report,
 )
-from tagger_core.db.models import Track
+from tagger_core.db.models import Prediction, Track
+from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
 from tagger_core.library.queries import find_track, status_counts, track_dict, track_filter
@@ -141,6 +142,15 @@ def cmd_show(args: Any) -> int:
     with library.session() as s:
         track = find_track(s, args.track)
         data = track_dict(track)
+        data["credited_instruments"] = credited_instruments(track.raw_tags or {})
+        data["predictions"] = {
+            p.bundle_id: p.summary
+            for p in s.scalars(
+                select(Prediction).where(Prediction.track_id == track.id).order_by(
+                    Prediction.bundle_id
+                )
+            )
+        }
         data["raw_tags"] = track.raw_tags
     if args.json:
         print_json(data)
@@ -150,6 +160,9 @@ def cmd_show(args: Any) -> int:
             print("raw tags:")
             for tag, values in sorted(value.items()):
                 print(f"  {tag}: {' | '.join(values)}")
+        elif key == "predictions":
+            for bundle_id, summary in value.items():  # "[uncalibrated]" ends raw scores
+                print(f"predicted by {bundle_id}: {summary}")
         elif value not in (None, [], ""):
             print(f"{key}: {value}")
     return 0

@@ -34,6 +34,8 @@ def test_review_queue_and_export_dry_run_say_uncalibrated(tmp_path: Path, capsys
     assert code == 0
     assert "uncalibrated: the reviews that teach a calibration most come first" in out
     assert UNCALIBRATED_MARK in out and "uncertain: " in out
+    code, out = run(capsys, "--db", db, "show", "1")
+    assert code == 0 and "predicted by genre: " in out and UNCALIBRATED_MARK in out
     code, out = run(capsys, "--db", db, "export", "--dry-run", "--min-confidence", "0.1",
                     str(audio))  # fmt: skip
     assert "Note: genre scores of model 'genre' are uncalibrated: --min-confidence 0.1" in out
