@@ -224,11 +224,21 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
     """Recompute the predictions of one bundle; returns how many tracks were written."""
     policy = load_policy(session)
+    only: set[int] | None = None
     if track_ids is not None and calibration_state(session, bundle_id) == "uncalibrated":
-        track_ids = None  # the review share is chosen over the whole library
+        # The review share is chosen over the whole library; rows are rewritten only
+        # for the tracks asked for and those whose flag changes.
+        only = set(track_ids) | set(
+            session.scalars(
+                select(Prediction.track_id).where(
+                    Prediction.bundle_id == bundle_id, Prediction.flagged.is_(True)
+                )
+            )
+        )
+        track_ids = None
     written = 0
     for outputs in load_label_outputs(session, bundle_id, track_ids):
-        written += _refresh_group(session, outputs, policy)
+        written += _refresh_group(session, outputs, policy, only)
     return written
 
 
@@ -245,7 +255,10 @@ def calibration_state(session: Session, bundle_id: str) -> str:
     return "uncalibrated"
 
 
-def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy) -> int:
+def _refresh_group(
+    session: Session, outputs: LabelOutputs, policy: ReviewPolicy, only: set[int] | None = None
+) -> int:
+    """Predictions of one label group; with ``only``, just those tracks and newly flagged ones."""
     n = len(outputs.track_ids)
     if n == 0 or not outputs.labels:
         return 0
@@ -269,6 +282,8 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
     probs4, spread4 = np.round(probs, 4).tolist(), np.round(spread, 4).tolist()
     rows: list[dict[str, Any]] = []
     for i, tid in enumerate(outputs.track_ids.tolist()):
+        if only is not None and tid not in only and not flagged[i]:
+            continue
         summary = summary_text(labels, probs[i], policy.accept_threshold)
         why = reasons.get(i, []) if by_value else [r.to_dict() for r in flags.reasons(i)]
         if not flagged[i]:
@@ -290,7 +305,7 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
             }
         )
     _upsert(session, rows)
-    return n
+    return len(rows)
 
 
 def _embeddings(session: Session, outputs: LabelOutputs) -> np.ndarray | None:
