@@ -33,6 +33,10 @@ import numpy as np
 PROJECT_DIMS = 32
 POOL_FACTOR = 3
 """The greedy pass looks at this many times the share's most uncertain tracks."""
+GREEDY_PICKS = 500
+"""Picks made one by one; the rest of a large share is ranked once by the same criterion
+against them (the first reviews are what must cover the collection, and a pick-by-pick
+pass over 10,000 picks would take minutes)."""
 DISAGREE_NOTE = 0.05
 """Member disagreement (bits) from which a reason mentions it."""
 
@@ -135,18 +139,28 @@ def select_for_review(
     picks: list[int] = []
     values: list[float] = []
     dists: list[float] = []
-    for _ in range(k):
+
+    def criterion() -> tuple[np.ndarray, np.ndarray]:
         rel = nearest / scale
         weight = np.ones_like(rel)
         finite = np.isfinite(rel)
         weight[finite] = rel[finite] / (rel[finite] + 1.0)
-        crit = np.where(taken, -np.inf, score[pool] * weight)
+        return np.where(taken, -np.inf, score[pool] * weight), rel
+
+    for _ in range(min(k, GREEDY_PICKS)):
+        crit, rel = criterion()
         j = int(np.argmax(crit))
         picks.append(j)
         values.append(float(crit[j]))
         dists.append(float(rel[j]))
         taken[j] = True
         nearest = np.minimum(nearest, np.linalg.norm(xp - xp[j], axis=1))
+    if k > len(picks):
+        crit, rel = criterion()
+        rest = np.argsort(-crit, kind="stable")[: k - len(picks)]
+        picks += rest.tolist()
+        values += np.minimum(crit[rest], values[-1]).tolist()  # keep the order non-increasing
+        dists += rel[rest].tolist()
     order = pool[np.array(picks, dtype=np.int64)] if picks else np.zeros(0, np.int64)
     return ReviewSelection(
         order=order,

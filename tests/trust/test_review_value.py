@@ -125,3 +125,16 @@ def test_reviewed_tracks_leave_the_share_and_a_calibration_ends_it(library, unca
     preds = _preds(library)
     assert not any(p.summary.endswith(UNCALIBRATED_MARK) for p in preds)
     assert all(r["code"] != "review_value" for p in preds for r in p.flag_reasons)
+
+
+def test_a_large_share_ranks_the_rest_once_after_the_greedy_picks(monkeypatch) -> None:
+    from tagger_core.trust import review_value
+
+    p, emb = _two_clusters()
+    full = select_for_review(p, emb, share=0.1)
+    monkeypatch.setattr(review_value, "GREEDY_PICKS", 3)
+    quick = select_for_review(p, emb, share=0.1)
+    assert len(quick.order) == 10 == len(set(quick.order.tolist()))
+    assert quick.order[:3].tolist() == full.order[:3].tolist()
+    assert np.all(np.diff(quick.value) <= 0)
+    assert (quick.order < 50).any() and (quick.order >= 50).any()
