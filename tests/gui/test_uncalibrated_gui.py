@@ -6,25 +6,24 @@ from PySide6.QtCore import Qt
 from stored_outputs import add_genre_outputs, review_truth
 
 from app.confidence_bars import RAW_TOOLTIP
-from app.library_model import LibraryTableModel
 from app.policy_form import PolicyForm
-from app.track_detail import TrackDetailPanel
 from tagger_core.library.track_views import COLUMN_KEYS
 from tagger_core.trust.archive_calibration import fit_calibration
 from tagger_core.trust.predictions import UNCALIBRATED_MARK, refresh_predictions
 
 
-def test_table_and_detail_say_uncalibrated_until_a_calibration_is_active(qtbot, library) -> None:
+def test_table_and_detail_say_uncalibrated_until_a_calibration_is_active(
+    qtbot, window, library
+) -> None:
     bundle, truth = add_genre_outputs(library, 160, 2.5, seed=4)
     refresh_predictions(library)
-    model = LibraryTableModel(library)
+    model, panel = window.model, window.detail
+    model.refresh()
     column = COLUMN_KEYS.index("predicted")
     cell = model.index(0, column)
     assert str(model.data(cell)).endswith(UNCALIBRATED_MARK)
     assert RAW_TOOLTIP in model.data(cell, Qt.ItemDataRole.ToolTipRole)
     assert model.data(cell, Qt.ItemDataRole.ForegroundRole) is not None
-    panel = TrackDetailPanel(library)
-    qtbot.addWidget(panel)
     panel.show_track(model.track_id(0))
     assert "uncalibrated scores" in panel.genre_box.title()
     assert not panel.genre_bars.calibrated and panel.genre_bars.toolTip() == RAW_TOOLTIP
