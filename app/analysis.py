@@ -125,4 +125,11 @@ def describe_result(result: Any, selected: bool = False) -> str:
     )
     if getattr(result, "cancelled", False):
         text = "Analysis cancelled; finished tracks are kept and the next run resumes. " + text
-    return text + str(getattr(result, "predictions_note", ""))
+    text += str(getattr(result, "predictions_note", ""))
+    fits = getattr(result, "auto_calibration", None) or {}
+    lines = [str(f["summary"]) for f in fits.values() if f]
+    if lines:
+        text += " " + "; ".join(f"{line[0].upper()}{line[1:]}" for line in lines) + "."
+    if getattr(result, "auto_calibration_error", ""):
+        text += f" Not calibrated from tags: {result.auto_calibration_error}"
+    return text

@@ -18,6 +18,12 @@ VALUE_W = 46
 
 _BAR = QColor("#3b82c4")
 _BAR_LOW = QColor("#9db9d9")
+_RAW = QColor("#a3a3a3")
+_RAW_LOW = QColor("#d0d0d0")
+RAW_TOOLTIP = (
+    "Uncalibrated scores: this model has no calibration yet, so a bar is not the "
+    "probability that the label applies. Review the flagged tracks to calibrate it."
+)
 _ACCEPT = QColor("#1a7f37")
 _REJECT = QColor("#b42318")
 
@@ -32,6 +38,7 @@ class ConfidenceBars(QWidget):
         self.marks: dict[str, str] = {}
         self.cursor = -1
         self.empty_text = "Not analysed yet."
+        self.calibrated = True
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def set_values(
@@ -47,6 +54,12 @@ class ConfidenceBars(QWidget):
         )
         self.cursor = min(self.cursor, len(self.items) - 1)
         self.updateGeometry()
+        self.update()
+
+    def set_calibrated(self, calibrated: bool) -> None:
+        """Grey bars and a tooltip that says so when the scores are not calibrated."""
+        self.calibrated = calibrated
+        self.setToolTip("" if calibrated else RAW_TOOLTIP)
         self.update()
 
     def set_marks(self, marks: dict[str, str]) -> None:
@@ -98,7 +111,8 @@ class ConfidenceBars(QWidget):
             p.setFont(self.font())
             x0 = LABEL_W
             p.fillRect(QRectF(x0, y + 4, width, ROW - 8), pal.color(pal.ColorRole.AlternateBase))
-            colour = _BAR if value >= self.threshold else _BAR_LOW
+            high, low = (_BAR, _BAR_LOW) if self.calibrated else (_RAW, _RAW_LOW)
+            colour = high if value >= self.threshold else low
             p.fillRect(QRectF(x0, y + 4, width * min(max(value, 0.0), 1.0), ROW - 8), colour)
             if spread > 0:
                 lo = min(max(value - spread, 0.0), 1.0)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import calibration_tasks
-from app.policy_form import PolicyForm, counts_text
+from app.policy_form import PolicyForm, counts_text, share_text
 from app.process_job import in_child_process
 from app.workers import Job, JobFn
 from tagger_core.db import Library
@@ -106,6 +106,11 @@ class FlagPolicyDialog(QDialog):
             return
         lines = []
         for task, data in self.inputs["tasks"].items():
+            if not data["calibrated"] and not policy.not_found_uncalibrated:
+                lines.append(f"<b>{TASK_NAMES[task]}</b> (no calibration yet): " + share_text(
+                    len(data["probs"]) if data["probs"] is not None else 0, policy.review_share
+                ))  # fmt: skip
+                continue
             counts = count_flags(
                 data["probs"], policy, data["spread"], data["existing"], data["calibrated"]
             )

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from app.confidence_bars import RAW_TOOLTIP
 from tagger_core.db import Library
 from tagger_core.labels.tasks import TaskBundles, task_bundles
 from tagger_core.library.track_views import (
@@ -23,6 +24,7 @@ from tagger_core.library.track_views import (
     page_ids,
     rows_for,
 )
+from tagger_core.trust.predictions import UNCALIBRATED_MARK
 
 PAGE = 200
 MAX_PAGES = 40
@@ -202,14 +204,21 @@ class LibraryTableModel(QAbstractTableModel):
             return _FLAG_TEXT.get(value, value) if key == "flag" else value
         if role == TRACK_ID_ROLE:
             return item.id
+        raw = key in ("predicted", "instruments") and str(item.value(key)).endswith(
+            UNCALIBRATED_MARK
+        )
         if role == Qt.ItemDataRole.ToolTipRole:
             if key == "status" and item.error:
                 return item.error
+            if raw:
+                return f"{item.value(key)}\n{RAW_TOOLTIP}"
             return item.value(key) or None
         if role == Qt.ItemDataRole.ForegroundRole:
             colour = _STATUS_COLOURS.get(item.status)
             if colour:
                 return QBrush(QColor(colour))
+            if raw:
+                return QBrush(QColor("#737373"))
             if key == "flag" and item.flag == "flagged":
                 return QBrush(QColor("#b54708"))
         return None

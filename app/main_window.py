@@ -39,6 +39,7 @@ from app.library_model import LibraryTableModel
 from app.progress_text import format_duration, progress_message
 from app.sidebar import Sidebar
 from app.track_detail import TrackDetailPanel
+from app.train_hint import TrainFromTagsButton
 from app.workers import Job, JobFn
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot
@@ -130,7 +131,9 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
         self.failures = JobFailures(self)
+        self.train_from_tags = TrainFromTagsButton(self)
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.train_from_tags)
         self.statusBar().addPermanentWidget(self.failures)
         self.statusBar().addPermanentWidget(self.progress)
         #: Every file and folder chooser runs in a child process (see app.file_picker).
@@ -664,10 +667,12 @@ class MainWindow(QMainWindow):
 
         if self.analysis_unavailable() is not None or self.job is not None:
             return None
+        def done(result: Any) -> str:
+            self.train_from_tags.update_from(result)
+            return describe_result(result, selected=ids is not None)
+
         return self.start_job(
-            "Analysing",
-            analysis_job(self.library, ids, **self._analysis_options()),
-            lambda result: describe_result(result, selected=ids is not None),
+            "Analysing", analysis_job(self.library, ids, **self._analysis_options()), done
         )
 
     def _analysis_options(self) -> dict[str, Any]:

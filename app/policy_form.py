@@ -6,6 +6,7 @@ so the librarian sees the same settings, in the same words, in both places.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -52,10 +53,11 @@ class PolicyForm(QWidget):
         self.high = _spin(p.uncertain_high, 0.0, 1.0)
         self.accept = _spin(p.accept_threshold, 0.0, 1.0)
         self.not_found = QCheckBox("on")
-        self.not_found_raw = QCheckBox("also for models with no calibration")
+        self.not_found_raw = QCheckBox("thresholds also for models with no calibration")
         self.disagree_on = QCheckBox("on")
         self.disagree = _spin(p.disagreement_limit, 0.0, 0.5, 0.01)
         self.contradict = QCheckBox("on")
+        self.share = _spin(p.review_share, 0.01, 1.0, 0.01)
         self.checks = {
             "flag_uncertain": self.uncertain,
             "flag_not_found": self.not_found,
@@ -68,6 +70,7 @@ class PolicyForm(QWidget):
             "uncertain_high": self.high,
             "accept_threshold": self.accept,
             "disagreement_limit": self.disagree,
+            "review_share": self.share,
         }
         for key, widget in {**self.checks, **self.spins}.items():
             widget.setToolTip(SETTING_HELP[key].capitalize() + ".")
@@ -85,6 +88,7 @@ class PolicyForm(QWidget):
         form.addRow("No label found:", _row(self.not_found, self.not_found_raw))
         form.addRow("Members disagree, spread over:", _row(self.disagree_on, self.disagree))
         form.addRow("Contradicts the genre tag:", _row(self.contradict))
+        form.addRow("Uncalibrated models, share to review:", _row(self.share))
         self.set_policy(p.to_dict())
 
     def _edited(self, _value: Any = None) -> None:
@@ -121,4 +125,14 @@ def counts_text(counts: FlagCounts) -> str:
         f"{counts.uncertain:,} uncertain, {counts.not_found:,} with no label found, "
         f"{counts.disagree:,} where the members disagree, "
         f"{counts.contradicts_tag:,} contradicting their genre tag"
+    )
+
+
+def share_text(tracks: int, share: float) -> str:
+    """What the policy flags of a model with no calibration: a share, by review value."""
+    flagged = min(tracks, max(1, math.ceil(share * tracks))) if tracks else 0
+    return (
+        f"would flag {flagged:,} of {tracks:,} tracks ({100 * share:.0f} %) by review value: "
+        "the most uncertain, spread over the collection, so the first reviews teach a "
+        "calibration most (the thresholds apply once it is calibrated)."
     )

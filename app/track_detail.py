@@ -32,6 +32,7 @@ from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis, Prediction, Track
 from tagger_core.labels.tasks import task_bundles
+from tagger_core.trust.predictions import UNCALIBRATED_MARK
 
 
 @dataclass
@@ -46,10 +47,19 @@ class TrackDetail:
     fields: list[tuple[str, str]]
     raw_tags: dict[str, Any]
     genre: tuple[dict[str, float], dict[str, float]] | None = None
+    #: tasks ("genre", "instruments") whose shown model has no calibration
+    uncalibrated: set[str] = field(default_factory=set)
     instruments: tuple[dict[str, float], dict[str, float]] | None = None
     flag_reasons: list[str] = field(default_factory=list)
     flagged: bool = False
     analysis_error: str | None = None
+
+
+def box_title(task: str, calibrated: bool) -> str:
+    """The bars' group title, saying whether the scores are calibrated."""
+    what = "Predicted genres" if task == "genre" else "Instrument families"
+    how = "calibrated" if calibrated else "uncalibrated scores"
+    return f"{what} ({how}, ± member spread)"
 
 
 def reason_text(reason: Any) -> str:
@@ -102,11 +112,13 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
         for p in s.scalars(select(Prediction).where(Prediction.track_id == track_id)):
             pair = (dict(p.confidences or {}), dict(p.spread or {}))
             if p.bundle_id == shown.genre:
-                detail.genre = pair
+                detail.genre, task = pair, "genre"
             elif p.bundle_id == shown.instruments:
-                detail.instruments = pair
+                detail.instruments, task = pair, "instruments"
             else:
                 continue
+            if (p.summary or "").endswith(UNCALIBRATED_MARK):
+                detail.uncalibrated.add(task)
             detail.flagged = detail.flagged or bool(p.flagged)
             detail.flag_reasons.extend(reason_text(r) for r in (p.flag_reasons or []))
         return detail
@@ -173,9 +185,9 @@ class TrackDetailPanel(QWidget):
 
         self.genre_bars = ConfidenceBars()
         self.instrument_bars = ConfidenceBars()
-        genre_box = QGroupBox("Predicted genres (calibrated, ± member spread)")
+        self.genre_box = genre_box = QGroupBox(box_title("genre", calibrated=True))
         QVBoxLayout(genre_box).addWidget(self.genre_bars)
-        inst_box = QGroupBox("Instrument families (calibrated, ± member spread)")
+        self.inst_box = inst_box = QGroupBox(box_title("instruments", calibrated=True))
         QVBoxLayout(inst_box).addWidget(self.instrument_bars)
 
         self.label_editor = LabelEditor(library)
@@ -271,6 +283,13 @@ class TrackDetailPanel(QWidget):
             bars.empty_text = bars_empty_text(d)
         self.genre_bars.set_values(*(d.genre or (None, None)))
         self.instrument_bars.set_values(*(d.instruments or (None, None)))
+        for task, box, bars in (
+            ("genre", self.genre_box, self.genre_bars),
+            ("instruments", self.inst_box, self.instrument_bars),
+        ):
+            calibrated = task not in d.uncalibrated
+            box.setTitle(box_title(task, calibrated))
+            bars.set_calibrated(calibrated)
         if d.flag_reasons:
             self.flags_label.setText("\n".join(f"⚑ {r}" for r in d.flag_reasons))
         elif d.genre or d.instruments:

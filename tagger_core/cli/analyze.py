@@ -16,7 +16,9 @@ from typing import Any
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
+    analysis_json,
     print_analysis_report,
+    print_auto_calibration,
     print_predictions_error,
     print_scan_report,
 )
@@ -148,12 +150,11 @@ def cmd_analyze(args: Any) -> int:
     print_predictions_error(report)
     refreshed = None if report.predictions_error else report.predictions_refreshed
     if args.json:
-        data = report.to_dict()
-        data.pop("predictions_error")
-        data["predictions_refreshed"] = refreshed
-        print_json(data)
-    elif report.analyzed_track_ids and refreshed is not None:
+        print_json(analysis_json(report))
+        return 1 if report.cancelled or report.errors else 0
+    if report.analyzed_track_ids and refreshed is not None:
         print(f"Updated calibrated predictions: {refreshed}")
+    print_auto_calibration(report)
     if report.cancelled:
         return 1
     return 1 if report.errors else 0

@@ -238,11 +238,39 @@ def cmd_export(args: Any) -> int:
                 opts.backup_dir, opts.backup_max_mb, opts.backup_keep_days, not opts.no_backup
             ),
         )
+    notes = uncalibrated_notes(library, options)
     if opts.json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "uncalibrated": notes})
     else:
         print_report(report)
+        for note in notes:
+            print(f"Note: {note}")
     return 1 if report.failed else 0
+
+
+def uncalibrated_notes(library: Any, options: ExportOptions) -> list[str]:
+    """What ``--min-confidence`` compares against for models with no calibration."""
+    if options.min_confidence is None:
+        return []
+    from tagger_core.labels.bundles import BundleError
+    from tagger_core.labels.tasks import task_bundles
+    from tagger_core.trust.predictions import calibration_state
+
+    notes: list[str] = []
+    with library.session() as s:
+        shown = task_bundles(s)
+        for task in options.tasks:
+            bundle = shown.genre if task == "genre" else shown.instruments
+            try:
+                state = calibration_state(s, bundle)
+            except BundleError:
+                continue
+            if state == "uncalibrated":
+                notes.append(
+                    f"{task} scores of model {bundle!r} are uncalibrated: --min-confidence "
+                    f"{options.min_confidence:g} compares raw scores, not probabilities"
+                )
+    return notes
 
 
 def _cmd_undo(args: Any, opts: argparse.Namespace) -> int:

@@ -14,14 +14,19 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
     print_analysis_report,
+    print_auto_calibration,
     print_prediction_summary,
     print_predictions_error,
     print_scan_report,
     print_track_predictions,
 )
+from tagger_core.db.models import Prediction
+from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
@@ -185,6 +190,15 @@ def cmd_show(args: Any) -> int:
     with library.session() as s:
         track = find_track(s, args.track)
         data = track_dict(track)
+        data["credited_instruments"] = credited_instruments(track.raw_tags or {})
+        data["summaries"] = {
+            p.bundle_id: p.summary
+            for p in s.scalars(
+                select(Prediction).where(Prediction.track_id == track.id).order_by(
+                    Prediction.bundle_id
+                )
+            )
+        }
         data["raw_tags"] = track.raw_tags
         predictions = track_predictions(s, [track.id]).get(track.id, [])
     if args.json:
@@ -195,6 +209,9 @@ def cmd_show(args: Any) -> int:
             print("raw tags:")
             for tag, values in sorted(value.items()):
                 print(f"  {tag}: {' | '.join(values)}")
+        elif key == "summaries":
+            for bundle_id, summary in value.items():  # "[uncalibrated]" ends raw scores
+                print(f"predicted by {bundle_id}: {summary}")
         elif value not in (None, [], ""):
             print(f"{key}: {value}")
     print_track_predictions(predictions)
@@ -228,5 +245,6 @@ def _analyze_root(args: Any, root: Path) -> None:
         )
     print_analysis_report(report)
     print_predictions_error(report)
+    print_auto_calibration(report)
     with library.session() as s:
         print_prediction_summary(summarize_predictions(s, ids))

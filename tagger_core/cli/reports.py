@@ -7,7 +7,7 @@ printers here lets those command modules stay independent of each other.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the commands import these when they run; printing needs only the types
     from tagger_core.library.scan import ScanReport
@@ -60,6 +60,26 @@ def print_predictions_error(report: AnalysisReport) -> None:
     if report.predictions_error:
         message = f"music-tagger: predictions not refreshed: {report.predictions_error}"
         print(message, file=sys.stderr)
+    if report.auto_calibration_error:
+        message = f"music-tagger: not calibrated from tags: {report.auto_calibration_error}"
+        print(message, file=sys.stderr)
+
+
+def print_auto_calibration(report: AnalysisReport) -> None:
+    """What calibrating from the archive's tags did, one line per bundle, and hints."""
+    for line in report.auto_calibration_lines():
+        print(line)
+
+
+def analysis_json(report: AnalysisReport) -> dict[str, Any]:
+    """``analyze --json``'s object: the report, and per bundle its ``auto_calibration``."""
+    data = report.to_dict()
+    fits = data.pop("auto_calibration")
+    data.pop("predictions_error")
+    failed = bool(report.predictions_error)
+    data["predictions_refreshed"] = None if failed else report.predictions_refreshed
+    data["per_bundle"] = {b: {"auto_calibration": fit} for b, fit in fits.items()}
+    return data
 
 
 def print_prediction_summary(summary: PredictionSummary) -> None:

@@ -12,7 +12,12 @@ from tagger_core.labels.bundles import bundle_tasks
 from tagger_core.library.queries import find_track
 from tagger_core.library.selection import tracks_by_id
 from tagger_core.trust.policy import SETTING_HELP, ReviewPolicy
-from tagger_core.trust.predictions import load_policy, refresh_predictions, save_policy
+from tagger_core.trust.predictions import (
+    UNCALIBRATED_MARK,
+    load_policy,
+    refresh_predictions,
+    save_policy,
+)
 from tagger_core.trust.review import decide, mark_reviewed, review_counts, review_queue, undo_last
 
 
@@ -61,7 +66,11 @@ def cmd_list(args: Any) -> int:
           f"{counts['reviewed']} reviewed).")  # fmt: skip
     for per_task in counts["tasks"].values():
         print(f"  {per_task.rate_text}, {per_task.waiting} waiting ({per_task.bundle_id})")
-    print(f"Queue of {args.model} ({task}), most uncertain first:")
+    if queue and (queue[0].summary or "").endswith(UNCALIBRATED_MARK):
+        print(f"Queue of {args.model} ({task}), uncalibrated: the reviews that teach a "
+              "calibration most come first:")  # fmt: skip
+    else:
+        print(f"Queue of {args.model} ({task}), most uncertain first:")
     for p in queue:
         t = tracks[p.track_id]
         print(f"{p.track_id:>6}  {t.artist or '?'} – {t.display_name}   [{p.summary}]")

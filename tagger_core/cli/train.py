@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = tsub.add_parser("heads", help="MLP heads on stored embeddings (no audio decoding)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--taxonomy", help="TOML file whose [TASK.labels] are the classes")
-    src.add_argument("--from-tags", action="store_true", help="the app's labels from genre tags")
+    src.add_argument("--from-tags", action="store_true",
+                     help="the app's labels from genre tags or instrument credits")  # fmt: skip
     p.add_argument("--no-tags", action="store_true", help="with --taxonomy: reviews only")
     p.add_argument("--synonyms", help="extra genre synonyms TOML for --from-tags")
     p.add_argument("--task", choices=("genre", "instruments"), default="genre")

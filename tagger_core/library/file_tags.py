@@ -18,6 +18,7 @@ from mutagen.id3 import ID3FileType
 from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
 
 from tagger_core.errors import UnreadableFileError
+from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.library.formats import EXTENSIONS, extension_of
 
 # mutagen class name -> (format, codec)
@@ -66,6 +67,8 @@ class TagInfo:
     genres: list[str] = field(default_factory=list)
     #: MusicBrainz release id: the one album identity that survives renames and reissues.
     mb_album_id: str | None = None
+    #: instrument names from performer credits and the INSTRUMENTS field, as written
+    instruments: list[str] = field(default_factory=list)
     raw: dict[str, list[str]] = field(default_factory=dict)
     note: str | None = None
 
@@ -122,7 +125,9 @@ def _text(value: Any) -> str:
 def _raw_id3(tags: Any) -> dict[str, list[str]]:
     raw: dict[str, list[str]] = {}
     for key, frame in tags.items():
-        if hasattr(frame, "text"):
+        if hasattr(frame, "people"):  # TMCL/TIPL credits, rendered as Picard's Vorbis ones
+            values = [f"{name} ({role})" if role else name for role, name in frame.people]
+        elif hasattr(frame, "text"):
             values = [str(v) for v in frame.text]
         elif hasattr(frame, "data"):
             values = [f"<binary {len(frame.data)} bytes>"]
@@ -309,6 +314,7 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
     else:
         info.raw = _raw_generic(tags)
         _normalise_keyed(info, info.raw, _VORBIS_KEYS)
+    info.instruments = credited_instruments(info.raw)
     return info
 
 

@@ -19,7 +19,14 @@ from sqlalchemy import func, select
 from tagger_core.db import Library
 from tagger_core.db.models import Analysis
 from tagger_core.errors import ConfigError, TaggerError
-from tagger_core.listening.report import ENGINES, AnalysisProgress, AnalysisReport, ProgressFn
+from tagger_core.listening.report import (
+    DEFAULT_BUNDLES,
+    ENGINES,
+    AnalysisProgress,
+    AnalysisReport,
+    ProgressFn,
+)
+from tagger_core.trust.auto_calibration import auto_calibrate
 from tagger_core.trust.predictions import refresh_predictions
 from tagger_core.trust.shift import check_shift
 
@@ -62,6 +69,7 @@ def analyze_and_predict(
     *,
     refresh_selected: bool = False,
     partial_refresh_s: float | None = None,
+    calibrate_from_tags: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     engine: str = "local",
@@ -75,8 +83,13 @@ def analyze_and_predict(
     Predictions are refreshed for the tracks analysed now, or for every selected
     track with ``refresh_selected`` (``run`` does, so a run stopped before its
     refresh heals next time); ``partial_refresh_s`` also refreshes during the
-    analysis, that often. ``progress`` gets one last report
-    with ``phase="predictions"`` before the final refresh.
+    analysis, that often. ``progress`` gets one last report with
+    ``phase="predictions"`` before the final refresh. Then (even when nothing was
+    new: tags may have changed), with ``calibrate_from_tags``, every requested bundle
+    whose task the archive's tags label is calibrated from them
+    (:mod:`tagger_core.trust.auto_calibration`); a failure there is reported in
+    ``auto_calibration_error``, never raised. Each bundle analysed now is checked
+    for shift against its calibration's reference (:mod:`tagger_core.trust.shift`).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r} (choose {' or '.join(ENGINES)})")
@@ -99,25 +112,38 @@ def analyze_and_predict(
     targets = report.analyzed_track_ids if targets is None else targets
     if not targets:
         report.predictions_refreshed = 0
-        return report
-    if progress is not None:
-        progress(
-            AnalysisProgress(
-                done=report.tracks_done,
-                total=report.tracks_total,
-                audio_seconds=report.audio_seconds,
-                elapsed=report.seconds,
-                eta_seconds=None,
-                errors=len(report.errors),
-                phase="predictions",
+    else:
+        if progress is not None:
+            progress(
+                AnalysisProgress(
+                    done=report.tracks_done,
+                    total=report.tracks_total,
+                    audio_seconds=report.audio_seconds,
+                    elapsed=report.seconds,
+                    eta_seconds=None,
+                    errors=len(report.errors),
+                    phase="predictions",
+                )
             )
-        )
-    try:
-        report.predictions_refreshed = refresh_predictions(library, list(targets))
-    except TaggerError as err:
-        report.predictions_error = str(err)
-    check_bundle_shifts(library, report)
+        try:
+            report.predictions_refreshed = refresh_predictions(library, list(targets))
+        except TaggerError as err:
+            report.predictions_error = str(err)
+    if calibrate_from_tags and not report.cancelled:
+        _calibrate_from_tags(library, report, options.get("bundles") or DEFAULT_BUNDLES)
+    if targets:
+        check_bundle_shifts(library, report)
     return report
+
+
+def _calibrate_from_tags(library: Library, report: AnalysisReport, bundles: list[str]) -> None:
+    """Fill ``report.auto_calibration`` for the requested bundles (see the docstring above)."""
+    try:
+        fits = auto_calibrate(library, list(bundles))
+    except TaggerError as err:
+        report.auto_calibration_error = str(err)
+        return
+    report.auto_calibration = {b: None if a is None else a.to_dict() for b, a in fits.items()}
 
 
 def check_bundle_shifts(library: Library, report: AnalysisReport) -> None:

@@ -43,8 +43,10 @@ class AnalysisReport:
     ``seconds`` is wall-clock time, everything included. The main job
     (:func:`tagger_core.listening.analyze_and_predict`) adds how many tracks' calibrated
     predictions it refreshed (``predictions_refreshed``; None when that failed, with
-    the one-line reason in ``predictions_error``) and each bundle's shift check;
-    ``to_dict`` gives them per bundle as ``per_bundle[b] = {"auto_calibration", "shift"}``.
+    the one-line reason in ``predictions_error``), what calibrating from the
+    archive's tags did (``auto_calibration``, or ``auto_calibration_error``) and each
+    bundle's shift check; ``to_dict`` gives them per bundle as
+    ``per_bundle[b] = {"auto_calibration", "shift"}``.
     """
 
     bundles: list[str] = field(default_factory=list)
@@ -72,12 +74,21 @@ class AnalysisReport:
     predictions_error: str = ""
     #: per bundle: the shift check (``ShiftResult.to_dict()``) or None when none was made
     shift: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    #: per bundle: the calibration fitted from existing tags after this analysis, or None
+    #: per analysed bundle, the calibration fitted from the archive's tags
+    #: (:meth:`tagger_core.trust.auto_calibration.AutoCalibration.to_dict`), None when none was
     auto_calibration: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    auto_calibration_error: str = ""
 
     def shift_warnings(self) -> list[str]:
         """The warning sentence of each bundle whose data shifted."""
         return [s["warning"] for s in self.shift.values() if s and s.get("warning")]
+
+    def auto_calibration_lines(self) -> list[str]:
+        """One summary line per bundle calibrated from tags, then the train-heads hints."""
+        fits = [a for a in self.auto_calibration.values() if a is not None]
+        lines = [str(a["summary"]) for a in fits]
+        lines += [f"Enough tags to train heads: {a['train_hint']}" for a in fits if a["train_hint"]]
+        return lines
 
     @property
     def bundle_ids(self) -> list[str]:

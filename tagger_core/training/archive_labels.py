@@ -5,10 +5,12 @@ on arrays; this module alone knows where they come from in the database.
 
 Labels of a track for a task, per class, positive / negative / unknown:
 
-1. existing genre tags (``--from-tags``, genre task only): the track's genre
-   strings are mapped onto the classes; a track with at least one matching
-   string is trusted as complete (its matched classes positive, all others
-   negative); a track whose strings match nothing gives no labels;
+1. existing tags (``--from-tags``): for the genre task the track's genre
+   strings, for the instruments task its performer credits and INSTRUMENTS
+   field (:mod:`tagger_core.labels.instrument_names`), are mapped onto the
+   classes; a track with at least one matching string is trusted as complete
+   (its matched classes positive, all others negative); a track whose strings
+   match nothing gives no labels;
 2. review decisions override them: accepted/added labels are positive,
    rejected ones negative, and a track marked *reviewed* has every other
    class negative (what :mod:`tagger_core.trust.review` promises).
@@ -34,6 +36,7 @@ from tagger_core.db.analysis_store import load_outputs
 from tagger_core.db.models import Track
 from tagger_core.errors import TaggerError
 from tagger_core.labels.genre_normalizer import GENRE_LABELS, genre_key, load_genre_normalizer
+from tagger_core.labels.instrument_names import credited_instruments, load_instrument_normalizer
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES, task_taxonomy
 from tagger_core.library.file_tags import split_genres
 from tagger_core.listening.head_runtime import flatten_embeddings
@@ -53,6 +56,8 @@ class Vocabulary:
     task: str
     classes: tuple[str, ...]
     match_tags: TagMatcher | None
+    #: what ``match_tags`` reads: the genre strings or the credited instrument names
+    tag_source: str = "genres"
 
 
 def vocabulary_from_taxonomy(path: str | Path, task: str, use_tags: bool) -> Vocabulary:
@@ -80,9 +85,12 @@ def vocabulary_from_app(
             return set(normalizer.match(values).labels)
 
         return Vocabulary(task, GENRE_LABELS, match if use_tags else None)
-    if use_tags:
-        raise TaggerError("existing tags carry genres only; instrument labels come from reviews")
-    return Vocabulary(task, INSTRUMENT_FAMILIES, None)
+    names = load_instrument_normalizer()
+
+    def families(values: list[str]) -> set[str]:
+        return set(names.match(values).families)
+
+    return Vocabulary(task, INSTRUMENT_FAMILIES, families if use_tags else None, "instruments")
 
 
 @dataclass
@@ -109,11 +117,17 @@ def label_rows(
     row_of = {int(t): i for i, t in enumerate(track_ids)}
     counts = {"from_tags": 0, "from_reviews": 0}
     if vocabulary.match_tags is not None and n:
-        for tid, genres in session.execute(select(Track.id, Track.genres)):
+        column = Track.raw_tags if vocabulary.tag_source == "instruments" else Track.genres
+        for tid, stored in session.execute(select(Track.id, column)):
             i = row_of.get(int(tid))
-            if i is None or not genres:
+            if i is None or not stored:
                 continue
-            matched = vocabulary.match_tags([str(g) for g in genres])
+            values = (
+                credited_instruments(stored)
+                if vocabulary.tag_source == "instruments"
+                else [str(g) for g in stored]
+            )
+            matched = vocabulary.match_tags(values)
             if matched:
                 y[i] = 0
                 for label in matched:

@@ -3,9 +3,13 @@
 The calibration set is every analysed track whose labels are fully known:
 tracks a person marked *reviewed* (accepted/added labels are positives, every
 other label a negative) and, when the librarian trusts them, tracks whose
-existing genre tags map onto the taxonomy (mapped labels positive, the rest
-negative). Tracks with only some labels decided are left out rather than
-guessed. Labels with too few positives or negatives for k-fold
+existing tags map onto the taxonomy (genre tags; instrument credits and the
+INSTRUMENTS field — see :mod:`tagger_core.trust.tag_labels`: mapped labels
+positive, the rest negative). On a tagged track a person's accepted or rejected
+label outranks the tag for that label (the track then counts for both
+sources). Other tracks with only some labels decided are left out rather than
+guessed. ``source`` says where the labels came from: ``"reviews"``, ``"tags"``
+or ``"both"``. Labels with too few positives or negatives for k-fold
 cross-validation keep the uncalibrated output and are reported with how many
 more examples they need; if no label qualifies the fit is refused.
 
@@ -19,6 +23,7 @@ whose held-out NLL or ECE did not go down (a point comparison,
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +42,7 @@ from tagger_core.trust.crossval import (
     stratified_folds,
 )
 from tagger_core.trust.metrics import ReliabilityDiagram, reliability_diagram
-from tagger_core.trust.predictions import (
-    LabelOutputs,
-    existing_label_matrix,
-    load_label_outputs,
-    refresh_bundle,
-)
+from tagger_core.trust.predictions import LabelOutputs, load_label_outputs, refresh_bundle
 from tagger_core.trust.review import reviews
 from tagger_core.trust.scaling import (
     IdentityScaler,
@@ -55,6 +55,7 @@ from tagger_core.trust.scaling import (
     scaler_from_dict,
 )
 from tagger_core.trust.shift import calibration_reference_ids
+from tagger_core.trust.tag_labels import tag_label_matrix
 from tagger_core.trust.uncertainty import PairedIntervals, paired_bootstrap
 
 METHODS = ("temperature", "per-class", "platt", "isotonic")
@@ -70,13 +71,22 @@ class CalibrationSet(LabelOutputs):
     y: np.ndarray
     from_review: int = 0
     from_tags: int = 0
+    tags_overridden: int = 0
 
     @property
     def source(self) -> str:
-        """Where the labels came from: ``"reviews"``, ``"tags"`` or ``"both"``."""
-        if self.from_tags and self.from_review:
+        """``"reviews"``, ``"tags"`` or ``"both"``: which labels the set holds."""
+        reviewed = self.from_review > 0 or self.tags_overridden > 0
+        if self.from_tags and reviewed:
             return "both"
         return "tags" if self.from_tags else "reviews"
+
+    def digest(self) -> str:
+        """A fingerprint of the tracks and their labels (an unchanged set needs no refit)."""
+        h = hashlib.sha256(np.ascontiguousarray(self.track_ids, dtype=np.int64).tobytes())
+        h.update("\x00".join(self.labels).encode())
+        h.update(np.ascontiguousarray(self.y, dtype=np.uint8).tobytes())
+        return h.hexdigest()[:32]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Positives and negatives per label."""
@@ -97,14 +107,13 @@ def build_calibration_set(
     labels = outputs.labels
     state = reviews(session, outputs.task, outputs.track_ids.tolist())
     tags = (
-        existing_label_matrix(session, outputs.task, labels, outputs.track_ids)
-        if use_tags
-        else None
+        tag_label_matrix(session, outputs.task, labels, outputs.track_ids) if use_tags else None
     )
     ok = set(session.scalars(select(Track.id).where(Track.status == "ok")))
     rows: list[int] = []
     ys: list[np.ndarray] = []
-    n_review = n_tags = 0
+    n_review = n_tags = n_overridden = 0
+    index = {name: c for c, name in enumerate(labels)}
     for i, tid in enumerate(outputs.track_ids.tolist()):
         if tid not in ok:
             continue
@@ -113,7 +122,15 @@ def build_calibration_set(
             ys.append(np.array([name in review.accepted for name in labels], dtype=np.float64))
             n_review += 1
         elif tags is not None and tags[i].any():
-            ys.append(tags[i].astype(np.float64))
+            row = tags[i].astype(np.float64)
+            decided = [] if review is None else [
+                (index[n], v) for names, v in ((review.accepted, 1.0), (review.rejected, 0.0))
+                for n in names if n in index
+            ]  # fmt: skip
+            for c, value in decided:
+                row[c] = value
+            n_overridden += bool(decided)
+            ys.append(row)
             n_tags += 1
         else:
             continue
@@ -129,6 +146,7 @@ def build_calibration_set(
         y=np.stack(ys) if ys else np.zeros((0, len(labels))),
         from_review=n_review,
         from_tags=n_tags,
+        tags_overridden=n_overridden,
     )
 
 
@@ -167,6 +185,11 @@ class FitResult:
     set_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     from_review: int = 0
     from_tags: int = 0
+    #: held-out probabilities before/after (tracks x fitted labels) and their labels,
+    #: for judging the improvement track by track (bootstrap intervals)
+    held_out_before: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    held_out_after: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    held_out_y: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def not_activated_because(self) -> str:
@@ -226,11 +249,14 @@ def fit_calibration(
     force: bool = False,
     conformal: float | None = None,
     n_resamples: int = 1000,
+    auto: bool = False,
 ) -> FitResult:
     """Fit, cross-validate and store a calibration of ``bundle_id``; activate it if asked.
 
     A fit that did worse held out is activated only with ``force``; ``conformal``
-    (a coverage such as 0.9) also fits a conformal label-set threshold.
+    (a coverage such as 0.9) also fits a conformal label-set threshold. ``auto``
+    marks one fitted without being asked (after an analysis, from tags), which a
+    later automatic fit may replace; one the librarian fitted it never does.
     """
     if folds < 2:
         raise CalibrationError("cross-validation needs at least 2 folds")
@@ -266,6 +292,8 @@ def fit_calibration(
         "scaler": fitted.to_dict(),
         "skipped": skipped,
         "source": cal_set.source,
+        "auto": auto,
+        "label_digest": cal_set.digest(),
     }
     if conformal_fit is not None:
         params["conformal"] = conformal_fit.to_dict()
@@ -316,6 +344,9 @@ def fit_calibration(
         set_counts=cal_set.counts(),
         from_review=cal_set.from_review,
         from_tags=cal_set.from_tags,
+        held_out_before=before,
+        held_out_after=after,
+        held_out_y=y,
     )
 
 

@@ -7,13 +7,19 @@ to (N x C, 0/1). A track is flagged for any of four reasons:
 - ``uncertain`` (when ``flag_uncertain``): some class's probability lies in the
   uncertain band ``[uncertain_low, uncertain_high]`` (inclusive);
 - ``not_found``: no class reaches ``accept_threshold`` (when ``flag_not_found``;
-  for a bundle with no active calibration only when ``not_found_uncalibrated`` too,
+  for a bundle with no calibration only when ``not_found_uncalibrated`` too,
   because raw outputs rarely clear the threshold and every track would be flagged);
 - ``disagree`` (when ``flag_disagree``): the members' spread on some class exceeds
   ``disagreement_limit``;
 - ``contradicts_tag`` (when ``contradict_existing``): the file carries labels,
   the model's top class reaches the accept threshold and is not among them, and
   none of the file's labels reaches it.
+
+A bundle with no calibration (active or shipped) is not flagged by these rules
+unless ``not_found_uncalibrated`` asks for them: its outputs are not
+probabilities, so the thresholds would flag most of a library. Instead
+``review_share`` of its tracks are flagged by review value
+(:mod:`tagger_core.trust.review_value`), with the reason ``review_value``.
 
 The queue order is an uncertainty score, highest first:
 ``score = max_c max(1 - |2 p - 1|, min(1, 2 * spread))``, which is 1 for a
@@ -37,7 +43,8 @@ UNCERTAIN = "uncertain"
 NOT_FOUND = "not_found"
 DISAGREE = "disagree"
 CONTRADICTS_TAG = "contradicts_tag"
-REASON_CODES = (UNCERTAIN, NOT_FOUND, DISAGREE, CONTRADICTS_TAG)
+REVIEW_VALUE = "review_value"
+REASON_CODES = (UNCERTAIN, NOT_FOUND, DISAGREE, CONTRADICTS_TAG, REVIEW_VALUE)
 
 
 def confidence_text(p: float, threshold: float) -> str:
@@ -62,6 +69,7 @@ class ReviewPolicy:
     flag_uncertain: bool = True
     flag_disagree: bool = True
     not_found_uncalibrated: bool = False
+    review_share: float = 0.10
 
     def __post_init__(self) -> None:
         for name in ("uncertain_low", "uncertain_high", "accept_threshold"):
@@ -72,6 +80,11 @@ class ReviewPolicy:
             raise ConfigError(
                 f"review policy uncertain band is empty: low {self.uncertain_low} > "
                 f"high {self.uncertain_high}"
+            )
+        if not 0.0 < self.review_share <= 1.0:
+            raise ConfigError(
+                "review policy review_share (the share of an uncalibrated library flagged for "
+                f"review) must be above 0 and at most 1, got {self.review_share}"
             )
         if not 0.0 <= self.disagreement_limit <= 0.5:
             raise ConfigError(
@@ -104,11 +117,16 @@ SETTING_HELP: dict[str, str] = {
     "accept_threshold": "a label at or over this is predicted",
     "flag_not_found": "flag tracks where no label clears the accept threshold",
     "not_found_uncalibrated": (
-        '"not found" also for models with no calibration (their raw outputs rarely clear it)'
+        "flag models with no calibration by these thresholds too (\"not found\" included; "
+        "their raw outputs rarely clear them) instead of flagging a share by review value"
     ),
     "flag_disagree": "flag labels the ensemble members disagree on",
     "disagreement_limit": "member spread above this counts as disagreement",
     "contradict_existing": "flag confident predictions that contradict the genre tag",
+    "review_share": (
+        "share of the library flagged for a model with no calibration, the most valuable "
+        "reviews first (uncertain, and unlike tracks already reviewed)"
+    ),
 }
 
 

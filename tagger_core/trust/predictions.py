@@ -25,13 +25,24 @@ from tagger_core.db.models import (
     Calibration,
     Prediction,
     Setting,
-    Track,
     utcnow,
 )
 from tagger_core.labels.bundles import Bundle, BundleError, combined_taxonomy, load_bundle
 from tagger_core.labels.taxonomy import BoundTaxonomy
-from tagger_core.trust.policy import POLICY_KEY, ReviewPolicy, confidence_text, evaluate_policy
+from tagger_core.trust.policy import (
+    POLICY_KEY,
+    REVIEW_VALUE,
+    ReviewPolicy,
+    confidence_text,
+    evaluate_policy,
+)
+from tagger_core.trust.review import reviews
+from tagger_core.trust.review_value import select_for_review
 from tagger_core.trust.scaling import IdentityScaler, scaler_from_dict
+from tagger_core.trust.tag_labels import tag_label_matrix
+
+UNCALIBRATED_MARK = "[uncalibrated]"
+"""Ends the stored summary of a bundle with no calibration, so every list shows it."""
 
 
 @dataclass
@@ -186,21 +197,14 @@ def calibrated(
 def existing_label_matrix(
     session: Session, task: str, labels: tuple[str, ...], track_ids: np.ndarray
 ) -> np.ndarray | None:
-    """Labels the files' own genre tags map to (genre task only), tracks × labels."""
-    if task != "genre" or len(track_ids) == 0:
-        return None
-    from tagger_core.labels.genre_normalizer import load_genre_normalizer
+    """Labels the files' own genre tags map to (genre task only), tracks × labels.
 
-    normalizer = load_genre_normalizer()
-    rows = session.execute(select(Track.id, Track.genres).where(Track.id.in_(track_ids.tolist())))
-    genres = {tid: values for tid, values in rows}
-    out = np.zeros((len(track_ids), len(labels)), dtype=bool)
-    index = {name: i for i, name in enumerate(labels)}
-    for row, tid in enumerate(track_ids.tolist()):
-        for name in normalizer.match(genres.get(tid) or []).labels:
-            if name in index:
-                out[row, index[name]] = True
-    return out
+    Only genre tags feed the "contradicts the tag" flag: instrument credits name
+    players, not every sound, so a missing family there is no contradiction.
+    """
+    if task != "genre":
+        return None
+    return tag_label_matrix(session, task, labels, track_ids)
 
 
 def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -> str:
@@ -220,36 +224,72 @@ def summary_text(labels: tuple[str, ...], probs: np.ndarray, threshold: float) -
 def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None = None) -> int:
     """Recompute the predictions of one bundle; returns how many tracks were written."""
     policy = load_policy(session)
+    only: set[int] | None = None
+    if track_ids is not None and calibration_state(session, bundle_id) == "uncalibrated":
+        # The review share is chosen over the whole library; rows are rewritten only
+        # for the tracks asked for and those whose flag changes.
+        only = set(track_ids) | set(
+            session.scalars(
+                select(Prediction.track_id).where(
+                    Prediction.bundle_id == bundle_id, Prediction.flagged.is_(True)
+                )
+            )
+        )
+        track_ids = None
     written = 0
     for outputs in load_label_outputs(session, bundle_id, track_ids):
-        written += _refresh_group(session, outputs, policy)
+        written += _refresh_group(session, outputs, policy, only)
     return written
 
 
-def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy) -> int:
+def calibration_state(session: Session, bundle_id: str) -> str:
+    """``"active"`` (the librarian's or one fitted from tags), ``"shipped"`` or ``"uncalibrated"``.
+
+    Uncalibrated outputs are shown as such everywhere and flagged by review value.
+    """
+    bundle = load_bundle(bundle_id)
+    if active_calibration(session, bundle_id, bundle.version) is not None:
+        return "active"
+    if shipped_calibration(bundle_id, bundle.taxonomy.labels) is not None:
+        return "shipped"
+    return "uncalibrated"
+
+
+def _refresh_group(
+    session: Session, outputs: LabelOutputs, policy: ReviewPolicy, only: set[int] | None = None
+) -> int:
+    """Predictions of one label group; with ``only``, just those tracks and newly flagged ones."""
     n = len(outputs.track_ids)
     if n == 0 or not outputs.labels:
         return 0
     calibration = active_calibration(session, outputs.bundle_id, outputs.version)
     params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
+    is_calibrated = calibration is not None or params is not None
     probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)
     noun = "genre" if outputs.task == "genre" else "instrument"
     flags = evaluate_policy(
-        probs,
-        policy,
-        spread,
-        existing,
-        outputs.labels,
-        noun=noun,
-        calibrated=calibration is not None or params is not None,
+        probs, policy, spread, existing, outputs.labels, noun=noun, calibrated=is_calibrated
     )
     flagged = flags.flagged
+    score = flags.score
+    reasons: dict[int, list[dict[str, Any]]] = {}
+    by_value = not is_calibrated and not policy.not_found_uncalibrated
+    if by_value:
+        flagged, score, reasons = _review_value_flags(session, outputs, policy.review_share)
     now = utcnow()
     labels = outputs.labels
     probs4, spread4 = np.round(probs, 4).tolist(), np.round(spread, 4).tolist()
     rows: list[dict[str, Any]] = []
     for i, tid in enumerate(outputs.track_ids.tolist()):
+        if only is not None and tid not in only and not flagged[i]:
+            continue
+        summary = summary_text(labels, probs[i], policy.accept_threshold)
+        why = reasons.get(i, []) if by_value else [r.to_dict() for r in flags.reasons(i)]
+        if not flagged[i]:
+            why = []
+        if not is_calibrated:
+            summary = f"{summary} {UNCALIBRATED_MARK}"
         rows.append(
             {
                 "track_id": tid,
@@ -257,15 +297,64 @@ def _refresh_group(session: Session, outputs: LabelOutputs, policy: ReviewPolicy
                 "calibration_id": calibration.id if calibration else None,
                 "confidences": dict(zip(labels, probs4[i], strict=True)),
                 "spread": dict(zip(labels, spread4[i], strict=True)),
-                "summary": summary_text(labels, probs[i], policy.accept_threshold),
+                "summary": summary,
                 "flagged": bool(flagged[i]),
-                "flag_reasons": [r.to_dict() for r in flags.reasons(i)] if flagged[i] else [],
-                "uncertainty": float(flags.score[i]),
+                "flag_reasons": why,
+                "uncertainty": float(score[i]),
                 "updated_at": now,
             }
         )
     _upsert(session, rows)
-    return n
+    return len(rows)
+
+
+def _embeddings(session: Session, outputs: LabelOutputs) -> np.ndarray | None:
+    """Stored embeddings of the group's tracks, flattened (None when any is missing)."""
+    rows = dict(
+        session.execute(
+            select(Analysis.track_id, Analysis.embedding).where(
+                Analysis.bundle_id == outputs.bundle_id,
+                Analysis.bundle_version == outputs.version,
+                Analysis.status == "ok",
+                Analysis.track_id.in_(outputs.track_ids.tolist()),
+            )
+        ).all()
+    )
+    blobs = [rows.get(t) for t in outputs.track_ids.tolist()]
+    if any(b is None for b in blobs):
+        return None
+    flat = [np.nan_to_num(unpack(b).astype(np.float64)).reshape(-1) for b in blobs]
+    if len({f.shape for f in flat}) != 1:
+        return None
+    return np.stack(flat)
+
+
+def _review_value_flags(
+    session: Session, outputs: LabelOutputs, share: float
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[dict[str, Any]]]]:
+    """Flags, queue order and reasons of an uncalibrated group (see ``trust.review_value``).
+
+    Diversity is measured on the stored embeddings; a bundle that stores none is
+    measured on its mean label probabilities instead.
+    """
+    member_probs = 1.0 / (1.0 + np.exp(-np.asarray(outputs.logits, dtype=np.float64)))
+    space = _embeddings(session, outputs)
+    if space is None:
+        space = member_probs.mean(axis=0)
+    state = reviews(session, outputs.task, outputs.track_ids.tolist())
+    done = np.array([state.get(t) is not None and state[t].reviewed
+                     for t in outputs.track_ids.tolist()])  # fmt: skip
+    picked = select_for_review(member_probs, space, share, done)
+    n = len(outputs.track_ids)
+    flagged = np.zeros(n, dtype=bool)
+    flagged[picked.order] = True
+    score = np.zeros(n)
+    score[picked.order] = picked.value
+    reasons = {
+        int(i): [{"code": REVIEW_VALUE, "label": None, "message": picked.reason(k)}]
+        for k, i in enumerate(picked.order.tolist())
+    }
+    return flagged, score, reasons
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -65,3 +65,28 @@ def test_analyze_user_errors(setup, tmp_path: Path, capsys) -> None:
     assert code == 2 and "no model bundle 'nope'" in err
     code, _, err = run(capsys, "--db", db, "analyze", "--all", "--device", "tpu")
     assert code == 2 and "device" in err
+
+
+def test_analyze_json_and_summary_say_what_calibrating_from_tags_did(
+    tmp_path: Path, capsys
+) -> None:
+    from stored_outputs import add_genre_outputs
+
+    from tagger_core.db.models import Track
+
+    db = str(tmp_path / "lib.db")
+    library = open_library(db)
+    bundle, truth = add_genre_outputs(library, 240, 3.0, seed=5)
+    labels = bundle.taxonomy.labels
+    with library.session() as s:
+        for i, row in enumerate(truth):
+            s.get(Track, i + 1).genres = [labels[c] for c in row.nonzero()[0]]
+    library.close()
+    common = ("--db", db, "analyze", str(tmp_path), "--models", "genre", "--no-optimize")
+    code, out, err = run(capsys, *common)
+    assert code == 0, err
+    assert "genre calibrated on " in out and "tagged tracks: held-out ECE " in out
+    assert "Enough tags to train heads: music-tagger train heads --from-tags --task genre" in out
+    # unchanged tags: nothing is refitted, and the JSON says so per bundle
+    code, out, _ = run(capsys, *common, "--json")
+    assert json.loads(out)["per_bundle"] == {"genre": {"auto_calibration": None}}

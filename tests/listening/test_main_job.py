@@ -72,3 +72,30 @@ def test_a_failed_refresh_is_reported_and_the_outputs_kept(scanned) -> None:
     assert report.tracks_done == 3 and report.predictions_refreshed is None
     assert "no_such_setting" in report.predictions_error
     assert _predictions(scanned) == 0
+
+
+def test_reports_no_auto_calibration_when_too_few_tracks_are_tagged(scanned) -> None:
+    report = analyze_and_predict(scanned, **OPTIONS)
+    assert report.auto_calibration == {"tiny-main": None}
+    assert report.auto_calibration_lines() == [] and report.auto_calibration_error == ""
+
+
+def test_calibrates_from_tags_after_an_analysis_even_with_nothing_new(library) -> None:
+    from stored_outputs import add_genre_outputs
+
+    from tagger_core.db.models import Calibration, Track
+
+    bundle, truth = add_genre_outputs(library, 240, 3.0, seed=5)
+    labels = bundle.taxonomy.labels
+    with library.session() as s:
+        for i, row in enumerate(truth):
+            s.get(Track, i + 1).genres = [labels[c] for c in row.nonzero()[0]]
+    report = analyze_and_predict(library, [], bundles=["genre"], optimize=False)
+    fit = report.auto_calibration["genre"]
+    assert fit is not None and fit["source"] == "tags" and fit["activated"]
+    assert report.auto_calibration_lines()[0] == fit["summary"]
+    assert fit["summary"].startswith("genre calibrated on ")
+    with library.session() as s:
+        assert s.get(Calibration, fit["calibration_id"]).active
+    off = analyze_and_predict(library, [], bundles=["genre"], calibrate_from_tags=False)
+    assert off.auto_calibration == {}

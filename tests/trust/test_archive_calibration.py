@@ -49,9 +49,9 @@ def test_policy_changes_flags_without_rerunning_models(library, analysed) -> Non
     refresh_predictions(library)
     with library.session() as s:
         before = sum(p.flagged for p in s.scalars(select(Prediction)))
-        save_policy(
-            s, ReviewPolicy(1.0, 1.0, 0.5, 0.5, flag_not_found=False, contradict_existing=False)
-        )
+        # thresholds for this uncalibrated bundle (else a share is flagged by review value)
+        strict = ReviewPolicy(1.0, 1.0, 0.5, 0.5, flag_not_found=False, contradict_existing=False)
+        save_policy(s, ReviewPolicy.from_dict({**strict.to_dict(), "not_found_uncalibrated": True}))
     refresh_predictions(library)
     with library.session() as s:
         assert load_policy(s).uncertain_low == 1.0
