@@ -161,16 +161,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def agreement(ref_logits: np.ndarray, cand_logits: np.ndarray, bundle: Bundle) -> dict[str, float]:
-    """How far a member's file-level outputs move: |Δp|, top-1 and 0.5-decision agreement."""
+    """How far a member's file-level outputs move: |Δp|, top-1 and 0.5-decision agreement,
+    on raw tags and (where the bundle's taxonomy has any) on app labels."""
+    kinds = [("raw", ref_logits, cand_logits)]
+    if bundle.taxonomy.labels:
+        labels = bundle.taxonomy.label_logits
+        kinds.append(("label", labels(ref_logits), labels(cand_logits)))
     figures: dict[str, float] = {}
-    for kind, ref, cand in (
-        ("raw", ref_logits, cand_logits),
-        (
-            "label",
-            bundle.taxonomy.label_logits(ref_logits),
-            bundle.taxonomy.label_logits(cand_logits),
-        ),
-    ):
+    for kind, ref, cand in kinds:
         pr, pc = _sigmoid(np.asarray(ref, np.float64)), _sigmoid(np.asarray(cand, np.float64))
         figures[f"{kind}_max_abs_dp"] = float(np.abs(pr - pc).max())
         figures[f"{kind}_mean_abs_dp"] = float(np.abs(pr - pc).mean())
@@ -190,7 +188,7 @@ def _temperature(bundle: Bundle) -> float:
 def _label_targets(bundle: Bundle, clips: Sequence[CheckClip]) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the clips labelled for the bundle's task and their multi-hot labels."""
     labels = bundle.taxonomy.labels
-    rows = [i for i, c in enumerate(clips) if bundle.task in c.labels]
+    rows = [i for i, c in enumerate(clips) if bundle.task in c.labels and labels]
     y = np.zeros((len(rows), len(labels)), dtype=np.int64)
     for r, i in enumerate(rows):
         for name in clips[i].labels[bundle.task]:
@@ -232,6 +230,8 @@ def judge(
     """Reasons to reject a form (empty: accepted)."""
     reasons = []
     for kind in ("raw", "label"):
+        if f"{kind}_max_abs_dp" not in figures:
+            continue
         if figures[f"{kind}_max_abs_dp"] > MAX_ABS_DP:
             reasons.append(f"{kind} |dp| {figures[f'{kind}_max_abs_dp']:.4f} > {MAX_ABS_DP}")
         for what in ("top1", "decision"):

@@ -22,7 +22,15 @@ from tagger_core.listening.fast_forms import FAST_FORMS_FILE, build_form, read_v
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.int8_convs import calibrate, has_int8_convs, int8_available
 from tagger_core.listening.weights import load_members
-from tagger_core.training.fast_form_check import MAX_ABS_DP, agreement, file_outputs
+from tagger_core.training.fast_form_check import (
+    MAX_ABS_DP,
+    agreement,
+    check_bundle,
+    check_clips,
+    file_outputs,
+    judge,
+    write_verdicts,
+)
 
 pytestmark = pytest.mark.skipif(not int8_available(), reason="no quantized CPU engine in torch")
 CPU = torch.device("cpu")
@@ -142,3 +150,52 @@ def test_shipped_int8_members_stay_within_the_accepted_tolerance(bundle_id: str)
         assert figures["raw_max_abs_dp"] <= MAX_ABS_DP, (name, figures)
         assert figures["label_max_abs_dp"] <= MAX_ABS_DP, (name, figures)
         assert figures["label_top1_agreement"] == 1.0, (name, figures)
+
+
+def _figures(**changes: float) -> dict[str, float]:
+    base = {"speedup": 2.0}
+    for kind in ("raw", "label"):
+        base |= {f"{kind}_max_abs_dp": 0.004, f"{kind}_top1_agreement": 1.0,
+                 f"{kind}_decision_agreement": 1.0}  # fmt: skip
+    return base | changes
+
+
+def test_a_form_is_accepted_only_within_every_criterion() -> None:
+    interval = {"ece": [0.05, 0.09], "mae": [0.1, 0.2]}
+    inside = {"ece": 0.07, "mae": 0.15}
+    assert judge(_figures(), inside, interval) == []
+    assert judge(_figures(), {}, {}) == []  # no labelled files for the task: no calibration test
+    failures = [
+        judge(_figures(raw_max_abs_dp=0.0101), inside, interval),
+        judge(_figures(label_max_abs_dp=0.02), inside, interval),
+        judge(_figures(label_top1_agreement=0.98), inside, interval),
+        judge(_figures(raw_decision_agreement=0.985), inside, interval),
+        judge(_figures(), {"ece": 0.095, "mae": 0.15}, interval),
+        judge(_figures(), {"ece": 0.07, "mae": 0.09}, interval),
+        judge(_figures(speedup=1.05), inside, interval),
+    ]
+    assert all(len(reasons) == 1 for reasons in failures), failures
+
+
+def test_the_offline_check_writes_verdicts_the_engine_follows(tmp_path: Path) -> None:
+    tiny = make_tiny_bundle(tmp_path, "tiny-check", seed=4)
+    clips = check_clips(16000, seed=0, per_style=1, seconds=4.0, rendered=0)
+    calibration = check_clips(16000, seed=1, per_style=1, seconds=4.0, rendered=0)
+    data = check_bundle(tiny, clips, calibration)
+    assert data["check_set"]["files"] == 6 and data["version"] == tiny.version
+    write_verdicts(tiny, data)
+    verdicts = read_verdicts(tiny)
+    assert set(verdicts) == {"tiny_musicnn", "tiny_vgg"}
+    for name, verdict in verdicts.items():
+        entry = data["members"][name]["forms"]["int8"]
+        figures = entry["figures"]
+        assert verdict.accepted == (entry["reasons"] == [])
+        assert verdict.accepted == (
+            figures["raw_max_abs_dp"] <= MAX_ABS_DP
+            and figures["raw_top1_agreement"] >= 0.99
+            and figures["raw_decision_agreement"] >= 0.99
+            and figures["speedup"] >= 1.1
+        )
+    ensemble = prepare_ensemble(tiny, CPU)
+    expected = ["int8" if verdicts[n].accepted else "float32" for n in tiny.member_names]
+    assert ensemble.forms == expected
