@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--no-optimize", action="store_true", help="run members as loaded (no TorchScript fusion)"
     )
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="every member in float32, even where a cheaper form was accepted (fast_forms.json)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_analyze)
 
@@ -111,6 +116,7 @@ def cmd_analyze(args: Any) -> int:
                 force=args.force,
                 retry_errors=args.retry_errors,
                 optimize=not args.no_optimize,
+                fast_forms=not args.float32,
                 progress=lambda p: update(p.done, p.total, p.path),
                 cancel=cancel,
             )
