@@ -24,12 +24,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tagger_core.labels.bundles import load_bundle  # noqa: E402
+from tagger_core.listening.fast_forms import verdict_path  # noqa: E402
 from tagger_core.listening.report import DEFAULT_BUNDLES  # noqa: E402
 from tagger_core.training.fast_form_check import (  # noqa: E402
     check_bundle,
     check_clips,
     write_verdicts,
 )
+
+
+def read_previous(bundle) -> dict:
+    """The bundle's current ``fast_forms.json`` (empty when there is none or it is unreadable)."""
+    try:
+        return json.loads(verdict_path(bundle).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def main() -> int:
@@ -55,6 +64,10 @@ def main() -> int:
             )
         check, calibration = clips_by_sr[sr]
         data = check_bundle(bundle, check, calibration, members)
+        previous = read_previous(bundle)
+        if members and previous.get("version") == bundle.version:
+            # checking some members keeps the other members' verdicts
+            data["members"] = {**previous.get("members", {}), **data["members"]}
         if not args.dry_run:
             print(f"wrote {write_verdicts(bundle, data)}", file=sys.stderr)
         summary[bundle.id] = {
@@ -66,6 +79,7 @@ def main() -> int:
                 "raw_max_abs_dp": round(m["forms"]["int8"]["figures"]["raw_max_abs_dp"], 4),
             }
             for name, m in data["members"].items()
+            if not members or name in members
         }
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
