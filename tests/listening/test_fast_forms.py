@@ -134,22 +134,27 @@ def _style_clips(bundle: Bundle) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("bundle_id", ["genre", "instruments", "instrument-family"])
-def test_shipped_int8_members_stay_within_the_accepted_tolerance(bundle_id: str) -> None:
-    """On clips the offline check never saw, accepted int8 members keep file-level outputs."""
+def test_shipped_verdicts_hold_on_clips_the_check_never_saw(bundle_id: str) -> None:
+    """Each shipped int8 form, rebuilt from its stored parameters, behaves as its verdict says.
+
+    An accepted member keeps file-level outputs within the tolerance; a member
+    rejected for moving them still moves them beyond it (the verdict is not stale).
+    """
     shipped = load_bundle(bundle_id)
-    verdicts = {n: v for n, v in read_verdicts(shipped).items() if v.accepted}
-    if not verdicts:
-        pytest.skip(f"no int8 member accepted for {bundle_id}")
+    verdicts = read_verdicts(shipped)
+    assert set(verdicts) == set(shipped.member_names)  # every shipped member was checked
     patches = _style_clips(shipped)
     for name, model in zip(shipped.member_names, load_members(shipped, CPU), strict=True):
-        if name not in verdicts:
-            continue
-        fast = build_form(model, verdicts[name])
+        verdict = verdicts[name]
+        fast = build_form(model, verdict)
         assert has_int8_convs(fast)
         figures = agreement(file_outputs(model, patches), file_outputs(fast, patches), shipped)
-        assert figures["raw_max_abs_dp"] <= MAX_ABS_DP, (name, figures)
-        assert figures["label_max_abs_dp"] <= MAX_ABS_DP, (name, figures)
-        assert figures["label_top1_agreement"] == 1.0, (name, figures)
+        if verdict.accepted:
+            assert figures["raw_max_abs_dp"] <= MAX_ABS_DP, (name, figures)
+            assert figures.get("label_max_abs_dp", 0.0) <= MAX_ABS_DP, (name, figures)
+            assert figures.get("label_top1_agreement", 1.0) == 1.0, (name, figures)
+        elif any("|dp|" in reason for reason in verdict.reasons):
+            assert figures["raw_max_abs_dp"] > MAX_ABS_DP, (name, figures)
 
 
 def _figures(**changes: float) -> dict[str, float]:
