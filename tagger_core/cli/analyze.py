@@ -74,6 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="ADDR",
         help="HOST:PORT of a running Ray cluster, or auto (default: a private Ray here)",
     )
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="every member in float32, even where a cheaper form was accepted (fast_forms.json)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_analyze)
 
@@ -137,6 +142,7 @@ def cmd_analyze(args: Any) -> int:
                 force=args.force,
                 retry_errors=args.retry_errors,
                 optimize=not args.no_optimize,
+                fast_forms=not args.float32,
                 progress=lambda p: update(p.done, p.total, p.path),
                 cancel=cancel,
                 engine=args.engine,

@@ -117,8 +117,13 @@ def save_analysis(
     embeddings: Sequence[np.ndarray],
     n_patches: int,
     seconds: float,
+    forms: Sequence[str] | None = None,
 ) -> Analysis:
-    """Insert or replace the analysis of ``track_id`` by one bundle version."""
+    """Insert or replace the analysis of ``track_id`` by one bundle version.
+
+    ``forms`` names the form each member ran in (``float32``, ``int8``,
+    ``float16``), so outputs of approximate forms can be told apart later.
+    """
     row = _row(session, track_id, bundle_id, version)
     width = max((e.shape[-1] for e in embeddings), default=0)
     emb = np.full((len(embeddings), width), np.nan, dtype=np.float16)
@@ -128,6 +133,7 @@ def save_analysis(
     row.status = "ok"
     row.error = None
     row.members = list(members)
+    row.member_forms = list(forms) if forms is not None else None
     row.n_patches = int(n_patches)
     row.seconds_analysed = float(seconds)
     row.member_logits = pack(np.asarray(member_logits, dtype=np.float32))
@@ -145,6 +151,7 @@ def save_error(
     row.status = "error"
     row.error = error
     row.members = []
+    row.member_forms = None
     row.n_patches = 0
     row.seconds_analysed = 0.0
     row.member_logits = None

@@ -127,6 +127,8 @@ class Analysis(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     members: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: form each member ran in (``float32``/``int8``/``float16``); None for older rows
+    member_forms: Mapped[list[Any] | None] = mapped_column(JSON)
     n_patches: Mapped[int] = mapped_column(Integer, default=0)
     seconds_analysed: Mapped[float] = mapped_column(Float, default=0.0)
     member_logits: Mapped[bytes | None] = mapped_column(LargeBinary)

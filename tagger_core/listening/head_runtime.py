@@ -101,8 +101,6 @@ def load_head_bundle(directory: str | Path) -> HeadBundle:
     return HeadBundle(bundle=bundle, members=load_members(bundle, "cpu"), scaler=scaler)
 
 
-
-
 def analyze_with_heads(session: Session, head: HeadBundle) -> int:
     """Store the head bundle's outputs for every track its base bundle has analysed.
 

@@ -89,4 +89,47 @@ def test_analyze_json_and_summary_say_what_calibrating_from_tags_did(
     assert "Enough tags to train heads: music-tagger train heads --from-tags --task genre" in out
     # unchanged tags: nothing is refitted, and the JSON says so per bundle
     code, out, _ = run(capsys, *common, "--json")
-    assert json.loads(out)["per_bundle"] == {"genre": {"auto_calibration": None}}
+    assert json.loads(out)["per_bundle"]["genre"]["auto_calibration"] is None
+
+
+def _accept_int8(bundle_dir: Path) -> None:
+    """An offline verdict accepting int8 for tiny-a's musicnn member (ranges from its inputs)."""
+    import torch
+
+    from tagger_core.labels.bundles import load_bundle_dir
+    from tagger_core.listening.engine import check_sample
+    from tagger_core.listening.int8_convs import calibrate
+    from tagger_core.listening.weights import load_members
+
+    bundle = load_bundle_dir(bundle_dir)
+    model = load_members(bundle, torch.device("cpu"))[0]
+    qparams = calibrate(model, [check_sample(bundle)])
+    verdict = {"verdict": "accepted", "reasons": [], "figures": {}, "params": {"qparams": qparams}}
+    data = {
+        "format": 1,
+        "version": bundle.version,
+        "members": {"tiny_musicnn": {"weights_sha256": None, "forms": {"int8": verdict}}},
+    }
+    (bundle_dir / "fast_forms.json").write_text(json.dumps(data))
+
+
+def test_analyze_json_says_which_form_each_member_ran_in(setup, tmp_path: Path, capsys) -> None:
+    from tagger_core.listening.int8_convs import int8_available
+
+    if not int8_available():
+        pytest.skip("no quantized CPU engine in torch")
+    db, music = setup
+    _accept_int8(tmp_path / "bundles" / "tiny-a")
+    common = ("--models", "tiny-a", "--workers", "1", "--json")
+    code, out, _ = run(capsys, "--db", db, "analyze", str(music), *common)
+    assert code == 0, out
+    assert json.loads(out)["forms"] == {"tiny-a": {"tiny_musicnn": "int8", "tiny_vgg": "float32"}}
+    code, out, _ = run(capsys, "--db", db, "analyze", "--all", "--force", "--float32", *common)
+    assert json.loads(out)["forms"] == {
+        "tiny-a": {"tiny_musicnn": "float32", "tiny_vgg": "float32"}
+    }
+    library = open_library(db)
+    with library.session() as s:
+        stored = [a.member_forms for a in s.query(Analysis).filter_by(status="ok")]
+    library.close()
+    assert stored == [["float32", "float32"]] * 2
