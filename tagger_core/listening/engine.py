@@ -276,7 +276,7 @@ class _Chunk:
 
 
 # -------------------------------------------------------------------- engine
-def _load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
+def load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
     out: list[Bundle] = []
     for item in bundles:
         bundle = load_bundle(item) if isinstance(item, str) else item
@@ -587,7 +587,7 @@ def analyze(
         raise ConfigError("--workers must be at least 1")
     cancel = cancel or threading.Event()
     started = time.perf_counter()
-    loaded = _load_bundles(bundles)
+    loaded = load_bundles(bundles)
     dev = pick_device(device)
     exact_float32(dev)
     n_threads = set_threads(threads)

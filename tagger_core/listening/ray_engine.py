@@ -40,7 +40,7 @@ from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import Bundle
 from tagger_core.listening.device import exact_float32, pick_device
-from tagger_core.listening.engine import _load_bundles, file_logits, prepare_ensemble
+from tagger_core.listening.engine import file_logits, load_bundles, prepare_ensemble
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
     DEFAULT_BUNDLES,
@@ -515,7 +515,7 @@ def analyze_on_ray(
     ray = import_ray()
     cancel = cancel or threading.Event()
     started = time.perf_counter()
-    loaded = _load_bundles(bundles)
+    loaded = load_bundles(bundles)
     with library.session() as session:
         work = pending_tracks(
             session,
