@@ -111,21 +111,24 @@ def describe_result(result: Any, selected: bool = False) -> str:
     skipped = getattr(result, "tracks_skipped", 0)
     if done == 0 and errors == 0 and not getattr(result, "cancelled", False):
         if not skipped:
-            return "No tracks to analyse."
-        which = "selected" if selected else "library"
-        plural = "All" if skipped != 1 else "The"
-        return (
-            f"{plural} {skipped:,} {which} track{'s are' if skipped != 1 else ' is'} "
-            "already analysed; nothing to do."
+            text = "No tracks to analyse."
+        else:
+            which = "selected" if selected else "library"
+            plural = "All" if skipped != 1 else "The"
+            text = (
+                f"{plural} {skipped:,} {which} track{'s are' if skipped != 1 else ' is'} "
+                "already analysed; nothing to do."
+            )
+    else:
+        rate = getattr(result, "realtime_factor", 0.0)
+        text = (
+            f"Analysed {done:,} tracks ({rate:.1f}× realtime), {errors:,} errors, "
+            f"{skipped:,} already up to date."
         )
-    rate = getattr(result, "realtime_factor", 0.0)
-    text = (
-        f"Analysed {done:,} tracks ({rate:.1f}× realtime), {errors:,} errors, "
-        f"{skipped:,} already up to date."
-    )
-    if getattr(result, "cancelled", False):
-        text = "Analysis cancelled; finished tracks are kept and the next run resumes. " + text
-    text += str(getattr(result, "predictions_note", ""))
+        if getattr(result, "cancelled", False):
+            text = "Analysis cancelled; finished tracks are kept and the next run resumes. " + text
+        text += str(getattr(result, "predictions_note", ""))
+    # calibrating from tags runs even when nothing was new: the tags may have changed
     fits = getattr(result, "auto_calibration", None) or {}
     lines = [str(f["summary"]) for f in fits.values() if f]
     if lines:

@@ -72,13 +72,11 @@ def print_auto_calibration(report: AnalysisReport) -> None:
 
 
 def analysis_json(report: AnalysisReport) -> dict[str, Any]:
-    """``analyze --json``'s object: the report, and per bundle its ``auto_calibration``."""
+    """``analyze --json``: the report, with ``auto_calibration`` and ``shift`` per bundle."""
     data = report.to_dict()
-    fits = data.pop("auto_calibration")
     data.pop("predictions_error")
     failed = bool(report.predictions_error)
     data["predictions_refreshed"] = None if failed else report.predictions_refreshed
-    data["per_bundle"] = {b: {"auto_calibration": fit} for b, fit in fits.items()}
     return data
 
 

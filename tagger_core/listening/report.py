@@ -106,8 +106,9 @@ class AnalysisReport:
         data = dict(self.__dict__)
         data.pop("analyzed_track_ids")
         shift, auto = data.pop("shift"), data.pop("auto_calibration")
+        bundles = dict.fromkeys([*self.bundle_ids, *auto, *shift])
         data["per_bundle"] = {
-            b: {"auto_calibration": auto.get(b), "shift": shift.get(b)} for b in self.bundle_ids
+            b: {"auto_calibration": auto.get(b), "shift": shift.get(b)} for b in bundles
         }
         data["realtime_factor"] = round(self.realtime_factor, 2)
         data["audio_hours"] = round(self.audio_seconds / 3600, 3)

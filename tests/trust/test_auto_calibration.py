@@ -109,8 +109,8 @@ def test_an_earlier_automatic_fit_is_replaced_when_tags_change(library, tagged) 
 
 def test_the_judge_activates_only_improvements_beyond_the_noise() -> None:
     rng = np.random.default_rng(0)
-    p = rng.random((400, 3))
-    y = (rng.random((400, 3)) < p).astype(float)
+    p = rng.random((2000, 3))
+    y = (rng.random((2000, 3)) < p).astype(float)
     sharpened = 1 / (1 + np.exp(-6 * (p - 0.5)))  # overconfident: worse ECE and NLL
     assert not interval_judge(p, sharpened, y).improved
     assert "not better beyond the noise: held-out NLL" in interval_judge(p, sharpened, y).reason
