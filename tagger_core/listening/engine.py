@@ -57,6 +57,7 @@ from tagger_core.listening.report import (
     AnalysisProgress,
     AnalysisReport,
     ProgressFn,
+    progress_of,
 )
 from tagger_core.listening.track_patches import (
     PatchJob,
@@ -276,6 +277,32 @@ class _Chunk:
 
 
 # -------------------------------------------------------------------- engine
+def pending_work(
+    library: Library,
+    loaded: Sequence[Bundle],
+    track_ids: Iterable[int] | None,
+    force: bool,
+    retry_errors: bool,
+) -> tuple[list[PendingTrack], int]:
+    """The tracks ``loaded`` still has to hear, and how many ``ok`` tracks were considered.
+
+    Both engines (local and Ray) start from this, so they skip and count alike.
+    """
+    with library.session() as session:
+        work = pending_tracks(
+            session,
+            [(b.id, b.version) for b in loaded],
+            track_ids,
+            force=force,
+            retry_errors=retry_errors,
+        )
+        stmt = select(func.count(Track.id)).where(Track.status == "ok")
+        if track_ids is not None:
+            stmt = stmt.where(Track.id.in_(set(track_ids)))
+        considered = session.scalar(stmt) or 0
+    return work, considered
+
+
 def load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
     out: list[Bundle] = []
     for item in bundles:
@@ -485,26 +512,8 @@ class _Run:
         if not force and now - self.last_progress < 0.25:
             return
         self.last_progress = now
-        rep = self.report
-        done = rep.tracks_done + len(rep.errors)
         elapsed = now - self.started
-        eta: float | None = None
-        if done and elapsed > 0:
-            if self.total_audio > 0 and rep.audio_seconds > 0:
-                eta = max(0.0, self.total_audio - rep.audio_seconds) * elapsed / rep.audio_seconds
-            else:
-                eta = (len(self.work) - done) * elapsed / done
-        self.progress(
-            AnalysisProgress(
-                done=done,
-                total=len(self.work),
-                audio_seconds=rep.audio_seconds,
-                elapsed=elapsed,
-                eta_seconds=eta,
-                errors=len(rep.errors),
-                path=path,
-            )
-        )
+        self.progress(progress_of(self.report, len(self.work), self.total_audio, elapsed, path))
 
     # ------------------------------------------------------------------ loop
     def execute(self, pool: Executor, prefetch: int) -> None:
@@ -599,18 +608,7 @@ def analyze(
         workers=n_workers,
         pool=pool,
     )
-    with library.session() as session:
-        work = pending_tracks(
-            session,
-            [(b.id, b.version) for b in loaded],
-            track_ids,
-            force=force,
-            retry_errors=retry_errors,
-        )
-        stmt = select(func.count(Track.id)).where(Track.status == "ok")
-        if track_ids is not None:
-            stmt = stmt.where(Track.id.in_(set(track_ids)))
-        considered = session.scalar(stmt) or 0
+    work, considered = pending_work(library, loaded, track_ids, force, retry_errors)
     report.tracks_total = len(work)
     report.tracks_skipped = max(0, considered - len(work))
     if not work or cancel.is_set():

@@ -32,22 +32,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy import func, select
 
 from tagger_core.db import Library
-from tagger_core.db.analysis_store import PendingTrack, pending_tracks, save_analysis, save_error
-from tagger_core.db.models import Track
+from tagger_core.db.analysis_store import PendingTrack, save_analysis, save_error
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import Bundle
 from tagger_core.listening.device import exact_float32, pick_device
-from tagger_core.listening.engine import file_logits, load_bundles, prepare_ensemble
+from tagger_core.listening.engine import (
+    file_logits,
+    load_bundles,
+    pending_work,
+    prepare_ensemble,
+)
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
     DEFAULT_BUNDLES,
     DEFAULT_MAX_PATCHES,
-    AnalysisProgress,
     AnalysisReport,
     ProgressFn,
+    progress_of,
 )
 from tagger_core.listening.track_patches import (
     PatchJob,
@@ -400,25 +403,9 @@ class _Writer:
     def notify(self) -> None:
         if self.progress is None:
             return
-        rep = self.report
-        done = rep.tracks_done + len(rep.errors)
         elapsed = time.perf_counter() - self.started
-        eta = None
-        if rep.audio_seconds > 0 and self.total_audio > 0:
-            eta = max(0.0, self.total_audio - rep.audio_seconds) * elapsed / rep.audio_seconds
-        elif done:
-            eta = (len(self.items) - done) * elapsed / done
-        self.progress(
-            AnalysisProgress(
-                done=done,
-                total=len(self.items),
-                audio_seconds=rep.audio_seconds,
-                elapsed=elapsed,
-                eta_seconds=eta,
-                errors=len(rep.errors),
-                path=self.last_path,
-            )
-        )
+        total = len(self.items)
+        self.progress(progress_of(self.report, total, self.total_audio, elapsed, self.last_path))
 
 
 def _connect(ray: Any, address: str | None) -> bool:
@@ -516,18 +503,7 @@ def analyze_on_ray(
     cancel = cancel or threading.Event()
     started = time.perf_counter()
     loaded = load_bundles(bundles)
-    with library.session() as session:
-        work = pending_tracks(
-            session,
-            [(b.id, b.version) for b in loaded],
-            track_ids,
-            force=force,
-            retry_errors=retry_errors,
-        )
-        stmt = select(func.count(Track.id)).where(Track.status == "ok")
-        if track_ids is not None:
-            stmt = stmt.where(Track.id.in_(set(track_ids)))
-        considered = session.scalar(stmt) or 0
+    work, considered = pending_work(library, loaded, track_ids, force, retry_errors)
     report = RayReport(bundles=[f"{b.id}@{b.version}" for b in loaded], pool="ray")
     report.tracks_total = len(work)
     report.tracks_skipped = max(0, considered - len(work))

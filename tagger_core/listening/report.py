@@ -115,4 +115,26 @@ class AnalysisReport:
         return data
 
 
+def progress_of(
+    report: AnalysisReport, total: int, total_audio: float, elapsed: float, path: str = ""
+) -> AnalysisProgress:
+    """Where a run stands, with an ETA from the audio done so far (or the tracks)."""
+    done = report.tracks_done + len(report.errors)
+    eta: float | None = None
+    if done and elapsed > 0:
+        if total_audio > 0 and report.audio_seconds > 0:
+            eta = max(0.0, total_audio - report.audio_seconds) * elapsed / report.audio_seconds
+        else:
+            eta = (total - done) * elapsed / done
+    return AnalysisProgress(
+        done=done,
+        total=total,
+        audio_seconds=report.audio_seconds,
+        elapsed=elapsed,
+        eta_seconds=eta,
+        errors=len(report.errors),
+        path=path,
+    )
+
+
 ProgressFn = Callable[[AnalysisProgress], None]
