@@ -135,4 +135,7 @@ def describe_result(result: Any, selected: bool = False) -> str:
         text += " " + "; ".join(f"{line[0].upper()}{line[1:]}" for line in lines) + "."
     if getattr(result, "auto_calibration_error", ""):
         text += f" Not calibrated from tags: {result.auto_calibration_error}"
+    # a shifted collection is the one thing here the librarian must act on: it comes last
+    shifts = getattr(result, "shift", None) or {}
+    text += "".join(f" ⚠ {s['warning']}" for s in shifts.values() if s and s.get("warning"))
     return text

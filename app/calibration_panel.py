@@ -141,13 +141,15 @@ class CalibrationPanel(QWidget):
         self.data: dict[str, Any] | None = None
         self.fit_result: dict[str, Any] | None = None
         self.applied: dict[str, Any] | None = None
+        #: per bundle, the last shift check (``ShiftResult.to_dict()``): an analysis's or a load's
+        self.shifts: dict[str, dict[str, Any]] = {}
         self.problem = calibration_problem()
 
         self.model_box = QComboBox()
         self.use_tags = QCheckBox("Also trust existing genre tags as labels")
         self.reload_button = QPushButton("Load")
         self.reload_button.clicked.connect(self.reload)
-        self.model_box.currentIndexChanged.connect(lambda _i: self.reload())
+        self.model_box.currentIndexChanged.connect(lambda _i: self._model_changed())
         self.use_tags.toggled.connect(lambda _c: self.reload())
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:"))
@@ -159,6 +161,8 @@ class CalibrationPanel(QWidget):
         self.set_summary.setWordWrap(True)
         self.state_label = QLabel("")
         self.state_label.setWordWrap(True)
+        self.shift_label = QLabel("")
+        self.shift_label.setWordWrap(True)
         self.set_table = QTableWidget(0, 4)
         self.set_table.setHorizontalHeaderLabels(["Label", "Positives", "Negatives", "At fit"])
         self.set_table.verticalHeader().setVisible(False)
@@ -265,6 +269,7 @@ class CalibrationPanel(QWidget):
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
         layout.addWidget(self.state_label)
+        layout.addWidget(self.shift_label)
         layout.addLayout(columns)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -302,6 +307,31 @@ class CalibrationPanel(QWidget):
             self.model_box.setCurrentIndex(ids.index(current))
         self.model_box.blockSignals(False)
         self._update_enabled()
+
+    def _model_changed(self) -> None:
+        self._show_shift()
+        self.reload()
+
+    def show_shifts(self, shifts: dict[str, dict[str, Any] | None]) -> None:
+        """Keep each bundle's newest shift check (an analysis's ``report.shift``) and show it."""
+        self.shifts.update({b: s for b, s in shifts.items() if s is not None})
+        self._show_shift()
+
+    def _show_shift(self) -> None:
+        """The selected model's shift check: the warning, "no shift", or nothing when untested."""
+        check = self.shifts.get(self.bundle_id or "")
+        if check is None:
+            self.shift_label.setText("")
+        elif check.get("shifted") is None:
+            reason = check.get("reason") or "no test could be made"
+            self.shift_label.setText(f"Shift not checked: {_html(reason)}.")
+        elif check.get("warning"):
+            self.shift_label.setText(f"<b>⚠ Shift:</b> {_html(check['warning'])}")
+        else:
+            self.shift_label.setText(
+                f"No shift: this collection resembles {_html(check['reference'])} "
+                f"(MMD² {check['statistic']:.3g}, p = {check['p_value']:.3g})."
+            )
 
     def _update_enabled(self, busy: bool = False) -> None:
         reason = self.problem or (
@@ -377,6 +407,8 @@ class CalibrationPanel(QWidget):
         self._show_set()
         self._show_calibrations(data["calibrations"])
         self._show_state()
+        if data.get("shift") is not None:
+            self.show_shifts({data["bundle_id"]: data["shift"]})
         self.policy_form.set_policy(data["policy"])
         self.update_counts()
         self.message.setText("")
@@ -571,3 +603,7 @@ class CalibrationPanel(QWidget):
         text = what + f"{result['flagged']:,} tracks flagged for review."
         self.message.setText(text)
         return text
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -57,6 +57,21 @@ def _arrays(session: Any, bundle_id: str, calibration: Any) -> dict[str, Any]:
     }
 
 
+def _shift(library: Any, bundle_id: str) -> dict[str, Any]:
+    """The library's shift check against the data of the bundle's active calibration.
+
+    A permutation test over up to a thousand tracks a side: seconds, so it runs here.
+    """
+    from tagger_core.errors import TaggerError
+    from tagger_core.trust.shift import check_shift
+
+    try:
+        return check_shift(library, bundle_id).to_dict()
+    except TaggerError as err:  # e.g. stored analyses of differing widths: say so, go on
+        return {"bundle": bundle_id, "statistic": None, "p_value": None, "shifted": None,
+                "reason": str(err), "warning": None}  # fmt: skip
+
+
 def _calibration_rows(session: Any, bundle_id: str) -> list[dict[str, Any]]:
     from tagger_core.trust.archive_calibration import list_calibrations
 
@@ -86,9 +101,9 @@ def panel_data(
     library = open_library(db_path)
     try:
         with library.session() as s:
-            report(0, 3, "calibration set")
+            report(0, 4, "calibration set")
             cal_set = build_calibration_set(s, bundle_id, use_tags)
-            report(1, 3, "calibrations")
+            report(1, 4, "calibrations")
             active = active_calibration(s, bundle_id, cal_set.version)
             out: dict[str, Any] = {
                 "bundle_id": bundle_id,
@@ -101,10 +116,12 @@ def panel_data(
                 "active_id": active.id if active is not None else None,
                 "policy": load_policy(s).to_dict(),
             }
-            report(2, 3, "outputs")
+            report(2, 4, "outputs")
             out.update(_arrays(s, bundle_id, active))
-            report(3, 3, "")
-            return out
+        report(3, 4, "shift check")
+        out["shift"] = _shift(library, bundle_id)
+        report(4, 4, "")
+        return out
     finally:
         library.close()
 

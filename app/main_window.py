@@ -669,6 +669,7 @@ class MainWindow(QMainWindow):
             return None
         def done(result: Any) -> str:
             self.train_from_tags.update_from(result)
+            self.calibration.show_shifts(getattr(result, "shift", None) or {})
             return describe_result(result, selected=ids is not None)
 
         return self.start_job(

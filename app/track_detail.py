@@ -30,8 +30,9 @@ from app.preview import Player
 from app.spectrogram import load_clip, log_mel, to_rgb
 from app.workers import Job
 from tagger_core.db import Library
-from tagger_core.db.models import Analysis, Prediction, Track
+from tagger_core.db.models import Analysis, Calibration, Prediction, Track
 from tagger_core.labels.tasks import task_bundles
+from tagger_core.trust.conformal import label_set
 from tagger_core.trust.predictions import UNCALIBRATED_MARK
 
 
@@ -51,6 +52,8 @@ class TrackDetail:
     uncalibrated: set[str] = field(default_factory=set)
     instruments: tuple[dict[str, float], dict[str, float]] | None = None
     flag_reasons: list[str] = field(default_factory=list)
+    #: per task, the conformal label-set line when the prediction's calibration has one
+    label_sets: dict[str, str] = field(default_factory=dict)
     flagged: bool = False
     analysis_error: str | None = None
 
@@ -60,6 +63,14 @@ def box_title(task: str, calibrated: bool) -> str:
     what = "Predicted genres" if task == "genre" else "Instrument families"
     how = "calibrated" if calibrated else "uncalibrated scores"
     return f"{what} ({how}, ± member spread)"
+
+
+def label_set_text(confidences: dict[str, float], conformal: dict[str, Any]) -> str:
+    """The conformal set as a line: the labels that hold all true ones at the coverage given."""
+    labels = tuple(confidences)
+    names = label_set([float(confidences[k]) for k in labels], conformal, labels)
+    coverage = f"{float(conformal['target']) * 100:g} %"
+    return f"Label set at {coverage} coverage: {', '.join(names) if names else '(empty)'}"
 
 
 def reason_text(reason: Any) -> str:
@@ -119,6 +130,11 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
                 continue
             if (p.summary or "").endswith(UNCALIBRATED_MARK):
                 detail.uncalibrated.add(task)
+            # the set's threshold belongs to the calibration these confidences came from
+            calibration = s.get(Calibration, p.calibration_id) if p.calibration_id else None
+            conformal = (calibration.params or {}).get("conformal") if calibration else None
+            if conformal and p.confidences:
+                detail.label_sets[task] = label_set_text(dict(p.confidences), conformal)
             detail.flagged = detail.flagged or bool(p.flagged)
             detail.flag_reasons.extend(reason_text(r) for r in (p.flag_reasons or []))
         return detail
@@ -186,9 +202,18 @@ class TrackDetailPanel(QWidget):
         self.genre_bars = ConfidenceBars()
         self.instrument_bars = ConfidenceBars()
         self.genre_box = genre_box = QGroupBox(box_title("genre", calibrated=True))
-        QVBoxLayout(genre_box).addWidget(self.genre_bars)
         self.inst_box = inst_box = QGroupBox(box_title("instruments", calibrated=True))
-        QVBoxLayout(inst_box).addWidget(self.instrument_bars)
+        #: per task, the conformal label set under the bars (hidden when there is none)
+        self.set_labels = {"genre": QLabel(""), "instruments": QLabel("")}
+        for box, bars, task in (
+            (genre_box, self.genre_bars, "genre"),
+            (inst_box, self.instrument_bars, "instruments"),
+        ):
+            box_layout = QVBoxLayout(box)
+            box_layout.addWidget(bars)
+            self.set_labels[task].setWordWrap(True)
+            self.set_labels[task].setVisible(False)
+            box_layout.addWidget(self.set_labels[task])
 
         self.label_editor = LabelEditor(library)
         self.label_editor.changed.connect(self.decisions_changed)
@@ -255,6 +280,9 @@ class TrackDetailPanel(QWidget):
             self.tags_form.removeRow(0)
         self.raw_tree.clear()
         self.spectrogram.clear()
+        for task, label in self.set_labels.items():
+            label.setText(d.label_sets.get(task, "") if d is not None else "")
+            label.setVisible(bool(label.text()))
         self.spectrogram_note.setText("")
         if d is None:
             self.heading.setText("No track selected")
