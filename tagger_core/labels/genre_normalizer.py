@@ -171,14 +171,15 @@ class GenreNormalizer:
         return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "genre synonym file") -> dict[str, Any]:
+    """A user-editable TOML table; a missing or broken file is a one-line ``ConfigError``."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"genre synonym file not found: {path}") from None
+        raise ConfigError(f"{what} not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"genre synonym file {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"{what} {path} is not valid TOML: {err}") from None
 
 
 def _parse(data: dict[str, Any], path: Path) -> tuple[dict[str, list[str]], dict[int, str]]:
@@ -206,9 +207,9 @@ def load_genre_normalizer(extra: str | Path | None = None) -> GenreNormalizer:
     if extra is None:
         return _default_normalizer()
     base_path = resource_path("taxonomies", "genre_synonyms.toml")
-    synonyms, numbers = _parse(_read_toml(base_path), base_path)
+    synonyms, numbers = _parse(read_toml(base_path), base_path)
     extra_path = Path(extra)
-    extra_data = _read_toml(extra_path)
+    extra_data = read_toml(extra_path)
     more, more_numbers = _parse(extra_data, extra_path)
     unmap = extra_data.get("unmap", [])
     if not isinstance(unmap, list):
@@ -227,4 +228,4 @@ def load_genre_normalizer(extra: str | Path | None = None) -> GenreNormalizer:
 @lru_cache(maxsize=1)
 def _default_normalizer() -> GenreNormalizer:
     path = resource_path("taxonomies", "genre_synonyms.toml")
-    return GenreNormalizer(*_parse(_read_toml(path), path))
+    return GenreNormalizer(*_parse(read_toml(path), path))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger_core.errors import ConfigError
-from tagger_core.labels.genre_normalizer import genre_key
+from tagger_core.labels.genre_normalizer import genre_key, read_toml
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
 from tagger_core.resources import resource_path
 
@@ -34,6 +33,8 @@ INSTRUMENTS_FIELD = "INSTRUMENTS"
 _CREDIT = re.compile(r"\(([^()]+)\)\s*$")
 _LIST_SPLIT = re.compile(r"\s*(?:;|,|/|\||\x00)\s*")
 _FREEFORM = "----:com.apple.itunes:"
+
+NAME_FILE = "instrument name file"
 
 
 @dataclass(frozen=True)
@@ -117,16 +118,6 @@ def credited_instruments(
     return list(dict.fromkeys(out))
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"instrument name file not found: {path}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"instrument name file {path} is not valid TOML: {err}") from None
-
-
 def _families(data: dict[str, Any], path: Path) -> dict[str, list[str]]:
     families = data.get("families", {})
     if not isinstance(families, dict) or not all(
@@ -147,9 +138,9 @@ def load_instrument_normalizer(extra: str | Path | None = None) -> InstrumentNor
     if extra is None:
         return _default_normalizer()
     base_path = resource_path("taxonomies", "instrument_names.toml")
-    merged = _families(_read(base_path), base_path)
+    merged = _families(read_toml(base_path, NAME_FILE), base_path)
     extra_path = Path(extra)
-    data = _read(extra_path)
+    data = read_toml(extra_path, NAME_FILE)
     unmap = data.get("unmap", [])
     if not isinstance(unmap, list):
         raise ConfigError(f"{extra_path}: unmap must be a list of strings")
@@ -163,4 +154,4 @@ def load_instrument_normalizer(extra: str | Path | None = None) -> InstrumentNor
 @lru_cache(maxsize=1)
 def _default_normalizer() -> InstrumentNormalizer:
     path = resource_path("taxonomies", "instrument_names.toml")
-    return InstrumentNormalizer(_families(_read(path), path))
+    return InstrumentNormalizer(_families(read_toml(path, NAME_FILE), path))
