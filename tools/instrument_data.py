@@ -1,16 +1,27 @@
-"""Render the instrument-family dataset (the recipe of the `instrument-family` bundle).
+"""Render the instrument-family dataset (the v2 recipe of the `instrument-family` bundle).
 
 Debian packages: ``fluidsynth fluid-soundfont-gm timgm6mb-soundfont
-musescore-general-soundfont-small``; PyPI: ``mido music21`` (music21 ships the
-score corpus). Nothing is downloaded at run time.
+musescore-general-soundfont-small opl3-soundfont timidity freepats``; PyPI:
+``mido music21`` (music21 ships the score corpus). Nothing is downloaded.
 
     .venv/bin/python tools/instrument_data.py --out /tmp/instrument-data
 
-Writes ``train.npz``, ``val.npz`` and ``test.npz`` (log-mel ``features``
-float16 ``[N, frames, 64]``, ``labels`` uint8 ``[N, 11]``, ``soundfont``,
-``drums``, ``source``) and ``dataset.json`` (recipe and statistics). Train and
-validation clips use the training soundfonts (alternating); the test clips use
-only the held-out soundfont and held-out corpus scores.
+Sources are grouped by the sample data they share (``tools/soundfont_samples.py``):
+{FluidR3_GM, MuseScore_General_Lite}, {TimGM6mb}, {OPL-3 FM} and {freepats,
+rendered by TiMidity++}. Training and validation clips come from the first three
+groups (validation: other seeds, i.e. other notes, mixes and degradations); both
+test splits come only from freepats, restricted to the programs whose samples no
+other source holds, and from held-out corpus scores:
+
+* ``test``: the training mix recipe (1–4 families, 30 % drums, rooms, levels
+  from quiet to clipped, MP3/Vorbis round trips);
+* ``test_dense``: a mix recipe no member was trained on (5–6 instruments,
+  families may repeat, always drums, always a long room).
+
+Each split is ``<split>.npz`` (log-mel ``features`` float16 ``[N, frames, 64]``;
+for ``train`` uint8 in steps of 1/32 logC, half the size,
+``labels`` uint8 ``[N, 11]``, ``source``, ``drums``, ``programs``, per-clip
+degradation columns) and ``dataset.json`` holds the recipe and statistics.
 """
 
 from __future__ import annotations
@@ -26,13 +37,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tagger_core.labels.frontend_config import FrontendConfig
+from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
 from tagger_core.listening.frontend import LogMelFrontend  # noqa: E402
 from tagger_core.training import instrument_data as recipe  # noqa: E402
-
-TRAIN_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
-TEST_SOUNDFONT = "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"
-SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
 
 
 def featurize_with(frontend: LogMelFrontend):
@@ -43,92 +50,121 @@ def featurize_with(frontend: LogMelFrontend):
     return featurize
 
 
-def build_split(name, n_clips, soundfonts, scores, args, frontend, log):
-    clips = recipe.make_clips(SPLIT_SEEDS[name] + 1000 * args.seed, n_clips, args.seconds, scores)
-    which = np.arange(n_clips) % len(soundfonts)
+def build_split(name, scores_by_part, args, frontend, log):
+    seed, mix_name, per_source, program_set, score_part = recipe.SPLITS[name]
+    mix = recipe.MIXES[mix_name]
+    programs = recipe.PROGRAM_SETS.get(program_set) if program_set else None
+    scale = args.clips / 100.0
     n_frames = frontend.config.n_frames(int(args.seconds * frontend.config.sr))
-    feats = np.zeros((n_clips, n_frames, frontend.config.n_mels), np.float16)
-    for k, soundfont in enumerate(soundfonts):
-        idx = np.flatnonzero(which == k)
-        subset = [clips[i] for i in idx]
-        feats[idx] = recipe.render_dataset(
-            subset, soundfont, args.seconds, featurize_with(frontend),
-            progress=lambda done, total, s=soundfont: log(f"{name}: {Path(s).name} {done}/{total}"),
+    feats, clips, source_of = [], [], []
+    for k, (source, n_full) in enumerate(per_source.items()):
+        n = max(1, int(round(n_full * scale)))
+        specs = recipe.make_clips(
+            seed * 100 + k + 1000 * args.seed,
+            n,
+            args.seconds,
+            scores_by_part[score_part],
+            programs=programs,
+            mix=mix,
+        )
+        part = recipe.render_dataset(
+            specs, recipe.SOURCES[source][1], args.seconds, featurize_with(frontend),
+            progress=lambda done, total, s=source: log(f"{name}: {s} {done}/{total}"),
         )  # fmt: skip
+        feats.append(part[:, :n_frames])
+        clips += specs
+        source_of += [source] * n
     labels = np.stack([c.label_vector() for c in clips])
     drums = np.array([c.drums for c in clips])
-    sources = np.array([c.source for c in clips])
-    programs = np.array(
-        [",".join(str(p.program) for p in c.parts if p.family) for c in clips]
-    )
+    kinds = np.array([c.source for c in clips])
+    degradations = [c.extra["degradation"] for c in clips]
+    features = np.concatenate(feats)
+    if name == "train":  # uint8 logC steps: half the size, so the set fits a GPU machine's upload
+        steps = np.round(features.astype(np.float32) / recipe.TRAIN_FEATURE_STEP)
+        features = np.clip(steps, 0, 255).astype(np.uint8)
     np.savez_compressed(
-        args.out / f"{name}.npz", features=feats, labels=labels, soundfont=which, drums=drums,
-        source=sources, programs=programs,
+        args.out / f"{name}.npz", features=features, labels=labels,
+        source=np.array(source_of), drums=drums, music=kinds,
+        programs=np.array([",".join(str(p.program) for p in c.parts if p.family) for c in clips]),
+        rt60=np.array([d.rt60 for d in degradations], np.float32),
+        gain_db=np.array([d.gain_db for d in degradations], np.float32),
+        codec=np.array([d.codec for d in degradations]),
     )  # fmt: skip
     stats = recipe.dataset_statistics(labels, drums)
-    stats["soundfonts"] = [Path(s).name for s in soundfonts]
-    stats["corpus_clips"] = int(sum(s.startswith("corpus") for s in sources))
+    stats["sources"] = {s: int(source_of.count(s)) for s in per_source}
+    stats["groups"] = sorted({recipe.SOURCES[s][0] for s in per_source})
+    stats["mix"] = mix_name
+    stats["programs"] = program_set or "all mapped GM programs"
+    stats["corpus_clips"] = int(sum(k.startswith("corpus") for k in kinds))
+    stats["rooms"] = int(sum(d.rt60 > 0 for d in degradations))
+    stats["clipped"] = int(sum(d.gain_db > 0 for d in degradations))
+    stats["codecs"] = {c: int(sum(d.codec == c for d in degradations)) for c in ("mp3", "vorbis")}
     return stats
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--train", type=int, default=4000, help="training clips")
-    parser.add_argument("--val", type=int, default=500, help="validation clips")
-    parser.add_argument("--test", type=int, default=1000, help="held-out test clips")
+    parser.add_argument("--splits", default=",".join(recipe.SPLITS), help="comma-separated")
+    parser.add_argument(
+        "--clips",
+        type=float,
+        default=100.0,
+        help="percent of each split's clip counts to render (tests use a few)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
     parser.add_argument("--scores", type=int, default=60, help="music21 Bach scores to use")
     parser.add_argument("--test-scores", type=int, default=12, help="of which held out for test")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-soundfont", action="append", help="repeatable")
-    parser.add_argument("--test-soundfont", default=TEST_SOUNDFONT)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     t0 = time.time()
 
     def log(msg: str) -> None:
         print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True)
 
-    train_sfs = tuple(args.train_soundfont or TRAIN_SOUNDFONTS)
     scores = recipe.load_corpus_scores(args.scores) if args.scores else []
-    n_test_scores = min(args.test_scores, len(scores) // 2)
-    cut = len(scores) - n_test_scores
-    train_scores, test_scores = scores[:cut], scores[cut:]
-    log(f"{len(scores)} corpus scores ({len(test_scores)} held out)")
+    cut = len(scores) - min(args.test_scores, len(scores) // 2)
+    scores_by_part = {"train": scores[:cut], "test": scores[cut:]}
+    log(f"{len(scores)} corpus scores ({len(scores) - cut} held out for test)")
     config = FrontendConfig.am23_resnet()
     frontend = LogMelFrontend(config)
-    stats = {
-        "train": build_split("train", args.train, train_sfs, train_scores, args, frontend, log),
-        "val": build_split("val", args.val, train_sfs, train_scores, args, frontend, log),
-        "test": build_split(
-            "test", args.test, (args.test_soundfont,), test_scores, args, frontend, log
-        ),
-    }
+    stats = {}
+    for name in args.splits.split(","):
+        stats[name] = build_split(name, scores_by_part, args, frontend, log)
+        log(f"{name}: {stats[name]['clips']} clips")
     manifest = {
         "recipe": {
+            "version": 2,
             "command": "python tools/instrument_data.py "
             + " ".join(sys.argv[1:] if argv is None else argv),
             "seed": args.seed,
-            "split_seeds": SPLIT_SEEDS,
+            "splits": {k: {"seed": v[0], "mix": v[1], "clips_per_source": v[2],
+                           "programs": v[3] or "all", "scores": v[4]}
+                       for k, v in recipe.SPLITS.items()},
+            "sources": {k: {"group": g, "file": Path(f).name}
+                        for k, (g, f) in recipe.SOURCES.items()},
+            "mixes": {k: vars(m) | {"instrument_probs": list(m.instrument_probs)}
+                      for k, m in recipe.MIXES.items()},
             "clip_seconds": args.seconds,
-            "render": "fluidsynth -n -i -g 0.4 -r 32000 -O float -R 1 -C 1, soxr to 16 kHz, mono",
-            "level": "peak-normalised then gain uniform in [-24, -1] dB",
-            "instruments_per_clip_probs": list(recipe.N_INSTRUMENT_PROBS),
-            "drum_fraction": 0.3,
+            "render": "fluidsynth -n -i -g 0.4 -r 32000 -O float -R 1 -C 1 (soundfonts) or "
+                      "timidity -c freepats.cfg -s 32000 (freepats); soxr to 16 kHz, mono",
+            "degradation": "tagger_core/training/degradation.py: generated room impulse "
+                           "response (RT60, wet share), peak-normalised gain with hard or tanh "
+                           "clipping above 0 dBFS, MP3/Vorbis round trip at libsndfile "
+                           "compression 0.5-0.95 (MP3 about 20-27 kbit/s at 16 kHz mono)",
             "corpus": f"music21 corpus, first {len(scores)} Bach scores by path "
-                      f"({len(test_scores)} last ones only in test)",
-            "corpus_fraction": 0.35,
-            "train_soundfonts": [Path(s).name for s in train_sfs],
-            "test_soundfont": Path(args.test_soundfont).name,
+                      f"({len(scores) - cut} last ones only in the test splits)",
+            "freepats_disjoint_programs": list(recipe.FREEPATS_DISJOINT_PROGRAMS),
             "gm_program_to_family": {str(k): v for k, v in sorted(recipe.GM_FAMILY.items())},
             "preprocessing": config.to_dict(),
+            "train_feature_step": recipe.TRAIN_FEATURE_STEP,
             "elapsed_s": round(time.time() - t0, 1),
         },
         "statistics": stats,
-    }
-    (args.out / "dataset.json").write_text(json.dumps(manifest, indent=2))
+    }  # fmt: skip
+    (args.out / "dataset.json").write_text(json.dumps(manifest, indent=2, default=str))
     log(f"done: {args.out}")
     return 0
 

@@ -1,10 +1,10 @@
 """Rebuild the shipped bundles' ``shift_reference.npz`` (see ``tagger_core.trust.shift``).
 
 The reference set is the first ``--clips`` validation clips of the
-instrument-family recipe (``tools/instrument_data.py``: split seed 2, the
-training soundfonts FluidR3_GM and TimGM6mb alternating, 35 % Bach corpus
-excerpts when music21 is installed). For ``instrument-family`` these are the
-clips its shipped temperature was fitted on. ``genre`` and ``instruments``
+instrument-family v2 recipe (``tools/instrument_data.py``, split ``val``: its
+seed, mix and per-source shares of FluidR3_GM, MuseScore_General_Lite, TimGM6mb
+and OPL-3 FM; 35 % Bach corpus excerpts when music21 is installed), i.e. a
+prefix of the very clips that v2's shipped temperature was fitted on. ``genre`` and ``instruments``
 (pretrained musicnn) come with no validation data we could ship, so they get
 the same rendered clips: a documented, reproducible reference that says
 "unlike rendered General-MIDI music", not "unlike their training data".
@@ -28,7 +28,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,9 +40,7 @@ from tagger_core.listening import analyze_and_predict  # noqa: E402
 from tagger_core.training import instrument_data as recipe  # noqa: E402
 from tagger_core.trust.shift import REFERENCE_FILE, load_features, save_reference  # noqa: E402
 
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
-VAL_SPLIT_SEED = 2
-TRAIN_SCORES = 48  # the recipe's 60 scores minus the 12 held out for its test split
+TRAIN_SCORES = 48  # the recipe's 60 scores minus the 12 held out for its test splits
 SR = 16000
 
 
@@ -54,16 +51,21 @@ def render(out: Path, n_clips: int, seconds: float, seed: int) -> tuple[int, str
         corpus = f"with Bach corpus excerpts ({len(scores)} scores)"
     except TaggerError:
         scores, corpus = [], "without corpus excerpts (music21 not installed)"
-    clips = recipe.make_clips(VAL_SPLIT_SEED + 1000 * seed, n_clips, seconds, scores)
-    which = np.arange(n_clips) % len(SOUNDFONTS)
-    for k, soundfont in enumerate(SOUNDFONTS):
-        idx = np.flatnonzero(which == k)
-        for start in range(0, len(idx), 200):
-            part = idx[start : start + 200]
-            audio = recipe.render_clips([clips[i] for i in part], soundfont, seconds, sr=SR)
-            for i, clip_audio in zip(part, audio, strict=True):
-                sf.write(out / f"val_{i:04d}.wav", clip_audio, SR, subtype="PCM_16")
-    return n_clips, corpus
+    split_seed, mix_name, per_source, _, _ = recipe.SPLITS["val"]
+    total = sum(per_source.values())
+    written = 0
+    for k, (source, n_full) in enumerate(per_source.items()):
+        n = max(1, round(n_clips * n_full / total))
+        clips = recipe.make_clips(split_seed * 100 + k + 1000 * seed, n, seconds, scores,
+                                  mix=recipe.MIXES[mix_name])  # fmt: skip
+        for start in range(0, n, 200):
+            part = clips[start : start + 200]
+            audio = recipe.render_clips(part, recipe.SOURCES[source][1], seconds, sr=SR)
+            for clip, clip_audio in zip(part, audio, strict=True):
+                sf.write(out / f"val_{source}_{clip.index:04d}.wav", clip_audio, SR,
+                         subtype="PCM_16")  # fmt: skip
+        written += n
+    return written, corpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             source = (
                 f"{len(feats)} validation clips of the instrument-family recipe "
                 f"(tools/make_shift_reference.py --clips {args.clips} --seed {args.seed}; "
-                f"FluidR3_GM/TimGM6mb, {corpus})"
+                f"v2 recipe: FluidR3_GM, MuseScore_General_Lite, TimGM6mb, OPL-3_FM, {corpus})"
             )
             path = bundle.path / REFERENCE_FILE
             save_reference(path, feats, source, bundle.version)

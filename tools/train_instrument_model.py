@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
+from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES as FAMILIES  # noqa: E402
 from tagger_core.listening.models.resnet import AM23ResNet, count_parameters  # noqa: E402
-from tagger_core.training.instrument_data import FAMILIES  # noqa: E402
 from tagger_core.training.patch_dataset import PatchDataset  # noqa: E402
 from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
 
@@ -38,9 +38,29 @@ STRIDES = (2, 2, 2)  # a strided first stage: 4x less compute than (1, 2, 2) on 
 PATCH_SECONDS = 4.0
 
 
-def load_split(data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+def load_split(data: Path, name: str, step: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features as float16 (uint8 training features are multiplied back by ``step``)."""
     with np.load(data / f"{name}.npz") as z:
-        return z["features"], z["labels"]
+        features = z["features"]
+        if features.dtype == np.uint8:
+            features = (features.astype(np.float32) * (step or 1.0)).astype(np.float16)
+        return features, z["labels"]
+
+
+def recorded_arguments(argv: list[str]) -> str:
+    """The arguments that decide the weights: how the run was split into processes
+    (``--seeds``, ``--work``, ``--assemble``) does not."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--seeds", "--work"):
+            skip = True
+            continue
+        if arg != "--assemble" and not arg.startswith(("--seeds=", "--work=")):
+            out.append(arg)
+    return " ".join(out)
 
 
 def sha256(path: Path) -> str:
@@ -73,6 +93,10 @@ def main(argv=None) -> int:
         "--threads", type=int, default=1,
         help="torch threads (1 is 5x faster than 2 on this 2-core machine when others load it)",
     )  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
+    parser.add_argument("--workers", type=int, default=0, help="data loader processes")
+    parser.add_argument("--machine", default="2 shared CPU cores",
+                        help="recorded in the manifest")  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     work = args.work or args.data / "ckpt"
@@ -80,7 +104,8 @@ def main(argv=None) -> int:
     args.bundle.mkdir(parents=True, exist_ok=True)
     config = FrontendConfig.am23_resnet()
     patch_frames = config.frames_for_seconds(PATCH_SECONDS)
-    x_train, y_train = load_split(args.data, "train")
+    recipe = json.loads((args.data / "dataset.json").read_text())["recipe"]
+    x_train, y_train = load_split(args.data, "train", recipe.get("train_feature_step"))
     x_val, y_val = load_split(args.data, "val")
     seeds = range(args.members) if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     for seed in [] if args.assemble else seeds:
@@ -89,6 +114,7 @@ def main(argv=None) -> int:
         train_cfg = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, seed=seed,
             patience=args.patience, threads=args.threads, checkpoint=str(work / f"member{seed}.pt"),
+            device=args.device, workers=args.workers,
         )  # fmt: skip
         trainer = Trainer(model, torch.nn.functional.binary_cross_entropy_with_logits, train_cfg)
         t0 = time.time()
@@ -123,10 +149,11 @@ def main(argv=None) -> int:
     manifest = {
         "format": 1,
         "id": BUNDLE_ID,
-        "version": "1.0.0",
+        "version": "2.0.0",
         "task": "instruments",
         "description": "NSynth instrument families: a deep ensemble of 5 AM'23 ResNets "
-        "trained on General MIDI renderings (this project's own weights).",
+        "trained on three sample-disjoint General MIDI sources (FluidR3/MuseScore, TimGM6mb, "
+        "OPL-3 FM) with rooms, levels and lossy codecs (this project's own weights).",
         "raw_labels": list(FAMILIES),
         "output_activation": "sigmoid",
         "preprocessing": config.to_dict(),
@@ -138,19 +165,23 @@ def main(argv=None) -> int:
             "name": "MIT",
             "file": "LICENSE.txt",
             "attribution": "Music Archive Tagger contributors; trained on audio rendered from "
-            "music21's corpus and generated MIDI with Debian's General MIDI soundfonts",
+            "music21's corpus and generated MIDI with Debian's General MIDI soundfonts "
+            "(FluidR3_GM, MuseScore_General_Lite, TimGM6mb, OPL-3_FM_128M)",
         },
         "provenance": {
             "data": dataset,
             "training": {
-                "command": "python tools/train_instrument_model.py " + " ".join(
-                    sys.argv[1:] if argv is None else argv),
-                "optimizer": "Adam lr 1e-3", "loss": "binary cross-entropy (sigmoid)",
-                "batch_size": args.batch_size, "max_epochs": args.epochs,
+                "command": "python tools/train_instrument_model.py "
+                + recorded_arguments(sys.argv[1:] if argv is None else argv),
+                "optimizer": "Adam lr 1e-3",
+                "loss": "binary cross-entropy (sigmoid)",
+                "batch_size": args.batch_size,
+                "max_epochs": args.epochs,
                 "early_stopping_patience": args.patience,
                 "augmentation": "random 4 s crop of 5 s clips, clip mixing (p=0.3, mel power "
                 "sum, label union), one frequency and one time mask (p=0.5)",
-                "machine": f"2 shared CPU cores, torch.set_num_threads({args.threads})",
+                "machine": f"{args.machine}, device {args.device}, "
+                f"torch.set_num_threads({args.threads}), {args.workers} loader workers",
                 "seconds_total": round(sum(m["training"]["seconds"] for m in members), 1),
                 "torch": torch.__version__,
             },

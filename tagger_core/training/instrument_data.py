@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import soxr
 
 from tagger_core.errors import TaggerError
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
+from tagger_core.training.degradation import Degradation, degrade, draw_degradation
 
 FAMILIES: tuple[str, ...] = INSTRUMENT_FAMILIES
 
@@ -65,7 +66,7 @@ FAMILY_RANGE: dict[str, tuple[int, int]] = {
 
 _CHORDAL = {"keyboard", "guitar", "organ", "string", "mallet", "brass"}
 DRUM_CHANNEL = 9
-MELODIC_CHANNELS = (0, 1, 2, 3)
+MELODIC_CHANNELS = (0, 1, 2, 3, 4, 5)
 TICKS_PER_SECOND = 960  # 480 ticks per beat at 120 bpm
 
 
@@ -263,6 +264,37 @@ def corpus_excerpt(
 N_INSTRUMENT_PROBS = (0.35, 0.3, 0.2, 0.15)  # 1, 2, 3, 4 instruments
 
 
+@dataclass(frozen=True)
+class MixRecipe:
+    """How a clip's instruments, drums and degradation are drawn.
+
+    The default is v1's recipe (1–4 distinct families, 30 % drums, no degradation
+    beyond the level); ``degrade`` adds a :class:`Degradation` per clip (rooms,
+    quiet to clipped levels, lossy codecs), drawn after everything else so the
+    notes of a seed stay those of v1.
+    """
+
+    instrument_probs: tuple[float, ...] = N_INSTRUMENT_PROBS  # P(1), P(2), … instruments
+    distinct_families: bool = True
+    drum_fraction: float = 0.3
+    corpus_fraction: float = 0.35
+    degrade: bool = False
+    room_prob: float = 0.5
+    rt60_range: tuple[float, float] = (0.15, 1.8)
+    gain_range: tuple[float, float] = (-30.0, 6.0)
+    codec_prob: float = 0.3
+
+
+#: v2's training recipe: v1's mixes plus rooms, levels from quiet to clipped and codecs.
+V2_TRAINING_MIX = MixRecipe(degrade=True)
+#: A mix no v2 member was trained on: 5–6 instruments (families may repeat), always
+#: drums, always a long room (RT60 2–3 s, longer than any in training).
+DENSE_UNSEEN_MIX = MixRecipe(
+    instrument_probs=(0.0, 0.0, 0.0, 0.0, 0.5, 0.5), distinct_families=False,
+    drum_fraction=1.0, degrade=True, room_prob=1.0, rt60_range=(2.0, 3.0),
+)  # fmt: skip
+
+
 def make_clip(
     rng: np.random.Generator,
     index: int,
@@ -270,10 +302,17 @@ def make_clip(
     scores: Sequence[Score] = (),
     corpus_fraction: float = 0.35,
     drum_fraction: float = 0.3,
+    programs: Collection[int] | None = None,
+    mix: MixRecipe | None = None,
 ) -> ClipSpec:
-    """Draw one clip: 1–4 distinct families, a program for each, their notes and mix."""
-    n = int(rng.choice([1, 2, 3, 4], p=N_INSTRUMENT_PROBS))
-    families = [FAMILIES[i] for i in rng.choice(len(FAMILIES), size=n, replace=False)]
+    """Draw one clip: its families, a program for each (among ``programs`` when given),
+    their notes, mix and, for a degrading ``mix``, its room, level and codec."""
+    if mix is not None:
+        corpus_fraction, drum_fraction = mix.corpus_fraction, mix.drum_fraction
+    probs = mix.instrument_probs if mix is not None else N_INSTRUMENT_PROBS
+    n = int(rng.choice(np.arange(1, len(probs) + 1), p=probs))
+    distinct = mix is None or mix.distinct_families
+    families = [FAMILIES[i] for i in rng.choice(len(FAMILIES), size=n, replace=not distinct)]
     use_corpus = bool(scores) and rng.random() < corpus_fraction
     if use_corpus:
         score_index = int(rng.integers(len(scores)))
@@ -284,9 +323,14 @@ def make_clip(
         source = "phrase"
     parts = []
     for channel, family, notes in zip(MELODIC_CHANNELS, families, note_lists, strict=False):
+        choices = programs_of(family)
+        if programs is not None:
+            choices = [p for p in choices if p in programs]
+            if not choices:
+                raise TaggerError(f"no allowed GM program plays the family {family}")
         parts.append(
             Part(
-                program=int(rng.choice(programs_of(family))),
+                program=int(rng.choice(choices)),
                 channel=channel,
                 notes=notes,
                 volume=int(rng.integers(70, 128)),
@@ -300,7 +344,12 @@ def make_clip(
         parts.append(
             Part(0, DRUM_CHANNEL, drum_pattern(rng, seconds), volume=int(rng.integers(60, 120)))
         )
-    return ClipSpec(index, parts, float(rng.uniform(-24.0, -1.0)), source, drums)
+    clip = ClipSpec(index, parts, float(rng.uniform(-24.0, -1.0)), source, drums)
+    if mix is not None and mix.degrade:
+        clip.extra["degradation"] = draw_degradation(
+            rng, mix.room_prob, mix.rt60_range, mix.gain_range, mix.codec_prob
+        )
+    return clip
 
 
 # freepats (GUS patches, rendered by TiMidity++) programs of the used families whose samples
@@ -313,6 +362,34 @@ FREEPATS_DISJOINT_PROGRAMS = (
     37, 38, 40, 42, 44, 45, 48, 53, 56, 57, 58, 59, 60, 61, 65, 66, 67, 68, 70, 71, 72, 73, 74,
     75, 80, 84,
 )  # fmt: skip
+
+
+# ------------------------------------------------------------ the v2 splits
+
+#: source name → (sample-disjoint group, soundfont or TiMidity++ configuration)
+SOURCES = {
+    "FluidR3_GM": ("fluid", "/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    "MuseScore_General_Lite": ("fluid", "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+    "TimGM6mb": ("timgm", "/usr/share/sounds/sf2/TimGM6mb.sf2"),
+    "OPL-3_FM": ("opl3", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"),
+    "freepats": ("freepats", str(FREEPATS_CONFIG)),
+}
+#: split → (seed, mix recipe, clips per source, programs restricted to, score part)
+SPLITS = {
+    "train": (1, "v2_training",
+              {"FluidR3_GM": 1000, "MuseScore_General_Lite": 1000, "TimGM6mb": 2000,
+               "OPL-3_FM": 2000}, None, "train"),
+    "val": (2, "v2_training",
+            {"FluidR3_GM": 150, "MuseScore_General_Lite": 150, "TimGM6mb": 300, "OPL-3_FM": 300},
+            None, "train"),
+    "test": (3, "v2_training", {"freepats": 1000}, "freepats_disjoint", "test"),
+    "test_dense": (4, "dense_unseen", {"freepats": 500}, "freepats_disjoint", "test"),
+}  # fmt: skip
+#: logC step of the uint8 training features (error <= 1/64, values up to 7.97; measured
+#: clips peak near 7.6)
+TRAIN_FEATURE_STEP = 1.0 / 32.0
+MIXES = {"v2_training": V2_TRAINING_MIX, "dense_unseen": DENSE_UNSEEN_MIX}
+PROGRAM_SETS = {"freepats_disjoint": FREEPATS_DISJOINT_PROGRAMS}
 
 
 def solo_clips(
@@ -436,7 +513,8 @@ def render_clips(
     """Render ``clips`` with one soundfont; returns float32 audio ``[len(clips), samples]``.
 
     Each clip is peak-normalised, then scaled by its ``gain_db`` (level
-    variation); rendering happens at ``render_sr`` and is resampled to ``sr``.
+    variation), or, when it carries a ``Degradation``, put through its room,
+    level and codec; rendering happens at ``render_sr`` and is resampled to ``sr``.
     """
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         midi_path = Path(tmp) / "clips.mid"
@@ -454,6 +532,10 @@ def render_clips(
         start = int(round(k * stride))
         piece = mono[start : start + n]
         out[k, : len(piece)] = piece
+        degradation: Degradation | None = clip.extra.get("degradation")
+        if degradation is not None:
+            out[k] = degrade(out[k], sr, degradation)
+            continue
         peak = float(np.max(np.abs(out[k]))) if n else 0.0
         if peak > 0:
             out[k] *= 10.0 ** (clip.gain_db / 20.0) / peak
@@ -485,11 +567,14 @@ def make_clips(
     scores: Sequence[Score] = (),
     corpus_fraction: float = 0.35,
     drum_fraction: float = 0.3,
+    programs: Collection[int] | None = None,
+    mix: MixRecipe | None = None,
 ) -> list[ClipSpec]:
     """``n_clips`` clips drawn from ``numpy.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     return [
-        make_clip(rng, i, seconds, scores, corpus_fraction, drum_fraction) for i in range(n_clips)
+        make_clip(rng, i, seconds, scores, corpus_fraction, drum_fraction, programs, mix)
+        for i in range(n_clips)
     ]
 
 

@@ -13,7 +13,6 @@ torch's global generator, whose state is saved in the checkpoint.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -47,6 +46,8 @@ class TrainConfig:
     min_delta: float = 0.0
     threads: int | None = 2
     checkpoint: str | None = None
+    device: str = "cpu"  # where the model trains; checkpoints and the result are on the CPU
+    workers: int = 0  # DataLoader worker processes (augmentation is per item, in NumPy)
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,17 @@ class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, config: TrainConfig) -> None:
         if config.epochs <= 0 or config.batch_size <= 0 or config.lr <= 0:
             raise TaggerError("epochs, batch size and learning rate must be positive")
-        self.model = model
+        self.device = torch.device(config.device)
+        self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.config = config
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
+
+    def _cpu_state(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights on the CPU (the best epoch's, kept while training goes on)."""
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     # -- checkpoints
 
@@ -137,12 +143,12 @@ class Trainer:
 
     def _load(self, path: Path) -> tuple[int, dict, TrainResult, int]:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        free = ("epochs", "checkpoint", "threads", "patience")
+        free = ("epochs", "checkpoint", "threads", "patience", "device", "workers")
         current = asdict(self.config)
         if any(current.get(k) != v for k, v in state["config"].items() if k not in free):
             raise TaggerError(f"checkpoint {path} was made with other training settings")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # follows the model's device
         torch.set_rng_state(state["torch_rng"])
         result = TrainResult(
             best_epoch=state["best_epoch"],
@@ -163,6 +169,7 @@ class Trainer:
             for inputs, targets in loader:
                 if cancel is not None and cancel():
                     raise TrainingCancelled("training cancelled")
+                inputs, targets = inputs.to(self.device), targets.to(self.device)
                 loss = self.loss_fn(logits_of(self.model(inputs)), targets)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
@@ -186,11 +193,12 @@ class Trainer:
         seed_everything(cfg.seed)
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
         start, bad = 0, 0
-        best_state = copy.deepcopy(self.model.state_dict())
+        best_state = self._cpu_state()
         result = TrainResult(best_epoch=0, best_val_loss=math.inf)
         if ckpt is not None and ckpt.is_file():
             start, best_state, result, bad = self._load(ckpt)
-        val_loader = DataLoader(val_data, batch_size=cfg.batch_size, shuffle=False)
+        val_loader = DataLoader(val_data, batch_size=cfg.batch_size, shuffle=False,
+                                num_workers=cfg.workers)  # fmt: skip
         for epoch in range(start + 1, cfg.epochs + 1):
             if bad >= cfg.patience:
                 result.stopped_early = True
@@ -201,14 +209,14 @@ class Trainer:
                     data.set_epoch(epoch)
             generator = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
             loader = DataLoader(train_data, batch_size=cfg.batch_size, shuffle=True,
-                                generator=generator)  # fmt: skip
+                                generator=generator, num_workers=cfg.workers)  # fmt: skip
             train_loss = self._run_epoch(loader, True, cancel)
             val_loss = self._run_epoch(val_loader, False, cancel)
             record = EpochRecord(epoch, train_loss, val_loss, time.perf_counter() - t0)
             result.history.append(record)
             if val_loss < result.best_val_loss - cfg.min_delta:
                 result.best_val_loss, result.best_epoch, bad = val_loss, epoch, 0
-                best_state = copy.deepcopy(self.model.state_dict())
+                best_state = self._cpu_state()
             else:
                 bad += 1
             if ckpt is not None:
@@ -216,5 +224,5 @@ class Trainer:
             if progress is not None:
                 progress(record, cfg.epochs)
         self.model.load_state_dict(best_state)
-        self.model.eval()
+        self.model.to("cpu").eval()
         return result

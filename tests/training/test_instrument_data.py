@@ -119,3 +119,50 @@ def test_a_timidity_configuration_renders_gus_patches():
     audio = recipe.render_clips(clips, recipe.FREEPATS_CONFIG, 1.0)
     assert audio.shape == (2, 16000)
     assert np.allclose(np.abs(audio).max(axis=1), 10 ** (-6 / 20), rtol=1e-4)  # both sound
+
+
+def test_v1_draws_are_unchanged_by_the_v2_options():
+    """v1's shipped shift reference and fast-form check re-render v1 clips by seed."""
+    v1 = recipe.make_clips(5, 40, 3.0)
+    explicit = recipe.make_clips(5, 40, 3.0, mix=recipe.MixRecipe())
+    assert [c.label_vector().tolist() for c in v1] == [c.label_vector().tolist() for c in explicit]
+    assert [[(p.program, p.notes) for p in c.parts] for c in v1] == [
+        [(p.program, p.notes) for p in c.parts] for c in explicit
+    ]
+    assert all("degradation" not in c.extra for c in v1)
+
+
+def test_v2_clips_carry_degradations_and_respect_allowed_programs():
+    allowed = recipe.FREEPATS_DISJOINT_PROGRAMS
+    clips = recipe.make_clips(8, 60, 3.0, programs=allowed, mix=recipe.V2_TRAINING_MIX)
+    assert all(p.program in allowed for c in clips for p in c.parts if p.family)
+    assert all("degradation" in c.extra for c in clips)
+    assert len({c.extra["degradation"].codec for c in clips}) > 1
+    with pytest.raises(recipe.TaggerError, match="no allowed GM program"):
+        recipe.make_clips(8, 60, 3.0, programs=[0], mix=recipe.V2_TRAINING_MIX)
+
+
+def test_the_dense_test_recipe_is_outside_the_training_recipe():
+    dense = recipe.make_clips(9, 40, 3.0, mix=recipe.DENSE_UNSEEN_MIX)
+    train = recipe.make_clips(9, 200, 3.0, mix=recipe.V2_TRAINING_MIX)
+    melodic = [sum(p.channel != recipe.DRUM_CHANNEL for p in c.parts) for c in dense]
+    assert min(melodic) >= 5  # training clips never hold more than 4 instruments
+    assert max(sum(p.channel != recipe.DRUM_CHANNEL for p in c.parts) for c in train) <= 4
+    assert all(c.drums for c in dense)
+    assert min(c.extra["degradation"].rt60 for c in dense) >= 2.0
+    assert max(c.extra["degradation"].rt60 for c in train) <= 1.8
+
+
+@needs_fluidsynth
+def test_degraded_clips_render_at_their_level(tmp_path):
+    clips = recipe.make_clips(12, 8, 2.0, mix=recipe.V2_TRAINING_MIX)
+    audio = recipe.render_clips(clips, SOUNDFONT, 2.0)
+    assert audio.shape == (8, 32000) and np.isfinite(audio).all()
+    for clip, row in zip(clips, audio, strict=True):
+        d = clip.extra["degradation"]
+        peak = float(np.abs(row).max())
+        if d.codec == "" and d.gain_db < -1.0:  # no clipping, no codec overshoot
+            level = 10 ** (d.gain_db / 20)
+            expected = np.tanh(level) if d.clip == "soft" else level  # tanh saturates a little
+            assert np.isclose(peak, expected, rtol=1e-3)
+        assert peak > 10 ** (-31 / 20) * 0.5  # every clip sounds

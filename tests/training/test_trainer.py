@@ -97,3 +97,32 @@ def test_cancel_raises_a_cancelled_error():
 def test_bad_settings_are_user_errors():
     with pytest.raises(TaggerError):
         Trainer(_model(), LOSS, TrainConfig(epochs=0))
+
+
+def test_loader_workers_give_the_same_weights_as_the_main_process():
+    """Augmentation randomness derives from (seed, epoch, index), not from the process."""
+    from tagger_core.training.patch_dataset import PatchDataset
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 3, size=(40, 20, 8)).astype(np.float16)
+    y = (rng.random((40, 3)) < 0.4).astype(np.uint8)
+
+    def fit(workers: int) -> nn.Module:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(16 * 8, 3))
+        cfg = TrainConfig(epochs=2, batch_size=8, seed=1, threads=1, workers=workers)
+        Trainer(model, LOSS, cfg).fit(PatchDataset(x, y, 16, augment=True, seed=1),
+                                      PatchDataset(x, y, 16))  # fmt: skip
+        return model
+
+    a, b = fit(0), fit(2)
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (runs on a GPU machine)")
+def test_training_on_cuda_returns_a_cpu_model_close_to_cpu_training():
+    cpu, cpu_result = _fit(TrainConfig(epochs=3, batch_size=16, threads=1))
+    gpu, gpu_result = _fit(TrainConfig(epochs=3, batch_size=16, threads=1, device="cuda"))
+    assert all(p.device.type == "cpu" for p in gpu.parameters())
+    assert gpu_result.best_val_loss == pytest.approx(cpu_result.best_val_loss, rel=0.05)
