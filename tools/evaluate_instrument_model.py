@@ -42,10 +42,12 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tagger_core.errors import TaggerError  # noqa: E402
 from tagger_core.labels.bundles import load_bundle_dir  # noqa: E402
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES as FAMILIES  # noqa: E402
 from tagger_core.listening.frontend import make_patches  # noqa: E402
 from tagger_core.listening.weights import load_members  # noqa: E402
+from tagger_core.training.evaluation import check_frozen  # noqa: E402
 from tagger_core.training.ranking import average_precision  # noqa: E402
 from tagger_core.trust import metrics, scaling  # noqa: E402
 from tagger_core.trust.uncertainty import bootstrap_figures  # noqa: E402
@@ -200,20 +202,6 @@ def validation_phase(args, bundle, models, manifest: dict) -> dict:
     return frozen
 
 
-def check_frozen(frozen: dict, manifest: dict, again: bool) -> None:
-    names = [m["name"] for m in manifest["members"]]
-    if names != frozen["members"]:
-        raise SystemExit(f"members {names} are not the frozen {frozen['members']}")
-    for m in manifest["members"]:
-        if m["sha256"] != frozen["weights_sha256"][m["name"]]:
-            raise SystemExit(f"{m['name']} changed since the validation phase froze it")
-    if manifest["calibration"]["temperature"] != [frozen["temperature"]]:
-        raise SystemExit("the manifest's temperature is not the frozen one")
-    if frozen["test_looks"] and not again:
-        raise SystemExit(f"the test clips were already evaluated ({frozen['test_looks']}); "
-                         "--again records a second look")  # fmt: skip
-
-
 def test_phase(args, bundle, models, manifest: dict, frozen: dict) -> dict:
     t_val = frozen["temperature"]
     results = {"frozen": {k: frozen[k] for k in ("members", "temperature", "threshold")}}
@@ -293,7 +281,10 @@ def main(argv=None) -> int:
                          indent=1))  # fmt: skip
         return 0
     frozen = json.loads(frozen_path.read_text())
-    check_frozen(frozen, manifest, args.again)
+    try:
+        check_frozen(frozen, manifest, args.again)
+    except TaggerError as err:
+        raise SystemExit(str(err)) from None
     for m in manifest["members"]:
         if sha256(args.bundle / m["weights"]) != m["sha256"]:
             raise SystemExit(f"{m['weights']} does not match its recorded sha256")

@@ -67,11 +67,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def member_params() -> dict:
+def member_params(channels: tuple[int, ...], strides: tuple[int, ...]) -> dict:
     return {
-        "n_classes": len(FAMILIES), "n_mels": 64, "channels": list(CHANNELS),
-        "strides": list(STRIDES), "dropout": 0.2,
+        "n_classes": len(FAMILIES), "n_mels": 64, "channels": list(channels),
+        "strides": list(strides), "dropout": 0.2,
     }  # fmt: skip
+
+
+def int_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
 
 
 def main(argv=None) -> int:
@@ -93,6 +97,8 @@ def main(argv=None) -> int:
         "--threads", type=int, default=1,
         help="torch threads (1 is 5x faster than 2 on this 2-core machine when others load it)",
     )  # fmt: skip
+    parser.add_argument("--channels", type=int_tuple, default=CHANNELS, help="e.g. 32,64,160")
+    parser.add_argument("--strides", type=int_tuple, default=STRIDES, help="e.g. 2,2,2")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
     parser.add_argument("--machine", default="2 shared CPU cores",
@@ -110,7 +116,8 @@ def main(argv=None) -> int:
     seeds = range(args.members) if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     for seed in [] if args.assemble else seeds:
         torch.manual_seed(seed)
-        model = AM23ResNet(**member_params())
+        params = member_params(args.channels, args.strides)
+        model = AM23ResNet(**params)
         train_cfg = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, seed=seed,
             patience=args.patience, threads=args.threads, checkpoint=str(work / f"member{seed}.pt"),
@@ -134,8 +141,8 @@ def main(argv=None) -> int:
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(weights))
         record = {
-            "name": name, "architecture": "am23_resnet", "params": member_params(),
-            "weights": weights.name, "sha256": sha256(weights), "embedding_dim": CHANNELS[-1],
+            "name": name, "architecture": "am23_resnet", "params": params,
+            "weights": weights.name, "sha256": sha256(weights), "embedding_dim": args.channels[-1],
             "seed": seed, "parameters": count_parameters(model), "training": result.to_dict(),
         }  # fmt: skip
         (work / f"member{seed}.json").write_text(json.dumps(record, indent=2))

@@ -121,9 +121,10 @@ def _print(
     patches = outputs[0].patch_logits.shape[1]
     seconds = outputs[0].seconds_analysed
     print(f"{path}  ({seconds:.1f} s analysed, {patches} patches; scores not calibrated)")
-    for key, (names, scores) in labels.items():
-        print(f"  {key + ':':<17}{_fmt(_top(names, scores, top))}")
-    for out in outputs:
-        raw = _fmt(_top(out.raw_labels, out.probabilities, top))
-        print(f"  {'raw ' + out.bundle_id + ':':<17}{raw}")
+    rows = [(f"{key}:", _fmt(_top(names, scores, top))) for key, (names, scores) in labels.items()]
+    rows += [(f"raw {out.bundle_id}:", _fmt(_top(out.raw_labels, out.probabilities, top)))
+             for out in outputs]  # fmt: skip
+    width = max(len(name) for name, _ in rows) + 1  # one column, however long a bundle id
+    for name, values in rows:
+        print(f"  {name:<{width}}{values}")
     sys.stdout.flush()

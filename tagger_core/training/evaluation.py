@@ -258,3 +258,25 @@ def format_report(report: TrainingReport, title: str = "") -> str:
         f"MAE {m.mae[0]:.3f} ({m.mae[1]:.3f})"
     )
     return "\n".join(lines)
+
+
+def check_frozen(frozen: dict, manifest: dict, again: bool = False) -> None:
+    """Refuse a test look unless the bundle is exactly what the validation phase froze.
+
+    Why: a test figure means something only if nothing was chosen after seeing it,
+    so the members, their weights and the temperature must be the frozen ones, and
+    a second look must be asked for (and is then recorded by the caller).
+    """
+    names = [m["name"] for m in manifest["members"]]
+    if sorted(names) != sorted(frozen["members"]):
+        raise TaggerError(f"members {names} are not the frozen {frozen['members']}")
+    for member in manifest["members"]:
+        if member["sha256"] != frozen["weights_sha256"].get(member["name"]):
+            raise TaggerError(f"{member['name']} changed since the validation phase froze it")
+    if manifest.get("calibration", {}).get("temperature") != [frozen["temperature"]]:
+        raise TaggerError("the manifest's temperature is not the frozen one")
+    if frozen["test_looks"] and not again:
+        raise TaggerError(
+            f"the test clips were already evaluated ({frozen['test_looks']}); "
+            "--again records a second look"
+        )

@@ -546,10 +546,11 @@ def dataset_statistics(labels: np.ndarray, drums: np.ndarray | None = None) -> d
     """Clips per family, family co-occurrence counts and instruments-per-clip histogram."""
     y = np.asarray(labels, dtype=np.int64)
     per_clip = y.sum(axis=1)
+    most = max(4, int(per_clip.max(initial=0)))
     stats = {
         "clips": int(y.shape[0]),
         "clips_per_family": {f: int(c) for f, c in zip(FAMILIES, y.sum(axis=0), strict=True)},
-        "families_per_clip": {str(k): int((per_clip == k).sum()) for k in range(5)},
+        "families_per_clip": {str(k): int((per_clip == k).sum()) for k in range(most + 1)},
         "cooccurrence": {
             "families": list(FAMILIES),
             "counts": (y.T @ y).astype(int).tolist(),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,6 +91,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors in a list, tuple or dict, to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch
 
 
 def logits_of(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -169,7 +181,7 @@ class Trainer:
             for inputs, targets in loader:
                 if cancel is not None and cancel():
                     raise TrainingCancelled("training cancelled")
-                inputs, targets = inputs.to(self.device), targets.to(self.device)
+                inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
                 loss = self.loss_fn(logits_of(self.model(inputs)), targets)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)

@@ -40,6 +40,10 @@ def test_tag_prints_genres_instruments_and_raw_tags(
     assert lines[2].lstrip().startswith("instruments:")
     assert any(line.lstrip().startswith("raw genre:") for line in lines)
     assert any(line.lstrip().startswith("raw instruments:") for line in lines)
+    family = next(line for line in lines if "raw instrument-family:" in line)
+    assert family.split("raw instrument-family:")[1].startswith(" ")  # not glued to its values
+    values_at = {line.index(line.split(":", 1)[1].strip()) for line in lines[1:]}
+    assert len(values_at) == 1  # one column of values
 
 
 def test_tag_json_output(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
