@@ -66,7 +66,8 @@ class MainWindow(QMainWindow):
         #: Models and devices, asked of a child process (the GUI never imports torch).
         self.core_info = CoreInfo(self)
         self._last_refresh = 0.0
-        self.setWindowTitle(f"Music Archive Tagger — {library.path}")
+        # The location's display form: a server URL's password never shows.
+        self.setWindowTitle(f"Music Archive Tagger — {library.location.display}")
 
         self.model = LibraryTableModel(library, self)
         self.table = QTableView()
@@ -155,6 +156,7 @@ class MainWindow(QMainWindow):
 
         self.review = ReviewPanel(self.library, self.detail.player, self.start_job)
         self.review.decisions_changed.connect(self.refresh_library)
+        self.review.user_changed.connect(self._user_changed)
         self.album_panel.review_requested.connect(self.review_album)
         self.tabs.addTab(self.review, "Review")
         from app.calibration_panel import CalibrationPanel
@@ -162,6 +164,11 @@ class MainWindow(QMainWindow):
         self.calibration = CalibrationPanel(self.library, self.start_job)
         self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _user_changed(self, name: str) -> None:
+        """The review field's name: stored, and used for hand edits in the track detail too."""
+        self.settings.setValue("review/user", name)
+        self.detail.label_editor.user = name
 
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.review:
@@ -393,7 +400,8 @@ class MainWindow(QMainWindow):
         device = str(self.settings.value("analysis/device") or "auto")
 
         def fill(info: dict[str, Any] | None) -> None:
-            box.setText(about_text(str(self.library.path), device, info, self.core_info.error))
+            where = self.library.location.display
+            box.setText(about_text(where, device, info, self.core_info.error))
 
         fill(None)
         self.core_info.request(fill)
@@ -712,6 +720,12 @@ class MainWindow(QMainWindow):
                 box.blockSignals(True)
                 box.setCurrentIndex(index)
                 box.blockSignals(False)
+        from app.review_claims import claim_batch, librarian, through_claims
+
+        self.review.through_claims = through_claims(s, self.library)
+        self.review.claim_size = claim_batch(s)
+        self.review.set_user(librarian(s))
+        self.detail.label_editor.user = self.review.user
         folds = s.value("calibration/folds")
         if folds is not None and str(folds).isdigit():
             self.calibration.folds.setValue(int(folds))

@@ -131,6 +131,36 @@ def claim_tracks(
     return got
 
 
+def hold_batch(
+    library: Library,
+    user: str | None,
+    batch: int = CLAIM_BATCH,
+    *,
+    hours: float = CLAIM_HOURS,
+    task: str | None = None,
+) -> list[int]:
+    """Top ``user``'s claims up to ``batch`` tracks waiting in ``task``'s queue; the ids held.
+
+    Why: review mode claims when it is entered, and entering it again must not pile
+    up claims the librarian never gets to; it claims only what is missing.
+    """
+    who = check_user(user)
+    with library.session() as s:
+        waiting = waiting_ids(waiting_bundles(s, task))
+        held = list(
+            s.scalars(
+                select(ReviewClaim.track_id).where(
+                    ReviewClaim.claimed_by == who,
+                    ReviewClaim.expires_at > utcnow(),
+                    ReviewClaim.track_id.in_(waiting),
+                )
+            )
+        )
+    if len(held) < batch:
+        held += claim_tracks(library, who, batch - len(held), hours=hours, task=task)
+    return held
+
+
 def release(library: Library, user: str | None, track_ids: list[int] | None = None) -> int:
     """Give back ``user``'s claims of ``track_ids`` (all of them when None); how many."""
     who = check_user(user)

@@ -181,9 +181,16 @@ def waiting_ids(bundles: dict[str, str]) -> CompoundSelect:
 
 
 def review_queue(
-    session: Session, bundle_id: str, task: str, limit: int | None = None
+    session: Session,
+    bundle_id: str,
+    task: str,
+    limit: int | None = None,
+    only: list[int] | None = None,
 ) -> list[Prediction]:
-    """Flagged predictions of ``bundle_id`` not yet reviewed for ``task``, most uncertain first."""
+    """Flagged predictions of ``bundle_id`` not yet reviewed for ``task``, most uncertain first.
+
+    ``only`` keeps the queue to those tracks (a librarian's claims).
+    """
     _check_task(task)
     stmt = (
         select(Prediction)
@@ -196,6 +203,8 @@ def review_queue(
         )
         .order_by(Prediction.uncertainty.desc(), Prediction.track_id)
     )
+    if only is not None:
+        stmt = stmt.where(Prediction.track_id.in_(only))
     if limit:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from tagger_core.db import open_library
 from tagger_core.db.models import Prediction, ReviewClaim, ReviewDecision, Track
 from tagger_core.errors import ConfigError
-from tagger_core.trust.claims import claim_tracks, live_claims, release
+from tagger_core.trust.claims import claim_tracks, hold_batch, live_claims, release
 from tagger_core.trust.review import decide, mark_reviewed
 
 LATER = dt.timedelta(hours=3)
@@ -135,4 +135,16 @@ def test_many_processes_claiming_at_once_never_share_a_track(db_location: str) -
     with lib.session() as s:
         held = {(c.user, c.track_id) for c in live_claims(s)}
     assert held == {(user, tid) for user, ids in results.items() for tid in ids}
+    lib.close()
+
+
+def test_hold_batch_tops_up_without_piling_up(db_location: str) -> None:
+    ordered, _ = _flagged_library(db_location, 15)
+    lib = open_library(db_location)
+    first = hold_batch(lib, "alice", 3, task="genre")
+    assert first == ordered[:3]
+    assert sorted(hold_batch(lib, "alice", 3, task="genre")) == sorted(first)  # nothing more
+    mark_reviewed(lib, first[0], "genre", user="alice")  # one done: one more claimed
+    again = hold_batch(lib, "alice", 3, task="genre")
+    assert sorted(again) == sorted(first[1:] + [ordered[3]])
     lib.close()
