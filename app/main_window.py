@@ -142,6 +142,8 @@ class MainWindow(QMainWindow):
         self.picker.running_changed.connect(lambda _running: self._update_actions())
         self.picker.failed.connect(self.status_text.setText)
         self.analyse_offer: QMessageBox | None = None
+        #: The window that replaced this one (File ▸ Connect to shared library…).
+        self.successor: MainWindow | None = None
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -207,6 +209,12 @@ class MainWindow(QMainWindow):
             self.add_folder_dialog,
             "Add a music folder to the library and scan it",
         )
+        self.act_connect = self._action(
+            "Connect to shared &library…",
+            None,
+            self.open_connect_dialog,
+            "Open a library on a PostgreSQL server, shared with other librarians",
+        )
         self.act_rescan = self._action(
             "&Rescan", "F5", self.rescan, "Scan every library folder again for new or changed files"
         )
@@ -265,6 +273,8 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         m.addActions([self.act_add, self.act_rescan])
         m.addSeparator()
+        m.addAction(self.act_connect)
+        m.addSeparator()
         m.addAction(self.act_export)
         m.addAction(self.act_dump)
         m.addSeparator()
@@ -312,6 +322,7 @@ class MainWindow(QMainWindow):
             self.act_dump,
             self.act_export,
             self.act_preferences,
+            self.act_connect,
         ):
             act.setEnabled(not busy)
         reason = self.analysis_unavailable()
@@ -408,6 +419,37 @@ class MainWindow(QMainWindow):
         box.show()
         box.raise_()
         return box
+
+    def open_connect_dialog(self) -> Any:
+        """File ▸ Connect to shared library…: a PostgreSQL library replaces this window's."""
+        from app.shared_library import ConnectDialog
+
+        if getattr(self, "connect_dialog", None) is None:
+            self.connect_dialog = ConnectDialog(self.settings, self)
+            self.connect_dialog.connected.connect(self.switch_library)
+        self.connect_dialog.show()
+        self.connect_dialog.raise_()
+        return self.connect_dialog
+
+    def switch_library(self, library: Library) -> MainWindow | None:
+        """Show ``library`` in a new window, as if started with ``--db``; this one closes.
+
+        A job in flight (scan, analysis…) works on this library, so switching waits for it.
+        """
+        if self.job is not None:
+            library.close()
+            self.status_text.setText(
+                f"Wait for {self.job.title.lower()} to finish, then connect again."
+            )
+            return None
+        self.save_settings()
+        window = MainWindow(library, self.settings)
+        window.setGeometry(self.geometry())
+        window.show()
+        self.successor = window
+        self.close()
+        self.library.close()
+        return window
 
     def open_preferences(self) -> Any:
         """Edit ▸ Preferences (non-modal; one per window)."""
