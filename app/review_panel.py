@@ -318,7 +318,9 @@ class ReviewPanel(QWidget):
         self.user = name
         self.steps.clear()  # undo takes back only the decisions of the name they were made under
         self.user_changed.emit(name)
-        if self.through_claims and self.isVisible():
+        if not self.isVisible():
+            return  # entering review mode reloads the queue
+        if self.through_claims:
             self.reload()
         else:
             self._update_holders()
