@@ -5,6 +5,7 @@ A module-level function, so a spawned child can import it by name.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -19,6 +20,7 @@ def claim_until_empty(db: str, user: str, batch: int, barrier: Any, out: Any) ->
         mine: list[int] = []
         while got := claim_tracks(library, user, batch):
             mine.extend(got)
+            time.sleep(0.005)  # a librarian's pause: lets the others' claims interleave
         out.put((user, mine))
     finally:
         library.close()

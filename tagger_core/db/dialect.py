@@ -47,10 +47,16 @@ def _nocase_sqlite(element: nocase, compiler: Any, **kw: Any) -> str:
 def begin_immediate(session: Session) -> None:
     """On SQLite, take the write lock now: the transaction's reads then see no other writer.
 
-    Call first in a fresh transaction. Two processes doing read-then-insert (such as
-    claiming review tracks) are serialised this way: the second waits (busy timeout)
-    instead of reading what the first is about to take. PostgreSQL needs no such
-    lock here; its callers lock the rows they read with ``FOR UPDATE SKIP LOCKED``.
+    Call first in a fresh transaction, and make its first statement a write. Two
+    processes doing read-then-insert (such as claiming review tracks) are serialised
+    this way: the second waits (busy timeout) instead of reading what the first is
+    about to take. PostgreSQL needs no such lock here; its callers lock the rows they
+    read with ``FOR UPDATE SKIP LOCKED``.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    conn = session.connection()
+    # An engine that emits its own BEGIN has a transaction open already; there the
+    # caller's first statement being a write (as it is for claims) takes the lock.
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

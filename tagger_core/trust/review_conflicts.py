@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from tagger_core.db.models import ReviewDecision, Track
@@ -54,10 +54,28 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def review_conflicts(session: Session) -> list[Conflict]:
     """Every (track, task, label) whose live decisions by different people disagree."""
+    live = (ReviewDecision.undone_at.is_(None), ReviewDecision.label.is_not(None))
+    # Only labels more than one person decided can conflict: found in SQL, so a big
+    # archive's single-librarian decisions are never loaded.
+    shared = (
+        select(ReviewDecision.track_id, ReviewDecision.task, ReviewDecision.label)
+        .where(*live)
+        .group_by(ReviewDecision.track_id, ReviewDecision.task, ReviewDecision.label)
+        .having(func.count(func.distinct(func.coalesce(ReviewDecision.decided_by, ""))) > 1)
+        .subquery()
+    )
     rows = session.execute(
         select(ReviewDecision, Track.path_text)
         .join(Track, Track.id == ReviewDecision.track_id)
-        .where(ReviewDecision.undone_at.is_(None), ReviewDecision.label.is_not(None))
+        .join(
+            shared,
+            and_(
+                shared.c.track_id == ReviewDecision.track_id,
+                shared.c.task == ReviewDecision.task,
+                shared.c.label == ReviewDecision.label,
+            ),
+        )
+        .where(*live)
         .order_by(ReviewDecision.id)
     ).all()
     history: dict[tuple[int, str, str], list[ReviewDecision]] = {}
