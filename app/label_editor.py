@@ -32,6 +32,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.labels.genre_normalizer import GENRE_LABELS
 from tagger_core.library.track_views import SHOW_THRESHOLD, task_bundles
 from tagger_core.trust import review
+from tagger_core.trust.librarians import default_user
 
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -69,6 +70,8 @@ class LabelEditor(QGroupBox):
         super().__init__("Genres to write (edit by hand)", parent)
         self.library = library
         self.task = "genre"
+        #: Who the hand edits are recorded under; the window sets it from the settings.
+        self.user = default_user()
         self.track_id: int | None = None
         self.selection: list[int] = []
         self.taxonomy = {name.casefold(): name for name in GENRE_LABELS}
@@ -193,7 +196,9 @@ class LabelEditor(QGroupBox):
         if not targets:
             return False
         try:
-            n = review.set_label(self.library, targets, self.task, label, keep, SHOW_THRESHOLD)
+            n = review.set_label(
+                self.library, targets, self.task, label, keep, SHOW_THRESHOLD, self.user
+            )
         except TaggerError as err:
             self.message.setText(str(err))
             return False

@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(app.exec())
     finally:
-        library.close()
+        shown: MainWindow | None = window  # connecting to a shared library opens a new window
+        while shown is not None:
+            shown.library.close()
+            shown = shown.successor
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ class MainWindow(QMainWindow):
         #: Models and devices, asked of a child process (the GUI never imports torch).
         self.core_info = CoreInfo(self)
         self._last_refresh = 0.0
-        self.setWindowTitle(f"Music Archive Tagger — {library.path}")
+        # The location's display form: a server URL's password never shows.
+        self.setWindowTitle(f"Music Archive Tagger — {library.location.display}")
 
         self.model = LibraryTableModel(library, self)
         self.table = QTableView()
@@ -141,6 +142,8 @@ class MainWindow(QMainWindow):
         self.picker.running_changed.connect(lambda _running: self._update_actions())
         self.picker.failed.connect(self.status_text.setText)
         self.analyse_offer: QMessageBox | None = None
+        #: The window that replaced this one (File ▸ Connect to shared library…).
+        self.successor: MainWindow | None = None
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -155,6 +158,7 @@ class MainWindow(QMainWindow):
 
         self.review = ReviewPanel(self.library, self.detail.player, self.start_job)
         self.review.decisions_changed.connect(self.refresh_library)
+        self.review.user_changed.connect(self._user_changed)
         self.album_panel.review_requested.connect(self.review_album)
         self.tabs.addTab(self.review, "Review")
         from app.calibration_panel import CalibrationPanel
@@ -162,6 +166,11 @@ class MainWindow(QMainWindow):
         self.calibration = CalibrationPanel(self.library, self.start_job)
         self.tabs.addTab(self.calibration, "Calibration")
         self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _user_changed(self, name: str) -> None:
+        """The review field's name: stored, and used for hand edits in the track detail too."""
+        self.settings.setValue("review/user", name)
+        self.detail.label_editor.user = name
 
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.review:
@@ -199,6 +208,12 @@ class MainWindow(QMainWindow):
             Std.Open,
             self.add_folder_dialog,
             "Add a music folder to the library and scan it",
+        )
+        self.act_connect = self._action(
+            "Connect to shared &library…",
+            None,
+            self.open_connect_dialog,
+            "Open a library on a PostgreSQL server, shared with other librarians",
         )
         self.act_rescan = self._action(
             "&Rescan", "F5", self.rescan, "Scan every library folder again for new or changed files"
@@ -258,6 +273,8 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         m.addActions([self.act_add, self.act_rescan])
         m.addSeparator()
+        m.addAction(self.act_connect)
+        m.addSeparator()
         m.addAction(self.act_export)
         m.addAction(self.act_dump)
         m.addSeparator()
@@ -305,6 +322,7 @@ class MainWindow(QMainWindow):
             self.act_dump,
             self.act_export,
             self.act_preferences,
+            self.act_connect,
         ):
             act.setEnabled(not busy)
         reason = self.analysis_unavailable()
@@ -393,13 +411,45 @@ class MainWindow(QMainWindow):
         device = str(self.settings.value("analysis/device") or "auto")
 
         def fill(info: dict[str, Any] | None) -> None:
-            box.setText(about_text(str(self.library.path), device, info, self.core_info.error))
+            where = self.library.location.display
+            box.setText(about_text(where, device, info, self.core_info.error))
 
         fill(None)
         self.core_info.request(fill)
         box.show()
         box.raise_()
         return box
+
+    def open_connect_dialog(self) -> Any:
+        """File ▸ Connect to shared library…: a PostgreSQL library replaces this window's."""
+        from app.shared_library import ConnectDialog
+
+        if getattr(self, "connect_dialog", None) is None:
+            self.connect_dialog = ConnectDialog(self.settings, self)
+            self.connect_dialog.connected.connect(self.switch_library)
+        self.connect_dialog.show()
+        self.connect_dialog.raise_()
+        return self.connect_dialog
+
+    def switch_library(self, library: Library) -> MainWindow | None:
+        """Show ``library`` in a new window, as if started with ``--db``; this one closes.
+
+        A job in flight (scan, analysis…) works on this library, so switching waits for it.
+        """
+        if self.job is not None:
+            library.close()
+            self.status_text.setText(
+                f"Wait for {self.job.title.lower()} to finish, then connect again."
+            )
+            return None
+        self.save_settings()
+        window = MainWindow(library, self.settings)
+        window.setGeometry(self.geometry())
+        window.show()
+        self.successor = window
+        self.close()
+        self.library.close()
+        return window
 
     def open_preferences(self) -> Any:
         """Edit ▸ Preferences (non-modal; one per window)."""
@@ -712,6 +762,12 @@ class MainWindow(QMainWindow):
                 box.blockSignals(True)
                 box.setCurrentIndex(index)
                 box.blockSignals(False)
+        from app.review_claims import claim_batch, librarian, through_claims
+
+        self.review.through_claims = through_claims(s, self.library)
+        self.review.claim_size = claim_batch(s)
+        self.review.set_user(librarian(s))
+        self.detail.label_editor.user = self.review.user
         folds = s.value("calibration/folds")
         if folds is not None and str(folds).isdigit():
             self.calibration.folds.setValue(int(folds))

@@ -95,7 +95,7 @@ class PathsPage(QWidget):
     def __init__(self, library: Library, settings: QSettings, picker: FilePicker) -> None:
         super().__init__()
         self.settings = settings
-        self.database = QLabel(str(library.path))
+        self.database = QLabel(library.location.display)
         self.database.setToolTip("Open another library with music-tagger-gui --db FILE")
         self.music_folder = QLineEdit()
         self.music_folder.setPlaceholderText("your home folder")

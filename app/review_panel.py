@@ -7,7 +7,9 @@ labels rejected, marked reviewed), Space plays, U or Ctrl+Z undoes the last step
 Album by album (``open_album``): the album's tracks in playing order, and L accepts
 the album-level labels for every track at once; single tracks are then overridden
 with the usual keys.
-Every decision is written at once through ``tagger_core.trust.review``.
+Every decision is written at once through ``tagger_core.trust.review``, under the
+librarian's name (the field above the queue; the OS login by default). On a shared
+library the queue is the librarian's claims (see ``app.review_claims``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -35,16 +38,20 @@ from sqlalchemy import select
 from app.confidence_bars import ConfidenceBars
 from app.flag_policy_dialog import FlagPolicyDialog, StartJob
 from app.preview import Player
+from app.review_claims import HeldByOthers, claims_of_task, until
 from app.spectrogram import load_clip
 from app.track_detail import reason_text
 from app.workers import Job
 from tagger_core.db import Library
 from tagger_core.db.models import Prediction, Track
+from tagger_core.errors import TaggerError
 from tagger_core.labels.tasks import GENRE_BUNDLE, task_bundles
 from tagger_core.library.album_views import album_row, album_track_ids
 from tagger_core.trust import review
 from tagger_core.trust.album_review import accept_album_labels
 from tagger_core.trust.albums import AlbumPrediction, album_task_predictions
+from tagger_core.trust.claims import CLAIM_BATCH, CLAIM_HOURS, Claim, hold_batch
+from tagger_core.trust.librarians import check_user, default_user
 
 QUEUE_LIMIT = 5000
 HELP = (
@@ -77,6 +84,8 @@ class ReviewPanel(QWidget):
     """The review queue of one model bundle and the decisions made on it."""
 
     decisions_changed = Signal()
+    #: The librarian's name changed (the window stores it and hands it to the label editor).
+    user_changed = Signal(str)
 
     def __init__(
         self,
@@ -104,7 +113,28 @@ class ReviewPanel(QWidget):
         self.counts: dict[str, Any] = {}
         self.track_name = ""
         self.album_key: str | None = None
+        #: Who decides; set from the settings by the window.
+        self.user = default_user()
+        #: Whether the queue is the librarian's claims (shared libraries; see app.review_claims).
+        self.through_claims = False
+        self.claim_size: tuple[int, float] = (CLAIM_BATCH, CLAIM_HOURS)
+        #: Live claims of the waiting tracks of this task, by track.
+        self.holders: dict[int, Claim] = {}
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.user_box = QLineEdit(self.user)
+        self.user_box.setToolTip("Your name: every decision records who made it")
+        self.user_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.user_box.editingFinished.connect(lambda: self.set_user(self.user_box.text()))
+        self.claim_button = QPushButton("Claim more")
+        self.claim_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.claim_button.setToolTip(
+            "Take a new batch of waiting tracks nobody else holds (tops your claims up)"
+        )
+        self.claim_button.clicked.connect(self.reload)
+        self.claim_button.setVisible(False)
+        self.others = HeldByOthers()
+        self.others.setVisible(False)
 
         self.bundle_box = QComboBox()
         self.bundle_box.addItem("Genres", "genre")
@@ -130,8 +160,14 @@ class ReviewPanel(QWidget):
         top.addWidget(self.bundle_box, 1)
         top.addWidget(self.policy_button)
         left_layout.addLayout(top)
+        who = QHBoxLayout()
+        who.addWidget(QLabel("Librarian:"))
+        who.addWidget(self.user_box, 1)
+        who.addWidget(self.claim_button)
+        left_layout.addLayout(who)
         left_layout.addWidget(self.counts_label)
-        left_layout.addWidget(self.queue_list)
+        left_layout.addWidget(self.queue_list, 2)
+        left_layout.addWidget(self.others, 1)
 
         self.album_label = QLabel("")
         self.album_label.setWordWrap(True)
@@ -234,10 +270,18 @@ class ReviewPanel(QWidget):
         """Re-read the queue (flagged, not yet reviewed, most uncertain first)."""
         self._leave_album()
         keep = self.current_track_id()
+        mine: list[int] | None = None
+        if self.through_claims:
+            batch, hours = self.claim_size
+            try:
+                mine = hold_batch(self.library, self.user, batch, hours=hours, task=self.task)
+            except TaggerError as err:
+                self.message.setText(f"Could not claim tracks: {err}")
+                mine = []
         with self.library.session() as s:
             shown = task_bundles(s)
             self.bundle_id = shown.for_task(self.task)
-            preds = review.review_queue(s, self.bundle_id, self.task, limit=QUEUE_LIMIT)
+            preds = review.review_queue(s, self.bundle_id, self.task, limit=QUEUE_LIMIT, only=mine)
             ids = [p.track_id for p in preds]
             names = {
                 tid: title or path.rsplit("/", 1)[-1]
@@ -256,8 +300,47 @@ class ReviewPanel(QWidget):
             self.queue_list.addItem(item)
         self.queue_list.blockSignals(False)
         self.position = ids.index(keep) if keep in ids else (0 if ids else -1)
+        self._update_holders()
         self._show()
         self._update_counts()
+
+    def set_user(self, name: str) -> None:
+        """Record decisions under ``name`` from now on (blank: the OS login)."""
+        try:
+            name = check_user(name)
+        except TaggerError as err:
+            self.message.setText(str(err))
+            self.user_box.setText(self.user)
+            return
+        self.user_box.setText(name)
+        if name == self.user:
+            return
+        self.user = name
+        self.steps.clear()  # undo takes back only the decisions of the name they were made under
+        self.user_changed.emit(name)
+        if not self.isVisible():
+            return  # entering review mode reloads the queue
+        if self.through_claims:
+            self.reload()
+        else:
+            self._update_holders()
+            self._show()
+
+    def _update_holders(self) -> None:
+        """Who holds which waiting track of this task; others' claims listed under the queue."""
+        self.holders = claims_of_task(self.library, self.task)
+        others = [c for c in self.holders.values() if c.user != self.user]
+        self.others.show_claims(self.library, others)
+        self.others.setVisible(self.through_claims or bool(others))
+        self.claim_button.setVisible(self.through_claims)
+
+    def holder_text(self, track_id: int) -> str:
+        """ "held by you until 14:30", "held by bob until 14:30", or "" when nobody holds it."""
+        claim = self.holders.get(track_id)
+        if claim is None:
+            return ""
+        who = "you" if claim.user == self.user else claim.user
+        return f"held by {who} until {until(claim)}"
 
     def open_tracks(self, ids: list[int]) -> None:
         """Review these tracks (the library's selection) in place of the flagged queue.
@@ -271,6 +354,7 @@ class ReviewPanel(QWidget):
                 s.execute(select(Track.id, Track.path_text).where(Track.id.in_(ids))).all()
             )
         self.queue = [tid for tid in ids if tid in names]
+        self._update_holders()
         self.queue_list.blockSignals(True)
         self.queue_list.clear()
         for tid in self.queue:
@@ -329,7 +413,7 @@ class ReviewPanel(QWidget):
         if not labels:
             self.message.setText("No album label clears the threshold; review track by track.")
             return
-        written = accept_album_labels(self.library, self.task, self.queue, labels)
+        written = accept_album_labels(self.library, self.task, self.queue, labels, self.user)
         what = f"album accepted as {', '.join(labels)} on {len(written)} tracks"
         self.message.setText(f"{what.capitalize()}.")
         tid = self.current_track_id() or self.queue[0]
@@ -415,7 +499,9 @@ class ReviewPanel(QWidget):
         self.heading.setText(f"<b style='font-size:14pt'>{_html(title)}</b>{by}")
         self.track_name = title
         done = " · ✓ reviewed" if self.is_reviewed(tid) else ""
-        self.position_label.setText(f"Track {self.position + 1} of {len(self.queue)}{done}")
+        holder = self.holder_text(tid)
+        held = f" · {holder}" if holder else ""
+        self.position_label.setText(f"Track {self.position + 1} of {len(self.queue)}{done}{held}")
         existing = "; ".join(track.genres or []) if track else ""
         self.existing_label.setText(f"Existing genre tag: {existing or '—'}")
         self.bars.set_values(pred.confidences if pred else None, pred.spread if pred else None)
@@ -458,6 +544,7 @@ class ReviewPanel(QWidget):
     # -- decisions -------------------------------------------------------------------------
     def _after_step(self, step: Step, advance: bool) -> None:
         self.steps.append(step)
+        self._update_holders()  # a reviewed mark released the claim
         self._update_counts()
         self.decisions_changed.emit()
         if advance and self.position + 1 < len(self.queue):
@@ -466,7 +553,7 @@ class ReviewPanel(QWidget):
 
     def _decide(self, tid: int, label: str, action: str) -> None:
         confidence = next((v for k, v, _ in self.bars.items if k == label), None)
-        review.decide(self.library, tid, self.task, label, action, confidence)
+        review.decide(self.library, tid, self.task, label, action, confidence, user=self.user)
 
     def toggle_label(self) -> None:
         """Accept ↔ reject the label under the cursor (undecided: the opposite of the model)."""
@@ -496,7 +583,7 @@ class ReviewPanel(QWidget):
             if value >= self.threshold and label not in marks:
                 self._decide(tid, label, "accept" if accept else "reject")
                 n += 1
-        review.mark_reviewed(self.library, tid, self.task)
+        review.mark_reviewed(self.library, tid, self.task, self.user)
         what = f"track {'accepted' if accept else 'rejected'} and marked reviewed"
         self.message.setText(f"{what.capitalize()}: ‘{self.track_name}’.")
         self._after_step(Step(tid, n + 1, what), advance=True)
@@ -515,13 +602,14 @@ class ReviewPanel(QWidget):
         step = self.steps.pop()
         for tid, n in (step.per_track or {step.track_id: step.decisions}).items():
             for _ in range(n):
-                review.undo_last(self.library, tid)
+                review.undo_last(self.library, tid, user=self.user)
         if step.track_id in self.queue:
             self.position = self.queue.index(step.track_id)
         with self.library.session() as s:
             track = s.get(Track, step.track_id)
             name = track.display_name if track else f"track {step.track_id}"
         self.message.setText(f"Undid: {step.what} on ‘{name}’.")
+        self._update_holders()
         self._update_counts()
         self.decisions_changed.emit()
         self._show()

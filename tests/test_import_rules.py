@@ -212,6 +212,9 @@ def test_commands_that_run_no_model_import_no_torch(small_library: Path, tmp_pat
     loaded = _run_commands(
         [
             ["--db", db, "review"],
+            ["--db", db, "review", "claim", "2", "--user", "ann"],
+            ["--db", db, "review", "claims"],
+            ["--db", db, "review", "conflicts"],
             ["--db", db, "export", "--dry-run"],
             ["--db", db, "export", "db", "--format", "csv", "-o", str(tmp_path / "dump.csv")],
             ["--db", db, "calibrate", "--list"],

@@ -3,7 +3,10 @@
 Code outside ``tagger_core.db`` stays dialect-free by using these: an upsert
 (``INSERT … ON CONFLICT DO UPDATE`` exists in both, under each dialect's own
 ``insert``) and case-insensitive ordering (SQLite's ``NOCASE`` collation does
-not exist on PostgreSQL, ``lower()`` orders the same way for sorting names).
+not exist on PostgreSQL, ``lower()`` orders the same way for sorting names), and
+taking the write lock at the start of a transaction (SQLite's ``BEGIN IMMEDIATE``;
+PostgreSQL locks rows instead, with ``FOR UPDATE SKIP LOCKED``, which SQLite's
+compiler leaves out).
 """
 
 from __future__ import annotations
@@ -39,3 +42,21 @@ def _nocase_default(element: nocase, compiler: Any, **kw: Any) -> str:
 @compiles(nocase, "sqlite")
 def _nocase_sqlite(element: nocase, compiler: Any, **kw: Any) -> str:
     return f"({compiler.process(element.clauses, **kw)}) COLLATE NOCASE"
+
+
+def begin_immediate(session: Session) -> None:
+    """On SQLite, take the write lock now: the transaction's reads then see no other writer.
+
+    Call first in a fresh transaction, and make its first statement a write. Two
+    processes doing read-then-insert (such as claiming review tracks) are serialised
+    this way: the second waits (busy timeout) instead of reading what the first is
+    about to take. PostgreSQL needs no such lock here; its callers lock the rows they
+    read with ``FOR UPDATE SKIP LOCKED``.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    conn = session.connection()
+    # An engine that emits its own BEGIN has a transaction open already; there the
+    # caller's first statement being a write (as it is for claims) takes the lock.
+    if not getattr(conn.connection.dbapi_connection, "in_transaction", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -185,6 +185,7 @@ class ReviewDecision(Base):
     """A person's decision on a track: accept/reject/add a label, or mark it reviewed.
 
     Decisions are never deleted; undo sets ``undone_at`` so history survives.
+    ``decided_by`` names the librarian (None for decisions made before it was recorded).
     """
 
     __tablename__ = "review_decisions"
@@ -198,6 +199,23 @@ class ReviewDecision(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewClaim(Base):
+    """A librarian holding a flagged track to review it, until ``expires_at``.
+
+    One row per track at most (the unique ``track_id``): two librarians can never both
+    hold a track, whatever the timing of their claims. Expired rows are free to take.
+    """
+
+    __tablename__ = "review_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), unique=True)
+    claimed_by: Mapped[str] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ExportBatch(Base):

@@ -13,9 +13,13 @@ from tagger_core.trust.review import decide, mark_reviewed, reviews
 
 
 def accept_album_labels(
-    library: Library, task: str, track_ids: list[int], labels: list[str]
+    library: Library,
+    task: str,
+    track_ids: list[int],
+    labels: list[str],
+    user: str | None = None,
 ) -> dict[int, int]:
-    """Accept ``labels`` on every track and mark it reviewed; decisions written per track."""
+    """Accept ``labels`` on every track and mark it reviewed (by ``user``); per-track counts."""
     with library.session() as s:
         state = reviews(s, task, track_ids)
     written: dict[int, int] = {}
@@ -24,8 +28,8 @@ def accept_album_labels(
         n = 0
         for label in labels:
             if have is None or label not in have.accepted:
-                decide(library, tid, task, label, "accept")
+                decide(library, tid, task, label, "accept", user=user)
                 n += 1
-        mark_reviewed(library, tid, task)
+        mark_reviewed(library, tid, task, user)
         written[tid] = n + 1
     return written

@@ -23,6 +23,7 @@ from tagger_core.trust.metrics import ReliabilityDiagram
 from tagger_core.trust.plots import render_reliability_comparison, render_temperature_curve
 from tagger_core.trust.predictions import load_policy
 from tagger_core.trust.review import review_counts
+from tagger_core.trust.review_conflicts import Conflict, review_conflicts
 from tagger_core.trust.scaling import TemperatureCurve
 from tagger_core.trust.shift import check_shifts
 from tagger_core.trust.uncertainty import caption, interval_text
@@ -122,6 +123,29 @@ def _shift_section(library: Library) -> str:
     return "<h2>Shift</h2><ul>" + "".join(items) + "</ul>"
 
 
+def _conflicts_section(conflicts: list[Conflict]) -> str:
+    """Labels two librarians decided differently: both people, both decisions, both times."""
+    if not conflicts:
+        return ""
+    head = (
+        "<tr><th>track</th><th>task</th><th>label</th><th>wins (later)</th>"
+        "<th>overruled (earlier)</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td>{c.track_id} {html.escape(c.path)}</td><td>{html.escape(c.task)}</td>"
+        f"<td>{html.escape(c.label)}</td>"
+        f"<td>{html.escape(c.winner)}: {c.winner_action}, {c.winner_at:%Y-%m-%d %H:%M} UTC</td>"
+        f"<td>{html.escape(c.overruled)}: {c.overruled_action}, "
+        f"{c.overruled_at:%Y-%m-%d %H:%M} UTC</td></tr>"
+        for c in conflicts
+    )
+    return (
+        f"<h2>Review conflicts</h2><p>{len(conflicts)} labels decided differently by two "
+        "librarians; the later decision counts, both are kept in the history.</p>"
+        f"<table>{head}{rows}</table>"
+    )
+
+
 def calibration_report_html(library: Library) -> str:
     """One self-contained HTML page: review queue, flag policy, every active calibration."""
     with library.session() as s:
@@ -129,6 +153,7 @@ def calibration_report_html(library: Library) -> str:
         counts = review_counts(s)
         policy = load_policy(s)
         albums = album_report_html(s)
+        conflicts = _conflicts_section(review_conflicts(s))
     sections = [_calibration_section(c) for c in active] or [
         "<p>No active calibration: confidences are the models' raw ensemble outputs.</p>"
     ]
@@ -138,11 +163,12 @@ def calibration_report_html(library: Library) -> str:
 table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style>
 </head><body><h1>Calibration report</h1>
-<p>Library {html.escape(str(library.path))}, {dt.datetime.now():%Y-%m-%d %H:%M}.</p>
+<p>Library {html.escape(library.location.display)}, {dt.datetime.now():%Y-%m-%d %H:%M}.</p>
 <h2>Review queue</h2><p>{counts["flagged"]} tracks flagged, {counts["reviewed"]} reviewed,
 {counts["waiting"]} waiting. Policy: uncertain band
 {policy.uncertain_low:.2f}–{policy.uncertain_high:.2f}, accept threshold
 {policy.accept_threshold:.2f}, member disagreement limit {policy.disagreement_limit:.2f}.</p>
+{conflicts}
 {_shift_section(library)}
 {"".join(sections)}
 {albums}

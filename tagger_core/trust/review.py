@@ -1,7 +1,10 @@
 """Review decisions: what a person accepted, rejected or added, with undo.
 
 Decisions are appended, never edited or deleted; undo stamps ``undone_at``.
-The effective state of a (track, task, label) is its newest live decision.
+The effective state of a (track, task, label) is its newest live decision,
+whoever made it: when two librarians decide the same label, the later one wins
+and both stay in the history (``review_conflicts`` lists such pairs). Every
+decision records who made it (``decided_by``; the OS login by default).
 A track marked ``reviewed`` for a task has had every label looked at, so the
 labels not accepted count as negatives when building a calibration set.
 """
@@ -11,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CompoundSelect, Select, delete, func, select, union
 from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
-from tagger_core.db.models import Prediction, ReviewDecision, Track, utcnow
+from tagger_core.db.models import Prediction, ReviewClaim, ReviewDecision, Track, utcnow
 from tagger_core.errors import TaggerError
 from tagger_core.labels.tasks import TASKS, task_bundles
+from tagger_core.trust.librarians import check_user
 
 LABEL_ACTIONS = ("accept", "reject", "add")
 
@@ -43,40 +47,70 @@ def decide(
     label: str,
     action: str,
     confidence: float | None = None,
+    user: str | None = None,
 ) -> int:
-    """Record accept/reject/add of ``label`` on a track; returns the decision id."""
+    """Record accept/reject/add of ``label`` on a track by ``user``; returns the decision id.
+
+    A label decision keeps the user's claim of the track: they are still working on
+    it. Marking it reviewed (:func:`mark_reviewed`) releases the claim.
+    """
     _check_task(task)
     if action not in LABEL_ACTIONS:
         raise TaggerError(f"unknown action {action!r}; expected accept, reject or add")
+    who = check_user(user)
     with library.session() as s:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
         row = ReviewDecision(
-            track_id=track_id, task=task, label=label, action=action, confidence=confidence
+            track_id=track_id,
+            task=task,
+            label=label,
+            action=action,
+            confidence=confidence,
+            decided_by=who,
         )
         s.add(row)
         s.flush()
         return row.id
 
 
-def mark_reviewed(library: Library, track_id: int, task: str) -> int:
-    """Mark that a person has looked at every label of ``task`` on this track."""
+def mark_reviewed(library: Library, track_id: int, task: str, user: str | None = None) -> int:
+    """Mark that ``user`` has looked at every label of ``task``; releases their claim of it.
+
+    The claim goes in the same transaction as the mark: a finished track is never
+    left held, and a crash in between cannot leave a mark without the release.
+    """
     _check_task(task)
+    who = check_user(user)
     with library.session() as s:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
-        row = ReviewDecision(track_id=track_id, task=task, label=None, action="reviewed")
+        row = ReviewDecision(
+            track_id=track_id, task=task, label=None, action="reviewed", decided_by=who
+        )
         s.add(row)
+        s.execute(
+            delete(ReviewClaim).where(
+                ReviewClaim.track_id == track_id, ReviewClaim.claimed_by == who
+            )
+        )
         s.flush()
         return row.id
 
 
-def undo_last(library: Library, track_id: int | None = None) -> ReviewDecision | None:
-    """Undo the newest live decision (of one track, if given); None when nothing is left."""
+def undo_last(
+    library: Library, track_id: int | None = None, user: str | None = None
+) -> ReviewDecision | None:
+    """Undo the newest live decision (of one track, of one user, if given); None when none.
+
+    With ``user``, a librarian's undo never takes back a colleague's decision.
+    """
     with library.session() as s:
         stmt = select(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
         if track_id is not None:
             stmt = stmt.where(ReviewDecision.track_id == track_id)
+        if user is not None:
+            stmt = stmt.where(ReviewDecision.decided_by == check_user(user))
         row = s.scalar(stmt.order_by(ReviewDecision.id.desc()).limit(1))
         if row is None:
             return None
@@ -120,10 +154,43 @@ def _reviewed_for(task: str) -> Select[Any]:
     )
 
 
+def waiting_bundles(session: Session, task: str | None = None) -> dict[str, str]:
+    """``{task: bundle shown for it}`` for ``task``, or for every task when None."""
+    shown = task_bundles(session)
+    if task is not None:
+        _check_task(task)
+        return {task: shown.for_task(task)}
+    return {t: shown.for_task(t) for t in TASKS}
+
+
+def waiting_ids(bundles: dict[str, str]) -> CompoundSelect:
+    """Track ids waiting in the review queue of any ``{task: bundle}`` given."""
+    return union(
+        *(
+            select(Prediction.track_id)
+            .join(Track, Track.id == Prediction.track_id)
+            .where(
+                Prediction.bundle_id == bundle_id,
+                Prediction.flagged.is_(True),
+                Track.status == "ok",
+                Prediction.track_id.not_in(_reviewed_for(task).scalar_subquery()),
+            )
+            for task, bundle_id in bundles.items()
+        )
+    )
+
+
 def review_queue(
-    session: Session, bundle_id: str, task: str, limit: int | None = None
+    session: Session,
+    bundle_id: str,
+    task: str,
+    limit: int | None = None,
+    only: list[int] | None = None,
 ) -> list[Prediction]:
-    """Flagged predictions of ``bundle_id`` not yet reviewed for ``task``, most uncertain first."""
+    """Flagged predictions of ``bundle_id`` not yet reviewed for ``task``, most uncertain first.
+
+    ``only`` keeps the queue to those tracks (a librarian's claims).
+    """
     _check_task(task)
     stmt = (
         select(Prediction)
@@ -136,6 +203,8 @@ def review_queue(
         )
         .order_by(Prediction.uncertainty.desc(), Prediction.track_id)
     )
+    if only is not None:
+        stmt = stmt.where(Prediction.track_id.in_(only))
     if limit:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
@@ -231,15 +300,17 @@ def set_label(
     label: str,
     keep: bool,
     threshold: float = 0.5,
+    user: str | None = None,
 ) -> int:
     """A person's hand edit of one label on several tracks, in one transaction.
 
     Keeping a label records ``accept`` where the shown model predicts it at or
     above ``threshold`` and ``add`` elsewhere; dropping it records ``reject``.
     Export reads these decisions, so what was edited is what gets written.
-    Returns the number of decisions recorded.
+    Returns the number of decisions recorded (made by ``user``).
     """
     _check_task(task)
+    who = check_user(user)
     with library.session() as s:
         found = set(s.scalars(select(Track.id).where(Track.id.in_(track_ids))))
         missing = [t for t in track_ids if t not in found]
@@ -262,6 +333,13 @@ def set_label(
             else:
                 action = "accept" if conf is not None and conf >= threshold else "add"
             s.add(
-                ReviewDecision(track_id=tid, task=task, label=label, action=action, confidence=conf)
+                ReviewDecision(
+                    track_id=tid,
+                    task=task,
+                    label=label,
+                    action=action,
+                    confidence=conf,
+                    decided_by=who,
+                )
             )
         return len(dict.fromkeys(track_ids))
