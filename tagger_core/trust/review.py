@@ -48,7 +48,8 @@ def decide(
     _check_task(task)
     if action not in LABEL_ACTIONS:
         raise TaggerError(f"unknown action {action!r}; expected accept, reject or add")
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
         row = ReviewDecision(
@@ -58,11 +59,14 @@ def decide(
         s.flush()
         return row.id
 
+    return library.write(record, "recording a review decision")
+
 
 def mark_reviewed(library: Library, track_id: int, task: str) -> int:
     """Mark that a person has looked at every label of ``task`` on this track."""
     _check_task(task)
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
         row = ReviewDecision(track_id=track_id, task=task, label=None, action="reviewed")
@@ -70,18 +74,22 @@ def mark_reviewed(library: Library, track_id: int, task: str) -> int:
         s.flush()
         return row.id
 
+    return library.write(record, "marking a track reviewed")
+
 
 def undo_last(library: Library, track_id: int | None = None) -> ReviewDecision | None:
     """Undo the newest live decision (of one track, if given); None when nothing is left."""
-    with library.session() as s:
+
+    def undo(s: Session) -> ReviewDecision | None:
         stmt = select(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
         if track_id is not None:
             stmt = stmt.where(ReviewDecision.track_id == track_id)
         row = s.scalar(stmt.order_by(ReviewDecision.id.desc()).limit(1))
-        if row is None:
-            return None
-        row.undone_at = utcnow()
+        if row is not None:
+            row.undone_at = utcnow()
         return row
+
+    return library.write(undo, "undoing a review decision")
 
 
 def reviews(
@@ -240,7 +248,8 @@ def set_label(
     Returns the number of decisions recorded.
     """
     _check_task(task)
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         found = set(s.scalars(select(Track.id).where(Track.id.in_(track_ids))))
         missing = [t for t in track_ids if t not in found]
         if missing:
@@ -265,3 +274,5 @@ def set_label(
                 ReviewDecision(track_id=tid, task=task, label=label, action=action, confidence=conf)
             )
         return len(dict.fromkeys(track_ids))
+
+    return library.write(record, "recording label edits")
