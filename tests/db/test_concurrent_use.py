@@ -223,3 +223,25 @@ def test_decisions_analysis_and_rescans_at_once_lose_nothing(
         text=True,
     )
     assert check.returncode == 0 and "database ok" in check.stdout, check.stdout + check.stderr
+
+
+def test_the_change_watch_sees_commits_of_other_processes_only_once(db_location: str) -> None:
+    from tagger_core.db.changes import ChangeWatch
+
+    track = _library_with_tracks(db_location, 2)[0]
+    library = open_library(db_location)
+    watch = ChangeWatch(library)
+    assert not watch.changed()
+    with library.session() as s:  # reading changes nothing
+        assert s.scalar(select(func.count()).select_from(Track)) == 2
+    assert not watch.changed()
+    done = subprocess.run(
+        [sys.executable, "-m", "tagger_core.cli", "--db", db_location, "review", "accept",
+         str(track), "Jazz"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert watch.changed()
+    assert not watch.changed()  # once per change
+    watch.close()
+    library.close()
