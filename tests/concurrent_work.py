@@ -7,7 +7,8 @@ what a real user runs against the library while the others run too:
   through the core API as fast as it can; ARGS = worker number;
 - ``review-cli``: a colleague running ``music-tagger review accept`` again and again;
 - ``analyze``: ``music-tagger analyze --all --force`` with the tiny bundle, again and again;
-- ``rescan``: touches every file (so all are read again) and runs ``music-tagger scan``.
+- ``rescan``: touches every file (so all are read again) and runs ``music-tagger scan``;
+- ``export``: ``music-tagger export --genres`` (accepted genres into the files), again and again.
 
 Every decision a role believes committed is appended to OUT (one JSON line), so
 the test can read each one back. Output of the real CLI is passed through, so
@@ -63,7 +64,9 @@ def decide_loop(db: str, deadline: float, out: Path, worker: int) -> int:
                 row_id = mark_reviewed(library, track, "genre")
                 record = {"id": row_id, "track": track, "label": None, "action": "reviewed"}
             else:
-                label, action = f"w{worker}-{n}", ("accept", "reject", "add")[n % 3]
+                # genres export knows, so the export running meanwhile writes them
+                label = ("Rock", "Jazz", "Folk", "Blues", "Pop")[(n + worker) % 5]
+                action = ("accept", "reject", "add")[n % 3]
                 row_id = decide(library, track, "genre", label, action)
                 record = {"id": row_id, "track": track, "label": label, "action": action}
             log.write(json.dumps(record) + "\n")
@@ -115,6 +118,18 @@ def rescan_loop(db: str, deadline: float, music: str) -> int:
             return int(failed > 0)
 
 
+def export_loop(db: str, deadline: float) -> int:
+    """Write accepted genres into the files until the deadline (at least once).
+
+    Files the rescan touched between plan and write are skipped, as they should be.
+    """
+    failed = 0
+    while True:
+        failed += _cli(db, "export", "--genres").returncode != 0
+        if time.monotonic() >= deadline:
+            return int(failed > 0)
+
+
 def main(argv: list[str]) -> int:
     role, db, seconds, out, *rest = argv
     deadline = time.monotonic() + float(seconds)
@@ -126,6 +141,8 @@ def main(argv: list[str]) -> int:
         return analyze_loop(db, deadline, rest[0])
     if role == "rescan":
         return rescan_loop(db, deadline, rest[0])
+    if role == "export":
+        return export_loop(db, deadline)
     raise SystemExit(f"unknown role {role!r}")
 
 

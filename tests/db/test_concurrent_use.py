@@ -9,6 +9,7 @@ multi-process test runs decisions, the CLI, analysis and rescans together for
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def test_decisions_analysis_and_rescans_at_once_lose_nothing(
     bundles = tmp_path / "bundles"
     make_tiny_bundle(bundles, "tiny-a", seed=1)
     monkeypatch.setenv("MUSIC_TAGGER_BUNDLES", str(bundles))
+    monkeypatch.setenv("MUSIC_TAGGER_EXPORT_BACKUPS", str(tmp_path / "export-backups"))
     music = tmp_path / "music"
     music.mkdir()
     for i, ext in enumerate((".flac", ".mp3", ".ogg", ".wav", ".flac", ".mp3")):
@@ -185,6 +187,7 @@ def test_decisions_analysis_and_rescans_at_once_lose_nothing(
         "review-cli": _start("review-cli", db, logs[3]),
         "analyze": _start("analyze", db, tmp_path / "unused", "tiny-a"),
         "rescan": _start("rescan", db, tmp_path / "unused", str(music)),
+        "export": _start("export", db, tmp_path / "unused"),
     }
     outputs = {name: p.communicate(timeout=HAMMER_S + 600)[0] for name, p in procs.items()}
     for name, p in procs.items():
@@ -194,6 +197,9 @@ def test_decisions_analysis_and_rescans_at_once_lose_nothing(
             assert bad not in output, f"{name} printed {bad!r}:\n{output}"
     assert "Analysed 6 tracks" in outputs["analyze"]
     assert "6 changed" in outputs["rescan"]  # every touched file was read again and stored
+    exports = re.findall(r"(\d+) files \(batch .*, (\d+) failed,", outputs["export"])
+    assert sum(int(w) for w, _f in exports) > 0  # genres reached files while all else ran
+    assert all(f == "0" for _w, f in exports), outputs["export"]
 
     recorded = [json.loads(line) for log in logs for line in log.read_text().splitlines()]
     library = open_library(db)
