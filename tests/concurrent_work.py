@@ -8,7 +8,9 @@ what a real user runs against the library while the others run too:
 - ``review-cli``: a colleague running ``music-tagger review accept`` again and again;
 - ``analyze``: ``music-tagger analyze --all --force`` with the tiny bundle, again and again;
 - ``rescan``: touches every file (so all are read again) and runs ``music-tagger scan``;
-- ``export``: ``music-tagger export --genres`` (accepted genres into the files), again and again.
+- ``export``: ``music-tagger export --genres`` (accepted genres into the files), again and again;
+- ``gui``: the window (offscreen), a person adding genres in its label editor, track by track,
+  while the window shows what the others commit.
 
 Every decision a role believes committed is appended to OUT (one JSON line), so
 the test can read each one back. Output of the real CLI is passed through, so
@@ -130,6 +132,49 @@ def export_loop(db: str, deadline: float) -> int:
             return int(failed > 0)
 
 
+def gui_loop(db: str, deadline: float, out: Path) -> int:
+    """The window open on the library; a person adds a genre to one track after another."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from tagger_core.db import open_library
+
+    app = QApplication([])
+    settings = QSettings(str(out.with_suffix(".ini")), QSettings.Format.IniFormat)
+    window = MainWindow(open_library(db, migrate=False), settings)
+    window.show()
+    edits = seen = 0
+    editor = window.detail.label_editor
+    try:
+        with out.open("a", encoding="utf-8") as log:
+            while time.monotonic() < deadline:
+                app.processEvents()
+                seen += window.show_outside_changes()
+                window.table.selectRow(edits % max(1, window.model.rowCount()))
+                track, label = window.detail.track_id, ("Metal", "Punk", "Country")[edits % 3]
+                editor.entry.setText(label)
+                editor.add_from_entry()
+                if editor.entry.text():  # not cleared: the edit was refused
+                    print(f"gui edit refused: {editor.message.text()}")
+                    return 1
+                log.write(json.dumps({"id": None, "track": track, "label": label,
+                                      "action": "accept|add"}) + "\n")  # fmt: skip
+                log.flush()
+                edits += 1
+                time.sleep(0.5)
+    finally:
+        # A spectrogram job's thread ends only once this loop hands back its result.
+        settle = time.monotonic() + 60
+        while window.detail._jobs and time.monotonic() < settle:
+            app.processEvents()
+            time.sleep(0.05)
+        window.close()
+    print(f"gui: {edits} edits, saw {seen} changes of other programs")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     role, db, seconds, out, *rest = argv
     deadline = time.monotonic() + float(seconds)
@@ -143,6 +188,8 @@ def main(argv: list[str]) -> int:
         return rescan_loop(db, deadline, rest[0])
     if role == "export":
         return export_loop(db, deadline)
+    if role == "gui":
+        return gui_loop(db, deadline, Path(out))
     raise SystemExit(f"unknown role {role!r}")
 
 
