@@ -218,8 +218,8 @@ def apply(
     library = open_library(db_path)
     try:
         report(0, 2, "policy")
-        with library.session() as s:
-            save_policy(s, ReviewPolicy.from_dict(policy))
+        new_policy = ReviewPolicy.from_dict(policy)
+        library.write(lambda s: save_policy(s, new_policy), "saving the review policy")
         report(1, 2, "predictions")
         if calibration_id is not None:
             activate_calibration(library, calibration_id, force=True)  # the panel asked
@@ -286,8 +286,8 @@ def apply_policy(db_path: str, policy: dict[str, Any], report: Any, cancel: Any)
     library = open_library(db_path)
     try:
         report(0, 1, "flags")
-        with library.session() as s:
-            save_policy(s, ReviewPolicy.from_dict(policy))
+        new_policy = ReviewPolicy.from_dict(policy)
+        library.write(lambda s: save_policy(s, new_policy), "saving the review policy")
         refresh_predictions(library)
         with library.session() as s:
             counts = _task_counts(s)

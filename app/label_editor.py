@@ -154,6 +154,16 @@ class LabelEditor(QGroupBox):
             widget.setEnabled(enabled)
         self._update_scope()
 
+    def refresh(self) -> None:
+        """Re-read after other programs wrote; rebuilt only if the list changed (keeps choices)."""
+        if self.track_id is None:
+            return
+        with self.library.session() as s:
+            rows = label_rows(s, self.track_id, self.task)
+        shown = [self.list.item(i).text() for i in range(self.list.count())]
+        if [f"{label}  —  {how}" for label, how in rows] != shown:
+            self.reload()
+
     def labels(self) -> list[str]:
         """The labels listed now (what export would write for the shown track)."""
         return [str(self.list.item(i).data(LABEL_ROLE)) for i in range(self.list.count())]

@@ -168,6 +168,12 @@ class LibraryTableModel(QAbstractTableModel):
                 )
         return list(dict.fromkeys(out))
 
+    def cached_track_id(self, row: int) -> int | None:
+        """The track on ``row`` as last read (None when that page is not cached): no query."""
+        page = self._pages.get(row // PAGE)
+        offset = row % PAGE
+        return page[offset].id if page is not None and offset < len(page) else None
+
     def row_of(self, track_id: int) -> int | None:
         """Row of a track among the cached pages (None when not cached)."""
         for number, page in self._pages.items():

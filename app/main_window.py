@@ -7,12 +7,13 @@ and the table re-reads what the job has committed every half second.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.album_browser import AlbumBrowser
 from app.album_panel import AlbumPanel
@@ -42,12 +44,17 @@ from app.track_detail import TrackDetailPanel
 from app.train_hint import TrainFromTagsButton
 from app.workers import Job, JobFn
 from tagger_core.db import Library
+from tagger_core.db.changes import ChangeWatch
 from tagger_core.db.models import LibraryRoot
 from tagger_core.errors import TaggerError
 from tagger_core.library.scan import ScanReport, scan
 from tagger_core.library.track_views import COLUMN_KEYS
 
 REFRESH_INTERVAL = 0.5
+#: How often the window looks for what other programs committed to the library (ms).
+CHANGE_POLL_MS = 3000
+#: Selected rows found again after other programs moved them (the current row always is).
+MAX_KEPT_SELECTION = 1000
 
 
 class MainWindow(QMainWindow):
@@ -151,6 +158,11 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_actions()
         self.setAcceptDrops(True)
+        self.changes = ChangeWatch(library)
+        self.change_timer = QTimer(self)
+        self.change_timer.setInterval(CHANGE_POLL_MS)
+        self.change_timer.timeout.connect(self.show_outside_changes)
+        self.change_timer.start()
 
     # -- panels that plug into the cores ---------------------------------------------------
     def _add_panels(self) -> None:
@@ -585,6 +597,44 @@ class MainWindow(QMainWindow):
         if self.album_panel.isVisible() and self.album_panel.key:
             self.album_panel.show_album(self.album_panel.key)
 
+    def show_outside_changes(self) -> bool:
+        """Show what other programs committed: a colleague's decisions, an analysis, a rescan.
+
+        The selected tracks stay selected (found again if their rows moved) and the
+        detail panel is redrawn only when its track changed. True when anything had.
+        """
+        try:
+            if not self.changes.changed():
+                return False
+        except SQLAlchemyError:
+            return False  # a server restarting: the next look tries again
+        current = self.table.currentIndex()
+        keep = self.model.cached_track_id(current.row()) if current.isValid() else None
+        # As shown, from the rows read before (the database already holds the new order).
+        rows = itertools.chain.from_iterable(
+            range(r.top(), r.bottom() + 1) for r in self.table.selectionModel().selection()
+        )
+        ids = map(self.model.cached_track_id, itertools.islice(rows, MAX_KEPT_SELECTION))
+        selected = [t for t in ids if t is not None]
+        self.refresh_library()
+        if keep is not None and self.model.track_id(current.row()) != keep:
+            self._select_again(keep, selected)
+        self.detail.refresh()
+        return True
+
+    def _select_again(self, current: int, selected: list[int]) -> None:
+        """Select these tracks again where their rows are now (among the rows read)."""
+        flags = QItemSelectionModel.SelectionFlag
+        rows = [r for r in (self.model.row_of(t) for t in selected) if r is not None]
+        selection = QItemSelection()
+        for row in rows:
+            selection.select(self.model.index(row, 0), self.model.index(row, 0))
+        chooser = self.table.selectionModel()
+        row = self.model.row_of(current)
+        if row is not None:
+            chooser.setCurrentIndex(self.model.index(row, 0), flags.NoUpdate)
+        chooser.select(selection, flags.ClearAndSelect | flags.Rows)
+
     def show_view(self, key: str) -> None:
         """Show a view in the table; an album's view also shows its album-level labels."""
         self.model.set_view(key)
@@ -789,6 +839,8 @@ class MainWindow(QMainWindow):
         if self.job is not None:
             self.job.cancel()
             self.job.wait(30000)
+        self.change_timer.stop()
+        self.changes.close()
         self.picker.stop()
         self.core_info.stop()
         self.detail.stop()

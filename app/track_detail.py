@@ -268,6 +268,18 @@ class TrackDetailPanel(QWidget):
         self.play_button.setToolTip(tip)
         self.stop_button.setToolTip(tip if not ok else "Stop the preview")
 
+    def refresh(self) -> None:
+        """Re-read the shown track after other programs wrote to the library.
+
+        Redrawn only when what it shows changed, so a preview keeps playing otherwise.
+        """
+        if self.track_id is None:
+            return
+        if load_detail(self.library, self.track_id) != self.detail:
+            self.show_track(self.track_id)
+        else:
+            self.label_editor.refresh()
+
     def show_track(self, track_id: int | None) -> None:
         """Show ``track_id`` (None clears the panel)."""
         self.stop()

@@ -261,15 +261,14 @@ def cmd_policy(args: Any) -> int:
     library = library_from_args(args)
     with library.session() as s:
         data = load_policy(s).to_dict()
-        for item in args.settings:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"expected KEY=VALUE, got {item!r}")
-            data[key.strip()] = _parse_value(key.strip(), value.strip())
-        policy = ReviewPolicy.from_dict(data)
-        if args.settings:
-            save_policy(s, policy)
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}")
+        data[key.strip()] = _parse_value(key.strip(), value.strip())
+    policy = ReviewPolicy.from_dict(data)
     if args.settings:
+        library.write(lambda s: save_policy(s, policy), "saving the review policy")
         refresh_predictions(library)
     values = policy.to_dict()
     width = max(len(f"{k} = {v}") for k, v in values.items())

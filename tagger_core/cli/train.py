@@ -153,8 +153,10 @@ def cmd_heads(args: argparse.Namespace) -> int:
         _finish_checkpoints(args, ckpt)
         stored = 0
         if args.apply:
-            with library.session() as session:
-                stored = analyze_with_heads(session, load_head_bundle(folder))
+            heads = load_head_bundle(folder)
+            stored = library.write(
+                lambda session: analyze_with_heads(session, heads), "storing the heads' outputs"
+            )
     finally:
         library.close()
     if args.json:
@@ -182,8 +184,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     head = load_head_bundle(args.bundle_dir)
     library = library_from_args(args)
     try:
-        with library.session() as session:
-            stored = analyze_with_heads(session, head)
+        stored = library.write(
+            lambda session: analyze_with_heads(session, head), "storing the heads' outputs"
+        )
     finally:
         library.close()
     print(f"stored the outputs of {head.bundle.id!r} for {stored} tracks")

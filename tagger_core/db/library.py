@@ -10,10 +10,11 @@ open is one line that says what to do, never a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
@@ -21,12 +22,16 @@ from sqlalchemy.exc import DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tagger_core.db.location import DB_ENV, Location, default_db_path, resolve
+from tagger_core.db.retry import run_write
 from tagger_core.db.safety import backup_before_migration, damaged_message, sqlite_problems
 from tagger_core.errors import ConfigError
 
 __all__ = ["DB_ENV", "Library", "default_db_path", "make_engine", "open_library"]
 
+T = TypeVar("T")
 PG_CONNECT_TIMEOUT_S = 10
+#: How long one SQLite statement waits for another writer before the retry in ``retry`` takes over.
+BUSY_TIMEOUT_MS = 10000
 PG_MISSING_DRIVER = (
     "PostgreSQL support is not installed (driver psycopg 3): "
     "pip install 'music-archive-tagger[postgres]'"
@@ -35,9 +40,9 @@ PG_MISSING_DRIVER = (
 
 def _set_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: switching to WAL may wait
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -90,6 +95,14 @@ class Library:
         """A session in a transaction: committed on success, rolled back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def write(self, work: Callable[[Session], T], what: str) -> T:
+        """Run the write transaction ``work(session)``, again while another writer is in the way.
+
+        Every writer goes through here (see :mod:`tagger_core.db.retry`); ``what``
+        names the write in the one-line message given if the library stays busy.
+        """
+        return run_write(self.session, work, what)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -97,7 +97,9 @@ def remove_from_library(
 
     No file is touched. Returns what was removed.
     """
-    with library.session() as s:
+    track_ids = list(track_ids)
+
+    def remove(s: Session) -> RemovalImpact:
         ids = _track_ids(s, track_ids, root_ids)
         impact = removal_impact(s, ids, root_ids)
         for chunk in _chunks(ids):
@@ -109,7 +111,9 @@ def remove_from_library(
             s.execute(delete(Track).where(Track.id.in_(chunk)))
         for chunk in _chunks(list(root_ids)):
             s.execute(delete(LibraryRoot).where(LibraryRoot.id.in_(chunk)))
-    return impact
+        return impact
+
+    return library.write(remove, "removing tracks from the library")
 
 
 def resolve_paths(session: Session, paths: Sequence[str]) -> tuple[list[int], list[int]]:

@@ -16,12 +16,14 @@ import os
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot, Track, utcnow
@@ -33,6 +35,7 @@ from tagger_core.library.formats import DEFAULT_EXTENSIONS, extension_of
 
 BATCH = 200
 POOL_THRESHOLD = 64
+UPDATE_CHUNK = 900  # ids per UPDATE, under SQLite's old limit of 999 bound parameters
 
 
 @dataclass
@@ -173,14 +176,22 @@ def _apply(track: Track, seen: _Seen, result: dict[str, Any], now: dt.datetime) 
     )
 
 
-def reread_track(track: Track, path: str) -> None:
-    """Store ``path``'s current size, mtime and tags on ``track``, as a scan would.
+FileState = tuple[_Seen, dict[str, Any]]
+
+
+def file_state(path: str) -> FileState:
+    """A file's size, mtime and tags, read before the transaction that stores them."""
+    st = os.stat(path)
+    return _Seen(path, st.st_size, st.st_mtime_ns), read_file(path)
+
+
+def reread_track(track: Track, state: FileState) -> None:
+    """Store a file's :func:`file_state` on ``track``, as a scan would.
 
     For a file the app itself just rewrote (an export), so the next scan does not
     see it as changed.
     """
-    st = os.stat(path)
-    _apply(track, _Seen(path, st.st_size, st.st_mtime_ns), read_file(path), utcnow())
+    _apply(track, *state, utcnow())
 
 
 def _read_all(paths: list[str], workers: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -196,13 +207,16 @@ def _read_all(paths: list[str], workers: int | None) -> Iterator[tuple[str, dict
 
 def _ensure_root(library: Library, root: str) -> int:
     raw = os.fsencode(root)
-    with library.session() as s:
+
+    def ensure(s: Session) -> int:
         row = s.scalar(select(LibraryRoot).where(LibraryRoot.path == raw))
         if row is None:
             row = LibraryRoot(path=raw, path_text=path_text(root))
             s.add(row)
             s.flush()
         return row.id
+
+    return library.write(ensure, "adding a music folder")
 
 
 def resolve_roots(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -283,29 +297,36 @@ def _scan_root(
         else:
             to_read.append(raw)
     report.unchanged += len(unchanged_ids)
-    with library.session() as s:
-        for i in range(0, len(unchanged_ids), 900):
-            chunk = unchanged_ids[i : i + 900]
-            s.execute(update(Track).where(Track.id.in_(chunk)).values(last_seen=now))
+    for i in range(0, len(unchanged_ids), UPDATE_CHUNK):  # one short transaction per chunk
+        chunk = unchanged_ids[i : i + UPDATE_CHUNK]
+        library.write(
+            lambda s, chunk=chunk: s.execute(
+                update(Track).where(Track.id.in_(chunk)).values(last_seen=now)
+            ),
+            "recording unchanged tracks",
+        )
     vanished_ids = [r.id for p, r in known.items() if p not in seen and r.status != "missing"]
     _read_and_store(
         library, root_id, seen, known, to_read, vanished_ids, workers, progress, cancel, report
     )
     _check(cancel)
-    if vanished_ids:
-        with library.session() as s:
-            for i in range(0, len(vanished_ids), 900):
-                chunk = vanished_ids[i : i + 900]
-                s.execute(
-                    update(Track)
-                    .where(Track.id.in_(chunk))
-                    .values(status="missing", error="file not found at its last known path")
-                )
-        report.missing += len(vanished_ids)
-    with library.session() as s:
-        root_row = s.get(LibraryRoot, root_id)
-        if root_row is not None:
-            root_row.last_scan_at = now
+    for i in range(0, len(vanished_ids), UPDATE_CHUNK):
+        chunk = vanished_ids[i : i + UPDATE_CHUNK]
+        library.write(
+            lambda s, chunk=chunk: s.execute(
+                update(Track)
+                .where(Track.id.in_(chunk))
+                .values(status="missing", error="file not found at its last known path")
+            ),
+            "marking missing tracks",
+        )
+    report.missing += len(vanished_ids)
+    library.write(
+        lambda s: s.execute(
+            update(LibraryRoot).where(LibraryRoot.id == root_id).values(last_scan_at=now)
+        ),
+        "recording the scan time",
+    )
 
 
 def _read_and_store(
@@ -367,30 +388,44 @@ def _store(
     report: ScanReport,
 ) -> None:
     now = utcnow()
-    with library.session() as s:
+
+    def store(s: Session) -> tuple[Counter[str], list[str], dict[str, int], set[int]]:
+        """Store the batch; what it did is returned, applied only once it is committed."""
+        counts: Counter[str] = Counter()
+        errors: list[str] = []
+        fp_left, vanished_left = dict(by_fp), set(vanished)
         for raw, result in batch:
             item = seen[raw]
             row = known.get(raw)
             track: Track | None = None
             if row is not None:
                 track = s.get(Track, row.id)
-                report.changed += 1
+                counts["changed"] += 1
             else:
                 fp = result.get("fingerprint")
-                moved_id = by_fp.pop(fp, None) if fp else None
+                moved_id = fp_left.pop(fp, None) if fp else None
                 if moved_id is not None:
                     track = s.get(Track, moved_id)
                 if track is not None:
                     track.path, track.path_text, track.root_id = raw, path_text(item.path), root_id
-                    vanished.discard(track.id)
-                    report.moved += 1
+                    vanished_left.discard(track.id)
+                    counts["moved"] += 1
                 else:
                     track = Track(
                         path=raw, path_text=path_text(item.path), root_id=root_id, first_seen=now
                     )
                     s.add(track)
-                    report.new += 1
+                    counts["new"] += 1
             _apply(track, item, result, now)
             if track.status == "unreadable":
-                report.unreadable += 1
-                report.errors.append(f"{track.path_text}: {track.error}")
+                counts["unreadable"] += 1
+                errors.append(f"{track.path_text}: {track.error}")
+        return counts, errors, fp_left, vanished_left
+
+    counts, errors, fp_left, vanished_left = library.write(store, "storing scanned tracks")
+    for name, n in counts.items():
+        setattr(report, name, getattr(report, name) + n)
+    report.errors += errors
+    by_fp.clear()
+    by_fp.update(fp_left)
+    vanished.intersection_update(vanished_left)

@@ -33,10 +33,12 @@ from concurrent.futures import (
     wait,
 )
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from torch import nn
 
 from tagger_core.db import Library
@@ -447,43 +449,35 @@ class _Run:
 
     # --------------------------------------------------------------- storage
     def commit_finished(self) -> None:
-        """Write every finished track in one transaction (the unit a kill can lose)."""
+        """Write every finished track in one short transaction (the unit a kill can lose).
+
+        Outputs are reduced first; the transaction only stores them, so another
+        program's write waits briefly, and a busy library is simply retried.
+        """
         if not self.finished:
             return
         rep = self.report
-        with self.library.session() as session:
-            for state in self.finished:
-                item, prepared = state.pending, state.prepared
-
-                def fail(bundle_id: str, message: str, item: PendingTrack = item) -> None:
-                    save_error(
-                        session,
-                        track_id=item.track_id,
-                        bundle_id=bundle_id,
-                        version=self.ensembles[bundle_id].version,
-                        key=item.key,
-                        error=message,
-                    )
-
-                if prepared.error is not None:
-                    for bundle_id in item.bundle_ids:
-                        fail(bundle_id, prepared.error)
-                    rep.errors.append(prepared.error)
+        writes: list[Callable[[Session], object]] = []
+        stored: list[_TrackState] = []
+        for state in self.finished:
+            item, prepared = state.pending, state.prepared
+            if prepared.error is not None:
+                writes += [self._error_row(item, b, prepared.error) for b in item.bundle_ids]
+                rep.errors.append(prepared.error)
+                continue
+            for bundle_id, acc in state.acc.items():
+                ens = self.ensembles[bundle_id]
+                logits = torch.stack([file_logits(torch.cat(ch)) for ch in acc.logits])
+                embs = [(s / acc.expected).float().numpy() for s in acc.emb_sums if s is not None]
+                if not torch.isfinite(logits).all():
+                    message = f"{item.path}: model {bundle_id} gave non-finite outputs"
+                    writes.append(self._error_row(item, bundle_id, message))
+                    rep.errors.append(message)
                     continue
-                for bundle_id, acc in state.acc.items():
-                    ens = self.ensembles[bundle_id]
-                    logits = torch.stack([file_logits(torch.cat(ch)) for ch in acc.logits])
-                    embs = [
-                        (s / acc.expected).float().numpy() for s in acc.emb_sums if s is not None
-                    ]
-                    if not torch.isfinite(logits).all():
-                        message = f"{item.path}: model {bundle_id} gave non-finite outputs"
-                        fail(bundle_id, message)
-                        rep.errors.append(message)
-                        continue
-                    config, frames, _hop = ens.layout
-                    save_analysis(
-                        session,
+                config, frames, _hop = ens.layout
+                writes.append(
+                    partial(
+                        save_analysis,
                         track_id=item.track_id,
                         bundle_id=bundle_id,
                         version=ens.version,
@@ -495,14 +489,35 @@ class _Run:
                         n_patches=acc.expected,
                         seconds=acc.expected * frames * config.hop_length / config.sr,
                     )
-                rep.tracks_done += 1
-                rep.analyzed_track_ids.append(item.track_id)
-                rep.audio_seconds += prepared.seconds
-                rep.tracks_sampled += int(prepared.sampled)
+                )
+            stored.append(state)
+
+        def store(session: Session) -> None:
+            for write in writes:
+                write(session)
+
+        self.library.write(store, "storing analyses")
+        for state in stored:
+            rep.tracks_done += 1
+            rep.analyzed_track_ids.append(state.pending.track_id)
+            rep.audio_seconds += state.prepared.seconds
+            rep.tracks_sampled += int(state.prepared.sampled)
         done = len(self.finished)
         last_path = self.finished[-1].pending.path
         self.finished.clear()
         self.notify(last_path, force=True, finished=done)
+
+    def _error_row(
+        self, item: PendingTrack, bundle_id: str, message: str
+    ) -> Callable[[Session], object]:
+        return partial(
+            save_error,
+            track_id=item.track_id,
+            bundle_id=bundle_id,
+            version=self.ensembles[bundle_id].version,
+            key=item.key,
+            error=message,
+        )
 
     # -------------------------------------------------------------- progress
     def notify(self, path: str = "", *, force: bool = False, finished: int = 0) -> None:

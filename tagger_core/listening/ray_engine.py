@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.analysis_store import PendingTrack, save_analysis, save_error
@@ -351,25 +352,20 @@ class _Writer:
         if not self.buffer:
             return
         rep = self.report
-        with self.library.session() as session:
-            for res in self.buffer:
+        buffer = list(self.buffer)
+
+        def store(session: Session) -> None:
+            for res in buffer:
                 item = self.items[res.track_id]
-                self.last_path = item.path
-                rep.decode_s += res.decode_s
-                rep.frontend_s += res.frontend_s
-                rep.model_s += res.model_s
-                rep.patches += res.patches
                 if res.error is not None:
                     for bundle_id in item.bundle_ids:
                         self._fail(session, item, bundle_id, res.error)
-                    rep.errors.append(res.error)
                     continue
                 for bundle_id, (logits, embs, n) in res.outputs.items():
                     version, members, (config, frames, _hop) = self.versions[bundle_id]
                     if not np.isfinite(logits).all():
                         message = f"{item.path}: model {bundle_id} gave non-finite outputs"
                         self._fail(session, item, bundle_id, message)
-                        rep.errors.append(message)
                         continue
                     save_analysis(
                         session,
@@ -383,10 +379,25 @@ class _Writer:
                         n_patches=n,
                         seconds=n * frames * config.hop_length / config.sr,
                     )
-                rep.tracks_done += 1
-                rep.analyzed_track_ids.append(item.track_id)
-                rep.audio_seconds += res.seconds
-                rep.tracks_sampled += int(res.sampled)
+
+        self.library.write(store, "storing analyses")
+        for res in buffer:
+            item = self.items[res.track_id]
+            self.last_path = item.path
+            rep.decode_s += res.decode_s
+            rep.frontend_s += res.frontend_s
+            rep.model_s += res.model_s
+            rep.patches += res.patches
+            if res.error is not None:
+                rep.errors.append(res.error)
+                continue
+            for bundle_id, (logits, _embs, _n) in res.outputs.items():
+                if not np.isfinite(logits).all():
+                    rep.errors.append(f"{item.path}: model {bundle_id} gave non-finite outputs")
+            rep.tracks_done += 1
+            rep.analyzed_track_ids.append(item.track_id)
+            rep.audio_seconds += res.seconds
+            rep.tracks_sampled += int(res.sampled)
         self.buffer.clear()
         self.notify()
 

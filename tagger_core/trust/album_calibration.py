@@ -128,10 +128,13 @@ def fit_album_calibration(
         "report": report.to_dict(),
         "fitted_at": utcnow().isoformat(timespec="seconds"),
     }
-    with library.session() as s:
+
+    def store(s: Session) -> None:
         row = s.get(Setting, SETTING_PREFIX + bundle_id)
         if row is None:
             s.add(Setting(key=SETTING_PREFIX + bundle_id, value=state))
         else:
             row.value, row.updated_at = state, utcnow()
+
+    library.write(store, "saving the album calibration")
     return state

@@ -297,7 +297,8 @@ def fit_calibration(
     }
     if conformal_fit is not None:
         params["conformal"] = conformal_fit.to_dict()
-    with library.session() as s:
+
+    def store(s: Session) -> int:
         row = Calibration(
             bundle_id=bundle_id,
             bundle_version=cal_set.version,
@@ -324,7 +325,9 @@ def fit_calibration(
         }
         s.add(row)
         s.flush()
-        calibration_id = row.id
+        return row.id
+
+    calibration_id = library.write(store, "saving the calibration")
     activated = activate and (force or not worse)
     if activated:
         activate_calibration(library, calibration_id, force=True)
@@ -365,7 +368,8 @@ def activate_calibration(library: Library, calibration_id: int, force: bool = Fa
     One that did worse held out (stored ``worse`` figures) needs ``force``: the
     caller has asked the librarian (GUI "Apply anyway…", CLI ``--force``).
     """
-    with library.session() as s:
+
+    def activate(s: Session) -> None:
         row = s.get(Calibration, calibration_id)
         if row is None:
             raise CalibrationError(f"no calibration with id {calibration_id}")
@@ -382,14 +386,19 @@ def activate_calibration(library: Library, calibration_id: int, force: bool = Fa
         s.flush()
         refresh_bundle(s, row.bundle_id)
 
+    library.write(activate, "activating the calibration")
+
 
 def deactivate_calibrations(library: Library, bundle_id: str) -> None:
     """Go back to uncalibrated outputs for ``bundle_id``."""
-    with library.session() as s:
+
+    def deactivate(s: Session) -> None:
         s.execute(
             update(Calibration).where(Calibration.bundle_id == bundle_id).values(active=False)
         )
         refresh_bundle(s, bundle_id)
+
+    library.write(deactivate, "deactivating calibrations")
 
 
 def list_calibrations(session: Session, bundle_id: str | None = None) -> list[Calibration]:

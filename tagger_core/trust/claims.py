@@ -80,8 +80,9 @@ def claim_tracks(
         raise ConfigError(f"claim at least one track, not {n}")
     now = now or utcnow()
     expires = now + _hours(hours)
-    got: list[int] = []
-    with library.session() as s:
+
+    def take(s: Session) -> list[int]:
+        got: list[int] = []
         begin_immediate(s)
         s.execute(delete(ReviewClaim).where(ReviewClaim.expires_at <= now))
         bundles = waiting_bundles(s, task)
@@ -128,7 +129,9 @@ def claim_tracks(
             got.extend(gained)
             if not gained or len(got) >= n:
                 break
-    return got
+        return got
+
+    return library.write(take, "claiming tracks for review")
 
 
 def hold_batch(
@@ -164,11 +167,10 @@ def hold_batch(
 def release(library: Library, user: str | None, track_ids: list[int] | None = None) -> int:
     """Give back ``user``'s claims of ``track_ids`` (all of them when None); how many."""
     who = check_user(user)
-    with library.session() as s:
-        stmt = delete(ReviewClaim).where(ReviewClaim.claimed_by == who)
-        if track_ids is not None:
-            stmt = stmt.where(ReviewClaim.track_id.in_(track_ids))
-        return int(s.execute(stmt).rowcount or 0)
+    stmt = delete(ReviewClaim).where(ReviewClaim.claimed_by == who)
+    if track_ids is not None:
+        stmt = stmt.where(ReviewClaim.track_id.in_(track_ids))
+    return library.write(lambda s: int(s.execute(stmt).rowcount or 0), "releasing claims")
 
 
 def live_claims(

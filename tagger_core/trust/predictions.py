@@ -10,6 +10,7 @@ so changing the calibration, taxonomy or thresholds is cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -236,10 +237,13 @@ def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None
             )
         )
         track_ids = None
-    written = 0
-    for outputs in load_label_outputs(session, bundle_id, track_ids):
-        written += _refresh_group(session, outputs, policy, only)
-    return written
+    groups = [
+        _group_rows(session, outputs, policy, only)
+        for outputs in load_label_outputs(session, bundle_id, track_ids)
+    ]
+    for rows in groups:  # the only writes, last: the write lock is held briefly
+        _upsert(session, rows)
+    return sum(len(rows) for rows in groups)
 
 
 def calibration_state(session: Session, bundle_id: str) -> str:
@@ -255,13 +259,13 @@ def calibration_state(session: Session, bundle_id: str) -> str:
     return "uncalibrated"
 
 
-def _refresh_group(
+def _group_rows(
     session: Session, outputs: LabelOutputs, policy: ReviewPolicy, only: set[int] | None = None
-) -> int:
-    """Predictions of one label group; with ``only``, just those tracks and newly flagged ones."""
+) -> list[dict[str, Any]]:
+    """Prediction rows of one label group; with ``only``, just those tracks and newly flagged."""
     n = len(outputs.track_ids)
     if n == 0 or not outputs.labels:
-        return 0
+        return []
     calibration = active_calibration(session, outputs.bundle_id, outputs.version)
     params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
     is_calibrated = calibration is not None or params is not None
@@ -304,8 +308,7 @@ def _refresh_group(
                 "updated_at": now,
             }
         )
-    _upsert(session, rows)
-    return len(rows)
+    return rows
 
 
 def _embeddings(session: Session, outputs: LabelOutputs) -> np.ndarray | None:
@@ -394,10 +397,15 @@ def refresh_predictions(
     A bundle that is no longer installed is skipped: its stored outputs stay.
     """
     written = 0
-    with library.session() as s:
-        for bundle_id in bundle_ids or analyzed_bundles(s):
-            try:
-                written += refresh_bundle(s, bundle_id, track_ids)
-            except BundleError:
-                continue
+    if not bundle_ids:
+        with library.session() as s:
+            bundle_ids = analyzed_bundles(s)
+    for bundle_id in bundle_ids:
+        try:
+            written += library.write(
+                partial(refresh_bundle, bundle_id=bundle_id, track_ids=track_ids),
+                "refreshing predictions",
+            )
+        except BundleError:
+            continue
     return written

@@ -58,7 +58,8 @@ def decide(
     if action not in LABEL_ACTIONS:
         raise TaggerError(f"unknown action {action!r}; expected accept, reject or add")
     who = check_user(user)
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
         row = ReviewDecision(
@@ -73,6 +74,8 @@ def decide(
         s.flush()
         return row.id
 
+    return library.write(record, "recording a review decision")
+
 
 def mark_reviewed(library: Library, track_id: int, task: str, user: str | None = None) -> int:
     """Mark that ``user`` has looked at every label of ``task``; releases their claim of it.
@@ -82,7 +85,8 @@ def mark_reviewed(library: Library, track_id: int, task: str, user: str | None =
     """
     _check_task(task)
     who = check_user(user)
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         if s.get(Track, track_id) is None:
             raise TaggerError(f"no track with id {track_id}")
         row = ReviewDecision(
@@ -97,6 +101,8 @@ def mark_reviewed(library: Library, track_id: int, task: str, user: str | None =
         s.flush()
         return row.id
 
+    return library.write(record, "marking a track reviewed")
+
 
 def undo_last(
     library: Library, track_id: int | None = None, user: str | None = None
@@ -105,17 +111,19 @@ def undo_last(
 
     With ``user``, a librarian's undo never takes back a colleague's decision.
     """
-    with library.session() as s:
+
+    def undo(s: Session) -> ReviewDecision | None:
         stmt = select(ReviewDecision).where(ReviewDecision.undone_at.is_(None))
         if track_id is not None:
             stmt = stmt.where(ReviewDecision.track_id == track_id)
         if user is not None:
             stmt = stmt.where(ReviewDecision.decided_by == check_user(user))
         row = s.scalar(stmt.order_by(ReviewDecision.id.desc()).limit(1))
-        if row is None:
-            return None
-        row.undone_at = utcnow()
+        if row is not None:
+            row.undone_at = utcnow()
         return row
+
+    return library.write(undo, "undoing a review decision")
 
 
 def reviews(
@@ -311,7 +319,8 @@ def set_label(
     """
     _check_task(task)
     who = check_user(user)
-    with library.session() as s:
+
+    def record(s: Session) -> int:
         found = set(s.scalars(select(Track.id).where(Track.id.in_(track_ids))))
         missing = [t for t in track_ids if t not in found]
         if missing:
@@ -343,3 +352,5 @@ def set_label(
                 )
             )
         return len(dict.fromkeys(track_ids))
+
+    return library.write(record, "recording label edits")

@@ -18,6 +18,7 @@ import datetime as dt
 import errno
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -26,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from platformdirs import user_data_path
+from sqlalchemy.engine import make_url
+
+from tagger_core.db.location import APP_NAME
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.writing.regions import NoRegions, Split, page_patches, payload_blocks, split
 from tagger_core.writing.safe_write import FileSkipped, FileState
@@ -78,11 +83,20 @@ class BackupSettings:
             raise ConfigError("backup size limit and retention must not be negative")
         return cls(Path(root).expanduser() if root else None, int(max_mb * MB), keep_days, keep)
 
-    def root_for(self, library_path: Path) -> Path:
-        """The folder that holds one sub-folder per batch."""
+    def root_for(self, library_path: Path | str) -> Path:
+        """The folder that holds one sub-folder per batch.
+
+        Beside an SQLite library; for a library on a server (a URL), in this
+        computer's user data folder, one folder per server database.
+        """
         if self.root is not None:
             return self.root
-        return library_path.parent / f"{library_path.stem}.export-backups"
+        if isinstance(library_path, Path):
+            return library_path.parent / f"{library_path.stem}.export-backups"
+        url = make_url(library_path)
+        name = f"{url.host or 'localhost'}-{url.port or 5432}-{url.database or ''}"
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        return user_data_path(APP_NAME, appauthor=False) / "export-backups" / safe
 
 
 def _env_number(name: str, default: float) -> float:

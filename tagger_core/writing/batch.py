@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.library.album_views import album_headings
-from tagger_core.library.scan import reread_track
+from tagger_core.library.scan import file_state, reread_track
 from tagger_core.writing.album_plan import plan_with_albums
 from tagger_core.writing.backups import (
     BackupSettings,
@@ -277,33 +278,60 @@ def _write(job: _Job, options: ExportOptions) -> _Outcome:
 
 def _store_backups(library: Library, jobs: list[_Job]) -> None:
     """Commit each file's sha256 and backup record before any of them is written."""
-    with library.session() as s:
+
+    def store(s: Session) -> None:
         for job in jobs:
             item = s.get(ExportItem, job.item_id)
             assert item is not None
             item.old_tags = {**item.old_tags, **job.restore}
 
+    library.write(store, "recording export backups")
+
 
 def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
-    """Store the outcomes of a chunk in one transaction (and refresh written tracks)."""
-    with library.session() as s:
+    """Store the outcomes of a chunk in one transaction (and refresh written tracks).
+
+    Written files are read again before the transaction, which only stores.
+    """
+    states = {out.item_id: file_state(out.path) for out in outcomes if out.status == "written"}
+
+    def store(s: Session) -> None:
         for out in outcomes:
             item = s.get(ExportItem, out.item_id)
             assert item is not None
             item.status, item.message, item.updated_at = out.status, out.message, utcnow()
             if out.sha256 is not None:
                 item.new_tags = {**item.new_tags, "sha256": out.sha256}
-            setattr(report, out.counter, getattr(report, out.counter) + 1)
-            if out.status == "skipped" and out.counter == "skipped":
-                report.problems.append(f"{out.path}: skipped: {out.message}")
-            elif out.status == "failed":
-                report.problems.append(f"{out.path}: not written: {out.message}")
-            elif out.status == "written" and out.message and out.message.startswith("undo"):
-                report.problems.append(f"{out.path}: written; {out.message}")
-            if out.status == "written" and item.track_id is not None:
+            if out.item_id in states and item.track_id is not None:
                 track = s.get(Track, item.track_id)
                 if track is not None:
-                    reread_track(track, out.path)
+                    reread_track(track, states[out.item_id])
+
+    library.write(store, "recording export results")
+    for out in outcomes:
+        setattr(report, out.counter, getattr(report, out.counter) + 1)
+        if out.status == "skipped" and out.counter == "skipped":
+            report.problems.append(f"{out.path}: skipped: {out.message}")
+        elif out.status == "failed":
+            report.problems.append(f"{out.path}: not written: {out.message}")
+        elif out.status == "written" and out.message and out.message.startswith("undo"):
+            report.problems.append(f"{out.path}: written; {out.message}")
+
+
+def _store_prepared(library: Library, items: list[ExportItem]) -> None:
+    """Commit the old and new values ``prepare`` recorded, before any file is written."""
+    values = [(i.id, i.old_tags, i.new_tags) for i in items]
+
+    def store(s: Session) -> None:
+        for item_id, old_tags, new_tags in values:
+            s.execute(
+                update(ExportItem)
+                .where(ExportItem.id == item_id)
+                .values(old_tags=old_tags, new_tags=new_tags)
+            )
+
+    if values:
+        library.write(store, "recording planned tag changes")
 
 
 def _write_chunks(
@@ -342,12 +370,15 @@ def _write_chunks(
             order = {item_id: n for n, item_id in enumerate(chunk)}
             jobs: list[_Job] = []
             outcomes: list[_Outcome] = []
-            with library.session() as s:
+            with library.session() as s:  # read; files are read after it ends
                 items = s.scalars(select(ExportItem).where(ExportItem.id.in_(chunk))).all()
-                for item in sorted(items, key=lambda i: order[i.id]):
-                    track = s.get(Track, item.track_id) if item.track_id is not None else None
-                    result = prepare(item, track, options)
-                    (jobs if isinstance(result, _Job) else outcomes).append(result)
+                track_ids = [i.track_id for i in items if i.track_id is not None]
+                tracks = {t.id: t for t in s.scalars(select(Track).where(Track.id.in_(track_ids)))}
+            before = {i.id: (i.old_tags, i.new_tags) for i in items}
+            for item in sorted(items, key=lambda i: order[i.id]):
+                result = prepare(item, tracks.get(item.track_id or -1), options)
+                (jobs if isinstance(result, _Job) else outcomes).append(result)
+            _store_prepared(library, [i for i in items if (i.old_tags, i.new_tags) != before[i.id]])
             if backups is not None and jobs:
                 kept = list(pool.map(back_up, jobs))
                 jobs = [j for j in kept if isinstance(j, _Job)]
@@ -388,13 +419,7 @@ def _run_batch(
         batch = s.get(ExportBatch, batch_id)
         assert batch is not None
         options = _options_of(batch)
-        if "backups" not in batch.options:
-            kept = None
-            if settings.keep:
-                folder = new_batch_folder(settings.root_for(library.path), batch_id)
-                kept = {"folder": str(folder), "max_copy_bytes": settings.max_copy_bytes}
-            batch.options = {**batch.options, "backups": kept}
-        backups = batch.options["backups"]
+        batch_options = dict(batch.options)
         pending = list(
             s.scalars(
                 select(ExportItem.id)
@@ -402,6 +427,19 @@ def _run_batch(
                 .order_by(ExportItem.id)
             )
         )
+    if "backups" not in batch_options:
+        kept = None
+        if settings.keep:
+            folder = new_batch_folder(settings.root_for(library.path), batch_id)
+            kept = {"folder": str(folder), "max_copy_bytes": settings.max_copy_bytes}
+        batch_options["backups"] = kept
+        library.write(
+            lambda s: s.execute(
+                update(ExportBatch).where(ExportBatch.id == batch_id).values(options=batch_options)
+            ),
+            "recording the export's backup folder",
+        )
+    backups = batch_options["backups"]
     report.total += len(pending)
     if backups is not None:
         try:  # pruned or deleted while the batch was interrupted
@@ -421,10 +459,14 @@ def _run_batch(
         backups=backups,
     ):
         return
-    with library.session() as s:
-        batch = s.get(ExportBatch, batch_id)
-        assert batch is not None
-        batch.status, batch.finished_at = "done", utcnow()
+    library.write(
+        lambda s: s.execute(
+            update(ExportBatch)
+            .where(ExportBatch.id == batch_id)
+            .values(status="done", finished_at=utcnow())
+        ),
+        "finishing the export batch",
+    )
     if backups is not None:
         with contextlib.suppress(OSError):
             os.rmdir(backups["folder"])  # only when empty: nothing was written
@@ -541,7 +583,12 @@ def run_export(
         setattr(report, name, getattr(resumed, name))
     report.problems.extend(resumed.problems)
     if plans:
-        with library.session() as s:
+
+        def start_batch(s: Session) -> int:
+            wanted = {p.track_id for p in plans}
+            paths_of = {
+                tid: path for tid, path in s.execute(select(Track.id, Track.path)) if tid in wanted
+            }
             batch = ExportBatch(
                 kind="export",
                 options={"export": options.to_dict(), "paths": list(paths or [])},
@@ -549,11 +596,6 @@ def run_export(
             )
             s.add(batch)
             s.flush()
-            report.batch_id = batch.id
-            wanted = {p.track_id for p in plans}
-            paths_of = {
-                tid: path for tid, path in s.execute(select(Track.id, Track.path)) if tid in wanted
-            }
             s.add_all(
                 ExportItem(
                     batch_id=batch.id,
@@ -565,6 +607,9 @@ def run_export(
                 )
                 for p in plans
             )
+            return batch.id
+
+        report.batch_id = library.write(start_batch, "starting an export batch")
         _run_batch(library, report.batch_id, report, progress, cancel, settings)
     report.seconds = time.perf_counter() - start
     return report

@@ -19,11 +19,12 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
 from tagger_core.errors import TaggerError
-from tagger_core.library.scan import reread_track
+from tagger_core.library.scan import file_state, reread_track
 from tagger_core.writing.backups import (
     BackupUnusable,
     check_backup,
@@ -150,24 +151,31 @@ def _restore(job: _Job, options: ExportOptions) -> _Outcome:
 
 def _record_restore(library: Library, outcomes: list[_Outcome], report: ExportReport) -> None:
     """Store the outcomes of an undo chunk; files not restored keep ``written``."""
-    with library.session() as s:
+    states = {out.item_id: file_state(out.path) for out in outcomes if out.status == "restored"}
+
+    def store(s: Session) -> None:
         for out in outcomes:
             item = s.get(ExportItem, out.item_id)
             assert item is not None
             item.updated_at = utcnow()
             if out.status == "restored":
-                report.restored += 1
-                if out.counter == "inexact":
-                    report.inexact += 1
-                    report.problems.append(f"{out.path}: {out.message}")
                 item.status, item.message = "restored", out.message
                 track = s.get(Track, item.track_id) if item.track_id else None
                 if track is not None:
-                    reread_track(track, out.path)
+                    reread_track(track, states[out.item_id])
             else:
-                setattr(report, out.counter, getattr(report, out.counter) + 1)
                 item.message = f"undo {out.status}: {out.message}"
-                report.problems.append(f"{out.path}: not restored: {out.message}")
+
+    library.write(store, "recording undo results")
+    for out in outcomes:
+        if out.status == "restored":
+            report.restored += 1
+            if out.counter == "inexact":
+                report.inexact += 1
+                report.problems.append(f"{out.path}: {out.message}")
+        else:
+            setattr(report, out.counter, getattr(report, out.counter) + 1)
+            report.problems.append(f"{out.path}: not restored: {out.message}")
 
 
 def undo_batch(
@@ -215,7 +223,8 @@ def undo_batch(
         cancel,
         write=_restore,
     )
-    with library.session() as s:
+
+    def finish(s: Session) -> int | None:
         left = s.scalar(
             select(ExportItem.id)
             .where(ExportItem.batch_id == batch_id, ExportItem.status == "written")
@@ -225,6 +234,9 @@ def undo_batch(
         assert batch is not None
         if left is None:
             batch.status, batch.finished_at = "undone", utcnow()
+        return left
+
+    left = library.write(finish, "finishing the undo")
     if left is None:
         remove_folder(folder)
     report.seconds = time.perf_counter() - start
