@@ -118,8 +118,23 @@ def load_label_outputs(
         ids = sorted(own)
         raw = np.stack([own[t] for t in ids]) if ids else None
         groups.append(_group(bundle, bundle.taxonomy, np.array(ids, dtype=np.int64), raw))
-    groups.extend(_outdated_groups(session, bundle, track_ids))
     return groups
+
+
+def prediction_groups(
+    session: Session, bundle_id: str, track_ids: list[int] | None = None
+) -> list[LabelOutputs]:
+    """What the predictions are computed from: the installed version's groups, then the
+    tracks analysed only by earlier versions, one group per version.
+
+    Calibration fitting and album pooling read the installed version alone
+    (:func:`load_label_outputs`): outputs of another version would fit or mix
+    another model.
+    """
+    bundle = load_bundle(bundle_id)
+    return load_label_outputs(session, bundle_id, track_ids) + _outdated_groups(
+        session, bundle, track_ids
+    )
 
 
 def _outdated_groups(
@@ -282,7 +297,7 @@ def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None
         )
         track_ids = None
     written = 0
-    for outputs in load_label_outputs(session, bundle_id, track_ids):
+    for outputs in prediction_groups(session, bundle_id, track_ids):
         written += _refresh_group(session, outputs, policy, only)
     return written
 

@@ -23,7 +23,9 @@ from tagger_core.db.analysis_versions import (
 from tagger_core.db.blob_codec import pack
 from tagger_core.db.models import Analysis, Calibration, Prediction, Track, utcnow
 from tagger_core.labels.bundles import installed_versions, load_bundle
+from tagger_core.trust.archive_calibration import build_calibration_set
 from tagger_core.trust.predictions import refresh_predictions
+from tagger_core.trust.review import decide, mark_reviewed
 from tagger_core.trust.track_predictions import track_predictions
 
 BUNDLE = "instrument-family"
@@ -166,3 +168,19 @@ def test_the_newest_old_analysis_is_the_one_read(library) -> None:
     with library.session() as s:
         assert outdated_versions(s, BUNDLE, "2.0.0") == {t.id: "1.0.0"}
         assert outdated_versions(s, BUNDLE, "1.0.0") == {}
+
+
+def test_a_calibration_is_fitted_on_the_installed_version_only(
+    tmp_path: Path, upgraded: None
+) -> None:
+    """Reviewed tracks analysed only by 1.0.0 outnumber the 2.0.0 ones; neither fits 2.0.0."""
+    library, _ = _library_with_outputs(
+        str(tmp_path / "lib.db"), [["2.0.0"], ["1.0.0"], ["1.0.0"], ["1.0.0"]]
+    )
+    for tid in (1, 2, 3, 4):
+        decide(library, tid, "instruments", "bass", "accept")
+        mark_reviewed(library, tid, "instruments")
+    with library.session() as s:
+        fitted_on = build_calibration_set(s, BUNDLE)
+    assert fitted_on.version == "2.0.0" and fitted_on.track_ids.tolist() == [1]
+    library.close()
