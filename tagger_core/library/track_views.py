@@ -16,9 +16,10 @@ from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from tagger_core.db.analysis_versions import (
-    any_outdated_condition,
+    outdated_condition,
     outdated_for_tracks,
     outdated_note,
+    outdated_track_ids,
 )
 from tagger_core.db.dialect import nocase
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
@@ -143,7 +144,7 @@ def view_filter(
             )
         )
     if view == "outdated":
-        return stmt.where(Track.status == "ok", any_outdated_condition(installed_versions()))
+        return stmt.where(Track.status == "ok", outdated_condition(installed_versions()))
     if view.startswith("folder:") and view[7:].isdigit():
         return stmt.where(Track.root_id == int(view[7:]))
     if view.startswith("album:"):
@@ -342,7 +343,9 @@ def folder_views(session: Session) -> list[tuple[str, str]]:
 def view_counts(session: Session) -> dict[str, int]:
     """Track count of every fixed view and every folder (for the sidebar)."""
     shown = task_bundles(session)
-    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS}
+    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS if key != "outdated"}
+    # counted where a library with no outdated analysis answers without reading them all
+    out["outdated"] = len(outdated_track_ids(session, installed_versions()))
     by_root = dict(
         session.execute(select(Track.root_id, func.count()).group_by(Track.root_id)).all()
     )

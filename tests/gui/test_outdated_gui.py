@@ -48,6 +48,7 @@ def test_outdated_predictions_are_grey_explained_counted_and_listed(
     qtbot, upgraded, window, library
 ) -> None:
     assert not window.outdated.isVisible()  # nothing stored yet
+    assert not window.sidebar.select_view("outdated")  # the view is listed only when needed
     _store(library, [["1.0.0"], ["1.0.0", "2.0.0"], ["1.0.0"]])
     refresh_predictions(library)
     window.refresh_library()
@@ -67,6 +68,8 @@ def test_outdated_predictions_are_grey_explained_counted_and_listed(
     assert window.outdated.isVisible()
     assert window.outdated.text() == "2 tracks with outdated analyses"
     assert "instrument-family: 2 tracks" in window.outdated.toolTip()
+    items = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+    assert "Outdated analyses (2)" in items
     window.outdated.click()
     assert window.sidebar.current_view() == "outdated"
     assert model.rowCount() == 2
