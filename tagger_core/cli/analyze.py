@@ -148,7 +148,7 @@ def cmd_analyze(args: Any) -> int:
         if args.force:
             raise ConfigError("give --outdated or --force, not both")
         track_ids = _outdated_tracks(library, bundles, track_ids)
-        if not track_ids:
+        if not track_ids and not args.json:
             print("No outdated analyses: every analysed track is up to date.")
             return 0
     engine_options = {"address": args.ray_address} if args.engine == "ray" else {}

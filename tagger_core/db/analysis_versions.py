@@ -28,9 +28,10 @@ def _outdated_rows(installed: Mapping[str, str]) -> Select[tuple[int, str, str]]
         )
     wanted = case(dict(installed), value=Analysis.bundle_id)
     current = aliased(Analysis)
+    name = Analysis.bundle_id + ""  # off the bundle_id index: see _with_other_versions
     return select(Analysis.track_id, Analysis.bundle_id, Analysis.bundle_version).where(
-        Analysis.bundle_id.in_(sorted(installed)),
-        Analysis.bundle_version != wanted,
+        tuple_(name, Analysis.bundle_version).not_in(sorted(installed.items())),
+        name.in_(sorted(installed)),
         Analysis.status == "ok",
         ~exists().where(
             current.track_id == Analysis.track_id,
