@@ -54,12 +54,14 @@ def _with_other_versions(session: Session, installed: Mapping[str, str]) -> dict
         return {}
     name = Analysis.bundle_id + ""
     found = session.scalars(
-        select(name).where(
+        select(name)
+        .where(
             tuple_(name, Analysis.bundle_version).not_in(sorted(installed.items())),
             name.in_(sorted(installed)),
         )
+        .distinct()
     )
-    return {b: installed[b] for b in set(found)}
+    return {b: installed[b] for b in found}
 
 
 def _readable() -> ColumnElement[bool]:
