@@ -107,3 +107,13 @@ def test_outdated_with_paths_only_takes_the_outdated_tracks_under_them(
     assert _versions(db) == {1: ["1.0.0"], 2: ["1.0.0", "2.0.0"]}
     code, _, err = run(capsys, "--db", db, "analyze", "--outdated", "--force", *ANALYSE)
     assert code == 2 and "--outdated or --force" in err
+
+
+def test_outdated_json_when_nothing_is_outdated_is_the_usual_report(
+    upgraded: tuple[str, Path], capsys
+) -> None:
+    db, _ = upgraded
+    assert run(capsys, "--db", db, "analyze", "--outdated", *ANALYSE)[0] == 0
+    code, out, err = run(capsys, "--db", db, "analyze", "--outdated", "--json", *ANALYSE)
+    report = json.loads(out)
+    assert code == 0 and report["tracks_done"] == 0 and report["tracks_total"] == 0, err
