@@ -213,17 +213,19 @@ class LibraryTableModel(QAbstractTableModel):
         raw = key in ("predicted", "instruments") and str(item.value(key)).endswith(
             UNCALIBRATED_MARK
         )
+        outdated = item.outdated.get(key)
         if role == Qt.ItemDataRole.ToolTipRole:
             if key == "status" and item.error:
                 return item.error
-            if raw:
-                return f"{item.value(key)}\n{RAW_TOOLTIP}"
+            notes = [n for n, shown in ((RAW_TOOLTIP, raw), (outdated, outdated)) if shown]
+            if notes:
+                return "\n".join([item.value(key), *notes])
             return item.value(key) or None
         if role == Qt.ItemDataRole.ForegroundRole:
             colour = _STATUS_COLOURS.get(item.status)
             if colour:
                 return QBrush(QColor(colour))
-            if raw:
+            if raw or outdated:
                 return QBrush(QColor("#737373"))
             if key == "flag" and item.flag == "flagged":
                 return QBrush(QColor("#b54708"))

@@ -38,6 +38,7 @@ from app.file_picker import FilePicker
 from app.folder_drop import dropped_folders
 from app.job_failures import JobFailures, one_line
 from app.library_model import LibraryTableModel
+from app.outdated_hint import OutdatedButton
 from app.progress_text import format_duration, progress_message
 from app.sidebar import Sidebar
 from app.track_detail import TrackDetailPanel
@@ -140,7 +141,10 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.failures = JobFailures(self)
         self.train_from_tags = TrainFromTagsButton(self)
+        self.outdated = OutdatedButton(self.library, self)
+        self.outdated.show_requested.connect(lambda: self.sidebar.select_view("outdated"))
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.outdated)
         self.statusBar().addPermanentWidget(self.train_from_tags)
         self.statusBar().addPermanentWidget(self.failures)
         self.statusBar().addPermanentWidget(self.progress)
@@ -594,6 +598,7 @@ class MainWindow(QMainWindow):
         """
         self.model.refresh()
         self.sidebar.refresh()
+        self.outdated.refresh()
         if self.album_panel.isVisible() and self.album_panel.key:
             self.album_panel.show_album(self.album_panel.key)
 

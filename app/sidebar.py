@@ -55,7 +55,14 @@ class Sidebar(QListWidget):
         self.blockSignals(True)
         self.clear()
         for key, title in VIEWS:
+            if key == "outdated" and not counts.get(key) and current != key:
+                continue  # listed only while some analyses are by an earlier model version
             item = self._add(key, f"{title} ({counts.get(key, 0):,})")
+            if key == "outdated":
+                item.setToolTip(
+                    "Tracks analysed only by an earlier version of a model: their predictions "
+                    "come from it. Analyse them to update (the old analyses are kept)."
+                )
             if key == "flagged":
                 # How selective the flags are, per task: a flag on every track tells nothing.
                 item.setToolTip(

@@ -30,7 +30,9 @@ from app.preview import Player
 from app.spectrogram import load_clip, log_mel, to_rgb
 from app.workers import Job
 from tagger_core.db import Library
+from tagger_core.db.analysis_versions import outdated_for_tracks, outdated_note
 from tagger_core.db.models import Analysis, Calibration, Prediction, Track
+from tagger_core.labels.bundles import installed_versions
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.trust.conformal import label_set
 from tagger_core.trust.predictions import UNCALIBRATED_MARK
@@ -56,13 +58,16 @@ class TrackDetail:
     label_sets: dict[str, str] = field(default_factory=dict)
     flagged: bool = False
     analysis_error: str | None = None
+    #: per task, the outdated mark when its predictions come from an earlier bundle version
+    outdated: dict[str, str] = field(default_factory=dict)
 
 
-def box_title(task: str, calibrated: bool) -> str:
-    """The bars' group title, saying whether the scores are calibrated."""
+def box_title(task: str, calibrated: bool, outdated: bool = False) -> str:
+    """The bars' group title, saying whether the scores are calibrated and current."""
     what = "Predicted genres" if task == "genre" else "Instrument families"
     how = "calibrated" if calibrated else "uncalibrated scores"
-    return f"{what} ({how}, ± member spread)"
+    old = ", outdated model version" if outdated else ""
+    return f"{what} ({how}{old}, ± member spread)"
 
 
 def label_set_text(confidences: dict[str, float], conformal: dict[str, Any]) -> str:
@@ -120,6 +125,7 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
             select(Analysis.error).where(Analysis.track_id == track_id, Analysis.status != "ok")
         )
         shown = task_bundles(s)
+        old_versions = outdated_for_tracks(s, installed_versions(), [track_id])
         for p in s.scalars(select(Prediction).where(Prediction.track_id == track_id)):
             pair = (dict(p.confidences or {}), dict(p.spread or {}))
             if p.bundle_id == shown.genre:
@@ -130,6 +136,9 @@ def load_detail(library: Library, track_id: int) -> TrackDetail | None:
                 continue
             if (p.summary or "").endswith(UNCALIBRATED_MARK):
                 detail.uncalibrated.add(task)
+            if (track_id, p.bundle_id) in old_versions:
+                version = old_versions[(track_id, p.bundle_id)]
+                detail.outdated[task] = outdated_note(p.bundle_id, version)
             # the set's threshold belongs to the calibration these confidences came from
             calibration = s.get(Calibration, p.calibration_id) if p.calibration_id else None
             conformal = (calibration.params or {}).get("conformal") if calibration else None
@@ -328,7 +337,8 @@ class TrackDetailPanel(QWidget):
             ("instruments", self.inst_box, self.instrument_bars),
         ):
             calibrated = task not in d.uncalibrated
-            box.setTitle(box_title(task, calibrated))
+            box.setTitle(box_title(task, calibrated, task in d.outdated))
+            box.setToolTip(d.outdated.get(task, ""))
             bars.set_calibrated(calibrated)
         if d.flag_reasons:
             self.flags_label.setText("\n".join(f"⚑ {r}" for r in d.flag_reasons))

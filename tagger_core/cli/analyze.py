@@ -4,7 +4,9 @@ Folders given as PATH are scanned first (incrementally), then every track
 under them is analysed and its calibrated predictions refreshed; a file given
 as PATH must already be in the library.
 Tracks whose stored analysis is up to date are skipped, so running the command
-again after an interruption resumes where it stopped.
+again after an interruption resumes where it stopped. A track analysed only by an
+earlier version of a bundle is analysed again (its old analysis is kept);
+``--outdated`` analyses only those tracks.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from tagger_core.cli.reports import (
     print_scan_report,
 )
 from tagger_core.db import Library
+from tagger_core.db.analysis_versions import outdated_track_ids
 from tagger_core.errors import ConfigError
+from tagger_core.labels.bundles import load_bundle
 from tagger_core.library.selection import track_ids_for_paths
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
@@ -59,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="patches per batch")
     p.add_argument("--force", action="store_true", help="re-analyse tracks already analysed")
+    p.add_argument(
+        "--outdated",
+        action="store_true",
+        help="only tracks analysed by an earlier version of a selected bundle (no PATH: all)",
+    )
     p.add_argument("--retry-errors", action="store_true", help="re-try files that failed before")
     p.add_argument(
         "--no-optimize", action="store_true", help="run members as loaded (no TorchScript fusion)"
@@ -83,6 +92,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_analyze)
 
 
+def _outdated_tracks(library: Library, bundles: list[str], among: list[int] | None) -> list[int]:
+    """Tracks (of ``among``; None: all) whose analysis by one of ``bundles`` is outdated."""
+    installed = {b: load_bundle(b).version for b in bundles}
+    with library.session() as session:
+        ids = outdated_track_ids(session, installed)
+    return ids if among is None else sorted(set(ids) & set(among))
+
+
 def _select_tracks(library: Library, args: Any) -> list[int] | None:
     """Track ids named by PATH arguments (folders are scanned first); None for --all."""
     if args.all:
@@ -90,6 +107,8 @@ def _select_tracks(library: Library, args: Any) -> list[int] | None:
             raise ConfigError("give PATHs or --all, not both")
         return None
     if not args.paths:
+        if args.outdated:
+            return None
         raise ConfigError("give folders or files to analyse, or --all")
     folders = [p for p in args.paths if os.path.isdir(p)]
     files = [p for p in args.paths if not os.path.isdir(p)]
@@ -125,6 +144,13 @@ def cmd_analyze(args: Any) -> int:
     bundles = [m.strip() for m in args.models.split(",") if m.strip()]
     if not bundles:
         raise ConfigError("--models names no model bundle")
+    if args.outdated:
+        if args.force:
+            raise ConfigError("give --outdated or --force, not both")
+        track_ids = _outdated_tracks(library, bundles, track_ids)
+        if not track_ids and not args.json:
+            print("No outdated analyses: every analysed track is up to date.")
+            return 0
     engine_options = {"address": args.ray_address} if args.engine == "ray" else {}
     cancel = threading.Event()
     with progress_bar("Analysing") as update:

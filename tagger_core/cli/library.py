@@ -20,12 +20,15 @@ from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
     print_analysis_report,
     print_auto_calibration,
+    print_outdated,
     print_prediction_summary,
     print_predictions_error,
     print_scan_report,
     print_track_predictions,
 )
+from tagger_core.db.analysis_versions import outdated_counts
 from tagger_core.db.models import Prediction
+from tagger_core.labels.bundles import installed_versions
 from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.default_root import default_library_path
@@ -55,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_scan)
 
-    p = sub.add_parser("status", help="counts of tracks by status and format")
+    p = sub.add_parser(
+        "status", help="counts of tracks by status and format, and of outdated analyses"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
@@ -123,8 +128,10 @@ def cmd_scan(args: Any) -> int:
 
 def cmd_status(args: Any) -> int:
     library = library_from_args(args)
+    installed = installed_versions()
     with library.session() as s:
         counts = status_counts(s)
+        counts["outdated"] = outdated_counts(s, installed)
     counts["database"] = str(library.path)  # type: ignore[assignment]
     if args.json:
         print_json(counts)
@@ -137,6 +144,7 @@ def cmd_status(args: Any) -> int:
     print("By format:")
     for name, n in sorted(counts["format"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:<12} {n}")
+    print_outdated(counts["outdated"], installed)
     return 0
 
 
@@ -210,8 +218,9 @@ def cmd_show(args: Any) -> int:
             for tag, values in sorted(value.items()):
                 print(f"  {tag}: {' | '.join(values)}")
         elif key == "summaries":
+            notes = {p.bundle_id: f" ({p.note})" for p in predictions if p.note}
             for bundle_id, summary in value.items():  # "[uncalibrated]" ends raw scores
-                print(f"predicted by {bundle_id}: {summary}")
+                print(f"predicted by {bundle_id}: {summary}{notes.get(bundle_id, '')}")
         elif value not in (None, [], ""):
             print(f"{key}: {value}")
     print_track_predictions(predictions)

@@ -90,6 +90,16 @@ def print_prediction_summary(summary: PredictionSummary) -> None:
     )
 
 
+def print_outdated(counts: dict[str, int], installed: dict[str, str]) -> None:
+    """Tracks analysed only by an earlier bundle version, and the command that updates them."""
+    if not counts:
+        return
+    print("Outdated analyses (predictions shown from an earlier model version):")
+    for bundle_id, n in counts.items():
+        print(f"  {bundle_id:<18} {n} tracks (installed version {installed[bundle_id]})")
+    print("  Update them with `music-tagger analyze --outdated` (or `analyze --all`).")
+
+
 def print_track_predictions(predictions: list[TaskPrediction]) -> None:
     """Per task: calibration state, every label best first with its spread, flag reasons."""
     if not predictions:
@@ -98,6 +108,8 @@ def print_track_predictions(predictions: list[TaskPrediction]) -> None:
     print("predictions:")
     for p in predictions:
         print(f"  {p.task} ({p.bundle_id}): {p.calibration}")
+        if p.note:
+            print(f"    {p.note}")
         for c in p.labels:
             mark = "calibrated" if c.calibrated else "uncalibrated"
             print(f"    {c.label:<16} {c.confidence:.3f} ± {c.spread:.3f}  {mark}")

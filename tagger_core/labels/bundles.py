@@ -19,6 +19,12 @@ tags every member outputs, in logit order), ``preprocessing``
 ``{name, architecture, params, weights, sha256, embedding_dim, …}``;
 ``architecture`` is a key of ``tagger_core.listening.models.ARCHITECTURES``),
 ``licence`` (``{name, file, attribution}``) and ``provenance`` (free mapping).
+Optional: ``calibration`` (the scaler dict the trainer fitted on validation data)
+and ``previous_versions``: ``{"1.0.0": {"calibration": {…scaler dict…},
+"raw_labels": […]}}``, what earlier versions of the bundle shipped, so analyses a
+library stored under them stay readable with their own calibration after an
+upgrade (``trust.predictions``; both keys optional, ``raw_labels`` defaults to
+the current ones).
 
 Reading a manifest needs no torch; building the members and loading their weights is
 ``tagger_core.listening.weights``'s job.
@@ -47,6 +53,15 @@ _REQUIRED = ("id", "version", "task", "raw_labels", "preprocessing", "patch_fram
 
 class BundleError(ConfigError):
     """A model bundle that is missing, malformed or does not match its manifest."""
+
+
+@dataclass(frozen=True)
+class PreviousVersion:
+    """What an earlier version of a bundle shipped: its raw labels and calibration."""
+
+    version: str
+    raw_labels: tuple[str, ...]
+    calibration: dict | None
 
 
 def bundle_roots() -> list[Path]:
@@ -171,9 +186,30 @@ class Bundle:
     def member_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.members)
 
+    def previous_version(self, version: str) -> PreviousVersion:
+        """Raw labels and shipped calibration of an earlier ``version`` of this bundle.
+
+        A version the manifest does not describe is taken to have had the current
+        raw labels and no shipped calibration.
+        """
+        described = self.manifest.get("previous_versions") or {}
+        entry = described.get(version, {}) if isinstance(described, dict) else None
+        if not isinstance(entry, dict):
+            raise BundleError(f"{self.path / MANIFEST}: malformed previous_versions")
+        labels = entry.get("raw_labels")
+        return PreviousVersion(
+            version=version,
+            raw_labels=tuple(labels) if labels else self.raw_labels,
+            calibration=entry.get("calibration") or None,
+        )
+
     @cached_property
     def taxonomy(self) -> BoundTaxonomy:
         """The task's taxonomy resolved against this bundle's raw labels."""
+        return self.taxonomy_for(self.raw_labels)
+
+    def taxonomy_for(self, raw_labels: tuple[str, ...]) -> BoundTaxonomy:
+        """The task's taxonomy resolved against ``raw_labels`` (an earlier version's too)."""
         path = self._taxonomy_path
         use_manifest = "taxonomy" in self.manifest and "MUSIC_TAGGER_TAXONOMY" not in os.environ
         if path is None and "taxonomy_file" in self.manifest:
@@ -181,7 +217,7 @@ class Bundle:
             path = self.path / self.manifest["taxonomy_file"]
         elif path is None and use_manifest:
             path = resource_path("taxonomies", self.manifest["taxonomy"])
-        return task_taxonomy(self.task, path).bind(self.raw_labels)
+        return task_taxonomy(self.task, path).bind(raw_labels)
 
     def __repr__(self) -> str:
         return f"Bundle(id={self.id!r}, version={self.version!r}, members={self.member_names})"
@@ -190,6 +226,11 @@ class Bundle:
 def bundle_tasks() -> dict[str, str]:
     """``{bundle id: task}`` of every installed bundle, as its manifest states it."""
     return {info.id: info.task for info in list_bundles()}
+
+
+def installed_versions() -> dict[str, str]:
+    """``{bundle id: version}`` of every installed bundle (analyses of others are outdated)."""
+    return {info.id: info.version for info in list_bundles()}
 
 
 def find_bundle_dir(bundle_id: str) -> Path:

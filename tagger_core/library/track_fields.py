@@ -35,10 +35,11 @@ FIELDS: dict[str, str] = {
     "instruments": "predicted instrument families, with confidences",
     "flag": "flagged (waiting for review), reviewed, or empty",
     "problem": "why the file or its analysis failed (empty when all is well)",
+    "outdated": "which predictions come from an earlier model version (empty when current)",
 }
 DEFAULT_FORMAT = (
     "{id:>6}  {artist} – {title}  ({existing})  heard: [{genres}] [{instruments}]  {flag}"
-    "  {problem}"
+    "  {problem}  {outdated}"
 )
 
 
@@ -94,6 +95,7 @@ def track_records(
                 "instruments": row.instruments,
                 "flag": row.flag,
                 "problem": row.status_text if row.status != "ok" or row.error else "",
+                "outdated": "; ".join(row.outdated.values()),
             }
         )
     return out

@@ -3,21 +3,28 @@
 The GUI's library table shows 100,000 tracks without loading them: it asks
 for the row count and for one page of rows at a time. Each sidebar view
 ("all", "flagged", "reviewed", "not analysed", "errors", one library folder, one
-album, one artist) is a SQL condition, and every column sorts in SQL, so nothing
-here ever walks the whole library in Python.
+album, one artist, "outdated analyses") is a SQL condition, and every column sorts
+in SQL, so nothing here ever walks the whole library in Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from tagger_core.db.analysis_versions import (
+    outdated_condition,
+    outdated_for_tracks,
+    outdated_note,
+    outdated_track_ids,
+)
 from tagger_core.db.dialect import nocase
 from tagger_core.db.models import Analysis, LibraryRoot, Prediction, ReviewDecision, Track
 from tagger_core.errors import TaggerError
+from tagger_core.labels.bundles import installed_versions
 from tagger_core.labels.tasks import TaskBundles, task_bundles
 from tagger_core.library.queries import track_filter
 
@@ -43,6 +50,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
     ("reviewed", "Reviewed"),
     ("not_analysed", "Not analysed"),
     ("errors", "Errors"),
+    ("outdated", "Outdated analyses"),
 )
 
 _GP = aliased(Prediction, name="genre_prediction")
@@ -63,6 +71,9 @@ class TrackRow:
     flag: str
     status: str
     error: str
+    #: ``{column key: outdated mark}`` for the prediction columns read from an
+    #: earlier bundle version (``db.analysis_versions``)
+    outdated: dict[str, str] = field(default_factory=dict)
 
     def value(self, key: str) -> str:
         return self.status_text if key == "status" else str(getattr(self, key))
@@ -132,6 +143,8 @@ def view_filter(
                 exists().where(Analysis.track_id == Track.id, Analysis.status != "ok"),
             )
         )
+    if view == "outdated":
+        return stmt.where(Track.status == "ok", outdated_condition(installed_versions()))
     if view.startswith("folder:") and view[7:].isdigit():
         return stmt.where(Track.root_id == int(view[7:]))
     if view.startswith("album:"):
@@ -284,6 +297,10 @@ def rows_for(
     by_track: dict[int, dict[str, Any]] = {}
     for p in preds:
         by_track.setdefault(p.track_id, {})[p.bundle_id] = p
+    shown_versions = {
+        b: v for b, v in installed_versions().items() if b in (bundles.genre, bundles.instruments)
+    }
+    old_versions = outdated_for_tracks(session, shown_versions, ids)
     found: dict[int, TrackRow] = {}
     for t in tracks:
         mine = by_track.get(t.id, {})
@@ -305,6 +322,12 @@ def rows_for(
             flag=flag,
             status=t.status,
             error=t.error or failed.get(t.id) or "",
+            outdated={
+                key: outdated_note(bundle_id, old_versions[(t.id, bundle_id)])
+                for key, bundle_id in (("predicted", bundles.genre),
+                                       ("instruments", bundles.instruments))
+                if (t.id, bundle_id) in old_versions and mine.get(bundle_id) is not None
+            },  # fmt: skip
         )
     return [found[i] for i in ids if i in found]
 
@@ -320,7 +343,9 @@ def folder_views(session: Session) -> list[tuple[str, str]]:
 def view_counts(session: Session) -> dict[str, int]:
     """Track count of every fixed view and every folder (for the sidebar)."""
     shown = task_bundles(session)
-    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS}
+    out = {key: count_tracks(session, key, bundles=shown) for key, _ in VIEWS if key != "outdated"}
+    # counted where a library with no outdated analysis answers without reading them all
+    out["outdated"] = len(outdated_track_ids(session, installed_versions()))
     by_root = dict(
         session.execute(select(Track.root_id, func.count()).group_by(Track.root_id)).all()
     )

@@ -5,6 +5,12 @@ through the bundle's taxonomy → the active calibration (identity when none is
 fitted yet) → ensemble probabilities and member spread → the stored review
 policy → one ``predictions`` row per track. Nothing here runs an audio model,
 so changing the calibration, taxonomy or thresholds is cheap.
+
+A track analysed only by an earlier version of a bundle (the bundle was upgraded
+since) keeps that version's predictions, read with that version's calibration: the
+librarian's for it if active, else the one the manifest's ``previous_versions``
+says it shipped. Such predictions are *outdated* (``db.analysis_versions``) until
+the track is analysed again.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
+from tagger_core.db.analysis_versions import outdated_versions
 from tagger_core.db.blob_codec import unpack
 from tagger_core.db.dialect import upsert
 from tagger_core.db.models import (
@@ -115,15 +122,62 @@ def load_label_outputs(
     return groups
 
 
+def prediction_groups(
+    session: Session, bundle_id: str, track_ids: list[int] | None = None
+) -> list[LabelOutputs]:
+    """What the predictions are computed from: the installed version's groups, then the
+    tracks analysed only by earlier versions, one group per version.
+
+    Calibration fitting and album pooling read the installed version alone
+    (:func:`load_label_outputs`): outputs of another version would fit or mix
+    another model.
+    """
+    bundle = load_bundle(bundle_id)
+    return load_label_outputs(session, bundle_id, track_ids) + _outdated_groups(
+        session, bundle, track_ids
+    )
+
+
+def _outdated_groups(
+    session: Session, bundle: Bundle, track_ids: list[int] | None
+) -> list[LabelOutputs]:
+    """One group per earlier version, of the tracks whose newest analysis is by it.
+
+    Rows whose width does not match that version's raw labels cannot be read as
+    labels and are left out (their stored predictions stay as they are).
+    """
+    by_version: dict[str, list[int]] = {}
+    for tid, version in outdated_versions(session, bundle.id, bundle.version, track_ids).items():
+        by_version.setdefault(version, []).append(tid)
+    groups = []
+    for version, ids in sorted(by_version.items()):
+        previous = bundle.previous_version(version)
+        stored = _raw_logits(session, bundle.id, version, ids)
+        width = len(previous.raw_labels)
+        readable = sorted(t for t, v in stored.items() if v.shape[-1] == width)
+        if not readable:
+            continue
+        raw = np.stack([stored[t] for t in readable])
+        taxonomy = bundle.taxonomy_for(previous.raw_labels)
+        groups.append(_group(bundle, taxonomy, np.array(readable), raw, version))
+    return groups
+
+
 def _group(
-    bundle: Bundle, taxonomy: BoundTaxonomy, ids: np.ndarray, raw: np.ndarray | None
+    bundle: Bundle,
+    taxonomy: BoundTaxonomy,
+    ids: np.ndarray,
+    raw: np.ndarray | None,
+    version: str | None = None,
 ) -> LabelOutputs:
     if raw is None:
         logits = np.zeros((len(bundle.members), 0, len(taxonomy.labels)), np.float32)
     else:
         logits = np.asarray(taxonomy.label_logits(raw.astype(np.float32)))
         logits = np.transpose(logits, (1, 0, 2))
-    return LabelOutputs(bundle.id, bundle.version, bundle.task, taxonomy.labels, ids, logits)
+    return LabelOutputs(
+        bundle.id, version or bundle.version, bundle.task, taxonomy.labels, ids, logits
+    )
 
 
 def load_policy(session: Session) -> ReviewPolicy:
@@ -150,15 +204,21 @@ def active_calibration(session: Session, bundle_id: str, version: str) -> Calibr
     )
 
 
-def shipped_calibration(bundle_id: str, labels: tuple[str, ...]) -> dict[str, Any] | None:
+def shipped_calibration(
+    bundle_id: str, labels: tuple[str, ...], version: str | None = None
+) -> dict[str, Any] | None:
     """The calibration a bundle ships in its manifest (fitted by whoever trained it).
 
     It applies only where the labels are the bundle's own outputs (an identity
     taxonomy), and only until the librarian activates a calibration of their own.
+    ``version``: an earlier version's, from the manifest's ``previous_versions``.
     """
     bundle = load_bundle(bundle_id)
-    scaler = bundle.manifest.get("calibration")
-    if scaler and tuple(labels) == bundle.raw_labels:
+    scaler, raw_labels = bundle.manifest.get("calibration"), bundle.raw_labels
+    if version is not None and version != bundle.version:
+        previous = bundle.previous_version(version)
+        scaler, raw_labels = previous.calibration, previous.raw_labels
+    if scaler and tuple(labels) == raw_labels:
         return {"labels": list(labels), "scaler": scaler}
     return None
 
@@ -239,7 +299,7 @@ def refresh_bundle(session: Session, bundle_id: str, track_ids: list[int] | None
         track_ids = None
     groups = [
         _group_rows(session, outputs, policy, only)
-        for outputs in load_label_outputs(session, bundle_id, track_ids)
+        for outputs in prediction_groups(session, bundle_id, track_ids)
     ]
     for rows in groups:  # the only writes, last: the write lock is held briefly
         _upsert(session, rows)
@@ -267,7 +327,11 @@ def _group_rows(
     if n == 0 or not outputs.labels:
         return []
     calibration = active_calibration(session, outputs.bundle_id, outputs.version)
-    params = shipped_calibration(outputs.bundle_id, outputs.labels) if calibration is None else None
+    params = (
+        shipped_calibration(outputs.bundle_id, outputs.labels, outputs.version)
+        if calibration is None
+        else None
+    )
     is_calibrated = calibration is not None or params is not None
     probs, spread = calibrated(calibration or params, outputs.labels, outputs.logits)
     existing = existing_label_matrix(session, outputs.task, outputs.labels, outputs.track_ids)

@@ -2,7 +2,8 @@
 
 Why here: ``show`` and ``tracks --json`` print the same stored predictions the GUI's
 detail panel draws, with whether each figure is calibrated, the member spread, the flag
-reasons and the calibration state of the bundle; the CLI only formats this.
+reasons, the calibration state of the bundle and whether the figures come from an
+earlier, outdated version of the bundle; the CLI only formats this.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tagger_core.db.analysis_versions import outdated_for_tracks, outdated_note
 from tagger_core.db.models import Calibration, Prediction
-from tagger_core.labels.bundles import BundleError, bundle_tasks
+from tagger_core.labels.bundles import BundleError, list_bundles
 from tagger_core.trust.predictions import shipped_calibration
 
 
@@ -47,11 +49,21 @@ class TaskPrediction:
     reasons: list[str]
     calibration: str
     labels: list[LabelConfidence] = field(default_factory=list)
+    version: str | None = None
+    outdated: bool = False
+
+    @property
+    def note(self) -> str | None:
+        """The outdated mark (None for the installed version's predictions)."""
+        return outdated_note(self.bundle_id, self.version or "?") if self.outdated else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bundle": self.bundle_id,
             "task": self.task,
+            "bundle_version": self.version,
+            "outdated": self.outdated,
+            "note": self.note,
             "summary": self.summary,
             "flagged": self.flagged,
             "reasons": list(self.reasons),
@@ -61,18 +73,27 @@ class TaskPrediction:
 
 
 def _calibration_state(
-    session: Session, bundle_id: str, calibration_id: int | None, labels: tuple[str, ...]
+    session: Session,
+    bundle_id: str,
+    calibration_id: int | None,
+    labels: tuple[str, ...],
+    version: str | None = None,
 ) -> tuple[str, set[str] | None]:
-    """(state sentence, labels it calibrates — None for all of them) of one bundle."""
+    """(state sentence, labels it calibrates — None for all of them) of one bundle.
+
+    ``version``: the earlier version an outdated prediction was read from.
+    """
     if calibration_id is not None:
         row = session.get(Calibration, calibration_id)
         if row is not None:
             labels = set(row.params.get("labels", []))
             return f"calibrated on this archive (#{row.id}, {row.method})", labels
     try:
-        shipped = shipped_calibration(bundle_id, labels)
+        shipped = shipped_calibration(bundle_id, labels, version)
     except BundleError:
         return "uncalibrated (model bundle not installed)", set()
+    if shipped is not None and version is not None:
+        return f"calibrated by the calibration version {version} shipped", None
     if shipped is not None:
         return "calibrated by the calibration the model ships", None
     return "uncalibrated (raw ensemble output; fit a calibration to change that)", set()
@@ -84,7 +105,10 @@ def track_predictions(
     """Every stored prediction of ``track_ids``, per track, genre task first."""
     if not track_ids:
         return {}
-    tasks = bundle_tasks()
+    installed = list_bundles()
+    tasks = {info.id: info.task for info in installed}
+    versions = {info.id: info.version for info in installed}
+    outdated = outdated_for_tracks(session, versions, track_ids)
     rows = session.execute(
         select(
             Prediction.track_id,
@@ -99,13 +123,14 @@ def track_predictions(
         .where(Prediction.track_id.in_(track_ids))
         .order_by(Prediction.bundle_id)
     ).all()
-    states: dict[tuple[str, int | None], tuple[str, set[str] | None]] = {}
+    states: dict[tuple[str, int | None, str | None], tuple[str, set[str] | None]] = {}
     out: dict[int, list[TaskPrediction]] = {}
     for r in rows:
-        state_key = (r.bundle_id, r.calibration_id)
+        old = outdated.get((r.track_id, r.bundle_id))
+        state_key = (r.bundle_id, r.calibration_id, old)
         if state_key not in states:
             states[state_key] = _calibration_state(
-                session, r.bundle_id, r.calibration_id, tuple(r.confidences or {})
+                session, r.bundle_id, r.calibration_id, tuple(r.confidences or {}), old
             )
         state, fitted = states[state_key]
         spread = r.spread or {}
@@ -131,6 +156,8 @@ def track_predictions(
                 reasons=reasons,
                 calibration=state,
                 labels=labels,
+                version=old or versions.get(r.bundle_id),
+                outdated=old is not None,
             )
         )
     order = {"genre": 0, "instruments": 1}
