@@ -42,9 +42,26 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _parse(path: Path) -> ast.Module:
+    """``ast.parse``, once more when CPython 3.11 trips over its own recursion counter.
+
+    Why: CPython < 3.11.8 shares the AST converter's depth counter between threads
+    (gh-106905), so a parse racing another thread's (an import in a worker thread
+    left by an earlier test) can raise a spurious "AST constructor recursion depth
+    mismatch" SystemError; the source is fine and a second parse succeeds.
+    """
+    source = path.read_text(encoding="utf-8")
+    try:
+        return ast.parse(source, str(path))
+    except SystemError as err:
+        if "recursion depth mismatch" not in str(err):
+            raise
+    return ast.parse(source, str(path))
+
+
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, imported module) for every import statement in ``path``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    tree = _parse(path)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
