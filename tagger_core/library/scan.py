@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot, Track, utcnow
-from tagger_core.errors import Cancelled, TaggerError, UnreadableFileError
+from tagger_core.errors import Cancelled, TaggerError, UnreadableFileError, one_line
 from tagger_core.library.album_identity import album_key
 from tagger_core.library.audio_fingerprint import fingerprint
 from tagger_core.library.file_tags import read_tags
@@ -93,7 +93,7 @@ def walk_audio(
         try:
             st = os.stat(folder)
         except OSError as err:
-            errors.append(f"{path_text(folder)}: {err.strerror}")
+            errors.append(f"{one_line(path_text(folder))}: {err.strerror}")
             continue
         key = (st.st_dev, st.st_ino)
         if key in visited:
@@ -103,7 +103,7 @@ def walk_audio(
             with os.scandir(folder) as entries:
                 items = list(entries)
         except OSError as err:
-            errors.append(f"{path_text(folder)}: cannot list folder ({err.strerror})")
+            errors.append(f"{one_line(path_text(folder))}: cannot list folder ({err.strerror})")
             continue
         for entry in items:
             try:
@@ -114,7 +114,7 @@ def walk_audio(
                     continue
                 est = entry.stat()
             except OSError as err:
-                errors.append(f"{path_text(entry.path)}: {err.strerror}")
+                errors.append(f"{one_line(path_text(entry.path))}: {err.strerror}")
                 continue
             if stat.S_ISREG(est.st_mode):
                 yield _Seen(entry.path, est.st_size, est.st_mtime_ns)
@@ -393,4 +393,4 @@ def _store(
             _apply(track, item, result, now)
             if track.status == "unreadable":
                 report.unreadable += 1
-                report.errors.append(f"{track.path_text}: {track.error}")
+                report.errors.append(f"{one_line(track.path_text)}: {track.error}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -23,6 +24,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.writing.digest import audio_digest
 
 TEMP_MARK = ".music-tagger-export.tmp"
+NAME_MAX = 255  # bytes in one file name on every filesystem an archive is likely on
 
 
 class FileSkipped(TaggerError):
@@ -44,9 +46,16 @@ class FileState:
 
 
 def temp_path_for(path: str) -> str:
-    """The hidden copy written beside ``path`` (one name per file, so leftovers are found)."""
+    """The hidden copy written beside ``path`` (one name per file, so leftovers are found).
+
+    A name near the 255-byte limit leaves no room for the mark: its copy is named
+    by a hash of the name instead, still one name per file.
+    """
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}{TEMP_MARK}")
+    temp = f".{name}{TEMP_MARK}"
+    if len(os.fsencode(temp)) > NAME_MAX:
+        temp = f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:32]}{TEMP_MARK}"
+    return os.path.join(folder, temp)
 
 
 def remove_leftover(path: str) -> bool:
