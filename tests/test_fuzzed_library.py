@@ -122,9 +122,7 @@ def test_analysis_stores_one_row_per_track_and_one_line_per_failure(damaged) -> 
     library = open_library(damaged["db"])
     try:
         ids = _subset(library, ANALYSED, SEED)
-        report = analyze(
-            library, ids, bundles=[bundle], optimize=False, workers=1, batch_size=16
-        )
+        report = analyze(library, ids, bundles=[bundle], optimize=False, workers=1, batch_size=16)
         with library.session() as s:
             rows = list(s.scalars(select(Analysis).where(Analysis.track_id.in_(ids))))
     finally:

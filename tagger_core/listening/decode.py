@@ -97,10 +97,11 @@ def _soundfile_regions(
 ) -> tuple[list[np.ndarray], int] | None:
     """Read regions with libsndfile; ``None`` if libsndfile cannot open the file."""
     try:
-        with sf.SoundFile(str(path)) as handle:
+        # through a Python file object: libsndfile refuses paths over 1,024 bytes itself
+        with open(path, "rb") as raw, sf.SoundFile(raw) as handle:
             native_sr = handle.samplerate
             return [_to_mono(_sf_read(handle, off, dur)) for off, dur in regions], native_sr
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
         return None
 
 
@@ -215,10 +216,11 @@ def probe_duration(path: str | os.PathLike) -> float:
     _check_file(path)
     if path.suffix.lower().lstrip(".") in SOUNDFILE_EXTENSIONS:
         try:
-            info = sf.info(str(path))
+            with open(path, "rb") as raw:
+                info = sf.info(raw)
             if info.frames > 0 and info.samplerate > 0:
                 return info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
             pass
     try:
         import mutagen

@@ -71,6 +71,14 @@ def remove_leftover(path: str) -> bool:
         return False
 
 
+def _read_only_mount(path: str) -> bool:
+    """Whether ``path`` lies on a file system mounted read-only (POSIX ``statvfs``)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # Windows has no statvfs: the access checks still apply
+        return False
+
+
 def check_file(
     path: str, expected_size: int | None = None, expected_mtime_ns: int | None = None
 ) -> FileState:
@@ -83,6 +91,8 @@ def check_file(
         raise FileSkipped(f"cannot stat file: {err.strerror}") from err
     if not stat.S_ISREG(st.st_mode):
         raise FileSkipped("not a regular file")
+    if _read_only_mount(path):
+        raise FileSkipped("on a read-only file system (mounted read-only): nothing can be written")
     if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
         raise FileSkipped("file is read-only")
     folder = os.path.dirname(path) or "."

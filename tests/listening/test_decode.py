@@ -182,3 +182,23 @@ def test_a_header_claiming_billions_of_frames_decodes_what_is_there(tmp_path: Pa
     assert 0.9 * 16000 <= audio.size <= 1.2 * 16000
     tail = decode(path, 16000, offset_s=0.5, duration_s=10.0)
     assert 0.4 * 16000 <= tail.size <= 0.7 * 16000
+
+
+def test_a_path_over_1024_bytes_decodes_without_ffmpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libsndfile refuses file names over 1,024 bytes; archives nest that deep."""
+    from audio_files import make_audio
+
+    short = make_audio(tmp_path / "clip.flac", seconds=1.0)
+    deep = tmp_path
+    while len(str(deep)) < 1100:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    path = deep / "clip.flac"
+    short.rename(path)
+    monkeypatch.setenv("MUSIC_TAGGER_FFMPEG", "")
+    assert not ffmpeg_available()
+    audio = decode(path, 16000)
+    assert audio.size == 16000
+    assert probe_duration(path) == pytest.approx(1.0, abs=0.01)
