@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from tagger_core import __version__
-from tagger_core.errors import TaggerError
+from tagger_core.errors import TaggerError, one_line
 
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tagger_core.cli.library": ("scan", "status", "tracks", "show", "remove", "run"),
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TaggerError as err:
-        print(f"music-tagger: error: {err}", file=sys.stderr)
+        print(f"music-tagger: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("music-tagger: interrupted; work committed so far is kept", file=sys.stderr)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from tagger_core.cli.common import library_from_args, print_json, progress_bar
-from tagger_core.errors import TaggerError
+from tagger_core.errors import TaggerError, one_line
 from tagger_core.writing import (
     BackupSettings,
     ExportOptions,
@@ -180,7 +180,7 @@ def print_report(report: ExportReport, verb: str = "Exported") -> None:
         if diff.album != album or n == 0:
             album = diff.album
             print(f"== {album or 'not in an album'} ==")
-        print(diff.path)
+        print(one_line(diff.path))
         for key, (old, new) in diff.changes.items():
             print(f"  {key}: {_values(old)} → {_values(new)}")
     for batch_id in report.resumed:
@@ -207,7 +207,7 @@ def print_report(report: ExportReport, verb: str = "Exported") -> None:
             f"{report.skipped} skipped, {report.failed} failed, {report.seconds:.1f} s."
         )
     for line in report.problems[:50]:
-        print(f"  ! {line}")
+        print(f"  ! {one_line(line)}")
     if len(report.problems) > 50:
         print(f"  … and {len(report.problems) - 50} more")
     if report.cancelled:

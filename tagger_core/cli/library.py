@@ -28,6 +28,7 @@ from tagger_core.cli.reports import (
 )
 from tagger_core.db.analysis_versions import outdated_counts
 from tagger_core.db.models import Prediction
+from tagger_core.errors import one_line
 from tagger_core.labels.bundles import installed_versions
 from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.labels.tasks import task_bundles
@@ -173,7 +174,8 @@ def cmd_tracks(args: Any) -> int:
             return 0
         records = track_records(s, ids, task_bundles(s))
     for record in records:
-        line = render(record, template)
+        shown = {k: one_line(v) if isinstance(v, str) else v for k, v in record.items()}
+        line = render(shown, template)
         print(line if args.fields or args.template else line.rstrip())
     if not (args.fields or args.template):
         print(f"{len(records)} tracks")
@@ -216,13 +218,13 @@ def cmd_show(args: Any) -> int:
         if key == "raw_tags":
             print("raw tags:")
             for tag, values in sorted(value.items()):
-                print(f"  {tag}: {' | '.join(values)}")
+                print(one_line(f"  {tag}: {' | '.join(values)}"))
         elif key == "summaries":
             notes = {p.bundle_id: f" ({p.note})" for p in predictions if p.note}
             for bundle_id, summary in value.items():  # "[uncalibrated]" ends raw scores
                 print(f"predicted by {bundle_id}: {summary}{notes.get(bundle_id, '')}")
         elif value not in (None, [], ""):
-            print(f"{key}: {value}")
+            print(one_line(f"{key}: {value}"))
     print_track_predictions(predictions)
     return 0
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tagger_core.errors import one_line
+
 if TYPE_CHECKING:  # the commands import these when they run; printing needs only the types
     from tagger_core.library.scan import ScanReport
     from tagger_core.listening.report import AnalysisReport
@@ -24,7 +26,7 @@ def print_scan_report(report: ScanReport) -> None:
         f"{report.moved} moved, {report.missing} missing, {report.unreadable} unreadable"
     )
     for line in report.errors[:20]:
-        print(f"  ! {line}")
+        print(f"  ! {one_line(line)}")
     if len(report.errors) > 20:
         print(
             f"  … and {len(report.errors) - 20} more problems (see `music-tagger tracks --query`)"
@@ -46,7 +48,7 @@ def print_analysis_report(report: AnalysisReport) -> None:
     if report.tracks_sampled:
         print(f"  {report.tracks_sampled} long tracks were sampled evenly")
     for line in report.errors[:20]:
-        print(f"  ! {line}")
+        print(f"  ! {one_line(line)}")
     if len(report.errors) > 20:
         print(f"  … and {len(report.errors) - 20} more errors")
     if report.cancelled:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from mutagen.asf import ASF
 from mutagen.id3 import ID3FileType
 from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
 
-from tagger_core.errors import UnreadableFileError
+from tagger_core.errors import UnreadableFileError, reason_of
 from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.library.formats import EXTENSIONS, extension_of
 
@@ -266,9 +267,12 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
     """
     fspath = os.fspath(path)
     try:
-        size = os.stat(fspath).st_size
+        st = os.stat(fspath)
     except OSError as err:
         raise UnreadableFileError(f"cannot read file: {err.strerror}") from err
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open; a device never ends
+        raise UnreadableFileError("not a regular file (never opened)")
+    size = st.st_size
     if size == 0:
         raise UnreadableFileError("empty file (0 bytes)")
     try:
@@ -285,7 +289,9 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
         audio = _load_by_content(fspath)
     if audio is None:
         if failure is not None:
-            raise UnreadableFileError(f"corrupt or unsupported file: {failure}") from failure
+            raise UnreadableFileError(
+                f"corrupt or unsupported file: {reason_of(failure)}"
+            ) from failure
         raise UnreadableFileError("not a recognised audio file (unknown or corrupt header)")
     kind = type(audio).__name__
     fmt, codec = _KINDS.get(kind, (kind.lower(), kind.lower()))
@@ -321,7 +327,6 @@ def read_tags(path: str | os.PathLike[str]) -> TagInfo:
 def _compatible(expected: str, actual: str) -> bool:
     same = {frozenset({"mp4", "aac"}), frozenset({"ogg", "opus"})}
     return expected == actual or frozenset({expected, actual}) in same
-
 
 
 def _sniff(head: bytes) -> type | None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import LibraryRoot, Track, utcnow
-from tagger_core.errors import Cancelled, TaggerError, UnreadableFileError
+from tagger_core.errors import Cancelled, TaggerError, UnreadableFileError, one_line
 from tagger_core.library.album_identity import album_key
 from tagger_core.library.audio_fingerprint import fingerprint
 from tagger_core.library.file_tags import read_tags
@@ -96,7 +96,7 @@ def walk_audio(
         try:
             st = os.stat(folder)
         except OSError as err:
-            errors.append(f"{path_text(folder)}: {err.strerror}")
+            errors.append(f"{one_line(path_text(folder))}: {err.strerror}")
             continue
         key = (st.st_dev, st.st_ino)
         if key in visited:
@@ -106,7 +106,7 @@ def walk_audio(
             with os.scandir(folder) as entries:
                 items = list(entries)
         except OSError as err:
-            errors.append(f"{path_text(folder)}: cannot list folder ({err.strerror})")
+            errors.append(f"{one_line(path_text(folder))}: cannot list folder ({err.strerror})")
             continue
         for entry in items:
             try:
@@ -117,7 +117,7 @@ def walk_audio(
                     continue
                 est = entry.stat()
             except OSError as err:
-                errors.append(f"{path_text(entry.path)}: {err.strerror}")
+                errors.append(f"{one_line(path_text(entry.path))}: {err.strerror}")
                 continue
             if stat.S_ISREG(est.st_mode):
                 yield _Seen(entry.path, est.st_size, est.st_mtime_ns)
@@ -419,7 +419,7 @@ def _store(
             _apply(track, item, result, now)
             if track.status == "unreadable":
                 counts["unreadable"] += 1
-                errors.append(f"{track.path_text}: {track.error}")
+                errors.append(f"{one_line(track.path_text)}: {track.error}")
         return counts, errors, fp_left, vanished_left
 
     counts, errors, fp_left, vanished_left = library.write(store, "storing scanned tracks")

@@ -28,12 +28,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from tagger_core.errors import DecodeError
+from tagger_core.errors import DecodeError, one_line
 
 # extensions libsndfile reads; others go straight to ffmpeg
 SOUNDFILE_EXTENSIONS = frozenset({"wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff"})
 RESAMPLE_QUALITY = "HQ"
 _FFMPEG_TIMEOUT_S = 900
+_READ_BLOCK = 1 << 18  # frames per soundfile read
 
 
 def _tool(name: str) -> str | None:
@@ -67,12 +68,28 @@ def _resample(mono: np.ndarray, native_sr: int, sr: int) -> np.ndarray:
 
 # ------------------------------------------------------------- soundfile path
 def _sf_read(handle: sf.SoundFile, offset_s: float, duration_s: float | None) -> np.ndarray:
+    """Read in blocks until the stretch or the real data ends.
+
+    Never one read of ``handle.frames``: a damaged header can claim billions of
+    frames, and soundfile allocates what the header claims before reading.
+    """
     start = max(0, int(round(offset_s * handle.samplerate)))
     if handle.frames > 0:
         start = min(start, handle.frames)
     handle.seek(start)
-    frames = -1 if duration_s is None else max(0, int(round(duration_s * handle.samplerate)))
-    return handle.read(frames, dtype="float32", always_2d=True)
+    wanted = None if duration_s is None else max(0, int(round(duration_s * handle.samplerate)))
+    blocks = []
+    got = 0
+    while wanted is None or got < wanted:
+        step = _READ_BLOCK if wanted is None else min(_READ_BLOCK, wanted - got)
+        block = handle.read(step, dtype="float32", always_2d=True)
+        blocks.append(block)
+        got += block.shape[0]
+        if block.shape[0] < step:
+            break
+    if not blocks:
+        return np.zeros((0, handle.channels), dtype=np.float32)
+    return np.concatenate(blocks)
 
 
 def _soundfile_regions(
@@ -80,10 +97,11 @@ def _soundfile_regions(
 ) -> tuple[list[np.ndarray], int] | None:
     """Read regions with libsndfile; ``None`` if libsndfile cannot open the file."""
     try:
-        with sf.SoundFile(str(path)) as handle:
+        # through a Python file object: libsndfile refuses paths over 1,024 bytes itself
+        with open(path, "rb") as raw, sf.SoundFile(raw) as handle:
             native_sr = handle.samplerate
             return [_to_mono(_sf_read(handle, off, dur)) for off, dur in regions], native_sr
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
         return None
 
 
@@ -110,8 +128,13 @@ def _ffprobe_stream(path: Path) -> dict:
 
 
 def _first_line(stderr: bytes) -> str:
-    text = stderr.decode("utf-8", "replace").strip()
-    return text.splitlines()[-1][:200] if text else "unknown error"
+    """ffmpeg's last meaningful line (not its "Last message repeated" notes)."""
+    lines = [
+        line.strip()
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if line.strip() and not line.strip().startswith("Last message repeated")
+    ]
+    return one_line(lines[-1][:200]) if lines else "unknown error"
 
 
 def _ffmpeg_regions(
@@ -193,10 +216,11 @@ def probe_duration(path: str | os.PathLike) -> float:
     _check_file(path)
     if path.suffix.lower().lstrip(".") in SOUNDFILE_EXTENSIONS:
         try:
-            info = sf.info(str(path))
+            with open(path, "rb") as raw:
+                info = sf.info(raw)
             if info.frames > 0 and info.samplerate > 0:
                 return info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
             pass
     try:
         import mutagen

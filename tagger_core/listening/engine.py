@@ -44,7 +44,7 @@ from torch import nn
 from tagger_core.db import Library
 from tagger_core.db.analysis_store import PendingTrack, pending_tracks, save_analysis, save_error
 from tagger_core.db.models import Track
-from tagger_core.errors import ConfigError
+from tagger_core.errors import ConfigError, one_line, reason_of
 from tagger_core.labels.bundles import Bundle, load_bundle
 from tagger_core.listening.device import exact_float32, pick_device, set_threads
 from tagger_core.listening.fast_forms import FLOAT16, fast_member, read_verdicts, verdict_stamp
@@ -378,7 +378,7 @@ class _Run:
             for bundle_id in item.bundle_ids:
                 patches = prepared.patches.get(self.ensembles[bundle_id].layout)
                 if patches is None or patches.shape[0] == 0:
-                    prepared.error = f"{item.path}: too little audio to analyse"
+                    prepared.error = f"{one_line(item.path)}: too little audio to analyse"
                     break
         if prepared.error is not None:
             self.finished.append(state)
@@ -470,7 +470,7 @@ class _Run:
                 logits = torch.stack([file_logits(torch.cat(ch)) for ch in acc.logits])
                 embs = [(s / acc.expected).float().numpy() for s in acc.emb_sums if s is not None]
                 if not torch.isfinite(logits).all():
-                    message = f"{item.path}: model {bundle_id} gave non-finite outputs"
+                    message = f"{one_line(item.path)}: model {bundle_id} gave non-finite outputs"
                     writes.append(self._error_row(item, bundle_id, message))
                     rep.errors.append(message)
                     continue
@@ -550,7 +550,8 @@ class _Run:
                     prepared = fut.result()
                 except Exception as err:  # noqa: BLE001 - one bad file never stops the run
                     prepared = PreparedTrack(item.track_id, item.path)
-                    prepared.error = f"{item.path}: {type(err).__name__}: {err}".splitlines()[0]
+                    shown, why = one_line(item.path), reason_of(err)
+                    prepared.error = f"{shown}: {type(err).__name__}: {why}"
                 self.accept(item, prepared)
             inputs_open = bool(queue or inflight)
             ready = [b for b, n in self.buffered.items() if n >= self.batch_size]

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.analysis_store import PendingTrack, save_analysis, save_error
-from tagger_core.errors import ConfigError, TaggerError
+from tagger_core.errors import ConfigError, TaggerError, one_line, reason_of
 from tagger_core.labels.bundles import Bundle
 from tagger_core.listening.device import exact_float32, pick_device
 from tagger_core.listening.engine import (
@@ -145,7 +145,7 @@ def prepare_row(
         prepared = prepare_track(job)
     except Exception as err:  # noqa: BLE001 - one bad file never stops the run
         prepared = PreparedTrack(job.track_id, job.path)
-        prepared.error = f"{job.path}: {type(err).__name__}: {err}".splitlines()[0]
+        prepared.error = f"{one_line(job.path)}: {type(err).__name__}: {reason_of(err)}"
     return {
         "track_id": job.track_id,
         "bundles": row["bundles"],
@@ -228,7 +228,7 @@ class EnsembleActor:
             wanted = str(bundles).split(",")
             found = [prepared.patches.get(self.ensembles[b].layout) for b in wanted]
             if any(p is None or p.shape[0] == 0 for p in found):
-                res.error = f"{prepared.path}: too little audio to analyse"
+                res.error = f"{one_line(prepared.path)}: too little audio to analyse"
                 continue
             for bundle_id, patches in zip(wanted, found, strict=True):
                 work[bundle_id].append((res, patches))

@@ -9,7 +9,6 @@ distinct :class:`FrontendConfig`; several bundles with the same preprocessing
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from tagger_core.errors import TaggerError
+from tagger_core.errors import TaggerError, one_line, reason_of
 from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode, decode_regions
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
@@ -133,10 +132,10 @@ def prepare_track(job: PatchJob) -> PreparedTrack:
                 out.decode_s += time.perf_counter() - t0
             _full_patches(job, config, shapes, decoded[config.sr], out)
     except TaggerError as err:
-        out.error = str(err).splitlines()[0] if str(err) else type(err).__name__
+        out.error = one_line(str(err)) if str(err) else type(err).__name__
         out.patches.clear()
     except (OSError, ValueError, RuntimeError, MemoryError) as err:
-        out.error = f"{os.path.basename(job.path)}: {type(err).__name__}: {err}".splitlines()[0]
+        out.error = f"{one_line(job.path)}: {type(err).__name__}: {reason_of(err)}"
         out.patches.clear()
     return out
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.models import ExportBatch, ExportItem, Track, utcnow
-from tagger_core.errors import ConfigError, TaggerError
+from tagger_core.errors import ConfigError, TaggerError, one_line, reason_of
 from tagger_core.library.album_views import album_headings
 from tagger_core.library.scan import file_state, reread_track
 from tagger_core.writing.album_plan import plan_with_albums
@@ -186,10 +186,10 @@ class _Outcome:
 
 def _outcome_of_error(item_id: int, path: str, err: Exception) -> _Outcome:
     if isinstance(err, FileSkipped):
-        return _Outcome(item_id, path, "skipped", str(err), "skipped")
+        return _Outcome(item_id, path, "skipped", one_line(str(err)), "skipped")
     if isinstance(err, TaggerError):
-        return _Outcome(item_id, path, "failed", str(err), "failed")
-    return _Outcome(item_id, path, "failed", f"{type(err).__name__}: {err}", "failed")
+        return _Outcome(item_id, path, "failed", one_line(str(err)), "failed")
+    return _Outcome(item_id, path, "failed", f"{type(err).__name__}: {reason_of(err)}", "failed")
 
 
 def _system_or_skip(fmt: str | None, options: ExportOptions) -> TagSystem:
@@ -311,11 +311,11 @@ def _record(library: Library, outcomes: list[_Outcome], report: ExportReport) ->
     for out in outcomes:
         setattr(report, out.counter, getattr(report, out.counter) + 1)
         if out.status == "skipped" and out.counter == "skipped":
-            report.problems.append(f"{out.path}: skipped: {out.message}")
+            report.problems.append(f"{one_line(out.path)}: skipped: {out.message}")
         elif out.status == "failed":
-            report.problems.append(f"{out.path}: not written: {out.message}")
+            report.problems.append(f"{one_line(out.path)}: not written: {out.message}")
         elif out.status == "written" and out.message and out.message.startswith("undo"):
-            report.problems.append(f"{out.path}: written; {out.message}")
+            report.problems.append(f"{one_line(out.path)}: written; {out.message}")
 
 
 def _store_prepared(library: Library, items: list[ExportItem]) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import zlib
 
 from tagger_core.errors import UnreadableFileError
-from tagger_core.library.audio_fingerprint import payload_digest
+from tagger_core.library.audio_fingerprint import payload_digest, payload_span
 
 _ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
@@ -50,11 +51,23 @@ def _is_tag_packet(first: bytes, index: int, packet: bytes) -> bool:
     return False
 
 
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def ogg_page_crc(page: bytes) -> int:
+    """The Ogg checksum of ``page`` (its CRC field zeroed): CRC-32, polynomial
+    0x04c11db7, not reflected, start 0; computed with zlib on bit-reversed bytes."""
+    raw = ~zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) & 0xFFFFFFFF
+    return int.from_bytes(raw.to_bytes(4, "little").translate(_BIT_REVERSED), "big")
+
+
 def ogg_digest(path: str | os.PathLike[str]) -> str:
     """Hash of every packet except the tag packets, and of audio pages' granule positions.
 
     Codec set-up headers are hashed (damaging them breaks decoding); the
-    comment packet, page sequence numbers and CRCs are not.
+    comment packet, page sequence numbers and CRCs are not. A page whose
+    checksum is wrong is refused: a tag write renumbers and re-checksums every
+    later page, which would turn damage a decoder skips into audio it plays.
     """
     h = hashlib.blake2b(digest_size=32)
     partial: dict[int, bytearray] = {}
@@ -73,6 +86,12 @@ def ogg_digest(path: str | os.PathLike[str]) -> str:
             body = f.read(sum(lacing))
             if len(body) < sum(lacing):
                 raise UnreadableFileError("truncated Ogg page")
+            stored = struct.unpack("<I", head[22:26])[0]
+            if ogg_page_crc(head[:22] + bytes(4) + head[26:] + lacing + body) != stored:
+                raise UnreadableFileError(
+                    f"damaged Ogg page at byte {f.tell() - len(body) - len(lacing) - 27} "
+                    "(checksum does not match): writing tags would hide the damage"
+                )
             buf = partial.setdefault(serial, bytearray())
             pos, audio_page = 0, False
             for lv in lacing:
@@ -111,10 +130,37 @@ def asf_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def wavpack_digest(path: str | os.PathLike[str]) -> str:
+    """The payload hash, once every WavPack block is found whole where the previous ends.
+
+    The tag goes after the last block: were that block cut short, a decoder
+    would read the new tag as the rest of it, and the audio would change.
+    """
+    start, end = payload_span(path, "wavpack")
+    pos = start
+    with open(path, "rb") as f:
+        while pos < end:
+            f.seek(pos)
+            head = f.read(8)
+            if len(head) < 8 or head[:4] != b"wvpk":
+                raise UnreadableFileError(
+                    f"damaged WavPack block at byte {pos}: writing tags could change what plays"
+                )
+            pos += 8 + struct.unpack("<I", head[4:8])[0]
+    if pos != end:
+        raise UnreadableFileError(
+            "WavPack file is cut short (its last block is incomplete): "
+            "writing tags after it would change what plays"
+        )
+    return payload_digest(path, "wavpack")
+
+
 def audio_digest(path: str | os.PathLike[str], fmt: str | None) -> str:
     """The hash that must be equal before and after a tag write of a ``fmt`` file."""
     if fmt in ("ogg", "opus"):
         return ogg_digest(path)
     if fmt == "wma":
         return asf_digest(path)
+    if fmt == "wavpack":
+        return wavpack_digest(path)
     return payload_digest(path, fmt)

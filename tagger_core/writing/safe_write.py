@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -23,6 +24,7 @@ from tagger_core.errors import TaggerError
 from tagger_core.writing.digest import audio_digest
 
 TEMP_MARK = ".music-tagger-export.tmp"
+NAME_MAX = 255  # bytes in one file name on every filesystem an archive is likely on
 
 
 class FileSkipped(TaggerError):
@@ -44,9 +46,16 @@ class FileState:
 
 
 def temp_path_for(path: str) -> str:
-    """The hidden copy written beside ``path`` (one name per file, so leftovers are found)."""
+    """The hidden copy written beside ``path`` (one name per file, so leftovers are found).
+
+    A name near the 255-byte limit leaves no room for the mark: its copy is named
+    by a hash of the name instead, still one name per file.
+    """
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}{TEMP_MARK}")
+    temp = f".{name}{TEMP_MARK}"
+    if len(os.fsencode(temp)) > NAME_MAX:
+        temp = f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:32]}{TEMP_MARK}"
+    return os.path.join(folder, temp)
 
 
 def remove_leftover(path: str) -> bool:
@@ -62,6 +71,14 @@ def remove_leftover(path: str) -> bool:
         return False
 
 
+def _read_only_mount(path: str) -> bool:
+    """Whether ``path`` lies on a file system mounted read-only (POSIX ``statvfs``)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # Windows has no statvfs: the access checks still apply
+        return False
+
+
 def check_file(
     path: str, expected_size: int | None = None, expected_mtime_ns: int | None = None
 ) -> FileState:
@@ -74,6 +91,8 @@ def check_file(
         raise FileSkipped(f"cannot stat file: {err.strerror}") from err
     if not stat.S_ISREG(st.st_mode):
         raise FileSkipped("not a regular file")
+    if _read_only_mount(path):
+        raise FileSkipped("on a read-only file system (mounted read-only): nothing can be written")
     if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
         raise FileSkipped("file is read-only")
     folder = os.path.dirname(path) or "."

@@ -111,3 +111,32 @@ def test_reading_never_modifies_the_file(tmp_path: Path) -> None:
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     read_tags(path)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
+    """Opening a FIFO blocks until a writer comes: it is refused from its stat alone, and
+    said to be what it is (its size of 0 used to make it "an empty file")."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.flac"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_tags(fifo)
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            outcome.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if reader.is_alive():  # blocked in open(): release it, then fail
+        with open(fifo, "wb"):
+            pass
+        reader.join(timeout=30)
+        pytest.fail("read_tags opened the FIFO and waited for a writer")
+    (err,) = outcome
+    assert isinstance(err, UnreadableFileError) and str(err) == "not a regular file (never opened)"

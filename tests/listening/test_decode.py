@@ -165,3 +165,40 @@ def test_clear_message_when_ffmpeg_is_absent(
         decode(audio_files["m4a"])
     # formats libsndfile reads keep working
     assert decode(audio_files["flac"]).size > 0
+
+
+def test_a_header_claiming_billions_of_frames_decodes_what_is_there(tmp_path: Path) -> None:
+    """A flipped bit in an MP3's Xing header once made soundfile allocate 36 GiB and fail."""
+    from audio_files import make_audio
+
+    path = make_audio(tmp_path / "lying.mp3", seconds=1.0)
+    data = bytearray(path.read_bytes())
+    at = max(data.find(b"Xing"), data.find(b"Info"))
+    assert at > 0 and data[at + 7] & 1, "the encoder wrote no frame count"
+    data[at + 8 : at + 12] = (0x7FFFFFFF).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    assert sf.info(str(path)).frames > 10**11  # what the header claims
+    audio = decode(path, 16000)
+    assert 0.9 * 16000 <= audio.size <= 1.2 * 16000
+    tail = decode(path, 16000, offset_s=0.5, duration_s=10.0)
+    assert 0.4 * 16000 <= tail.size <= 0.7 * 16000
+
+
+def test_a_path_over_1024_bytes_decodes_without_ffmpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libsndfile refuses file names over 1,024 bytes; archives nest that deep."""
+    from audio_files import make_audio
+
+    short = make_audio(tmp_path / "clip.flac", seconds=1.0)
+    deep = tmp_path
+    while len(str(deep)) < 1100:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    path = deep / "clip.flac"
+    short.rename(path)
+    monkeypatch.setenv("MUSIC_TAGGER_FFMPEG", "")
+    assert not ffmpeg_available()
+    audio = decode(path, 16000)
+    assert audio.size == 16000
+    assert probe_duration(path) == pytest.approx(1.0, abs=0.01)
