@@ -51,6 +51,8 @@ from tagger_core.listening.fast_forms import FLOAT16, fast_member, read_verdicts
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.int8_convs import has_int8_convs
 from tagger_core.listening.models.pool_first import fast_variant
+from tagger_core.listening.onnx_runner import OnnxMember, onnx_member
+from tagger_core.listening.onnx_runner import available as onnx_available
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
     DEFAULT_BUNDLES,
@@ -91,6 +93,19 @@ class Ensemble:
     #: per member: ``float32``, ``int8`` (accepted offline, ``fast_forms.json``) or ``float16``
     forms: list[str] = field(default_factory=list)
 
+    @property
+    def runtimes(self) -> list[str]:
+        """What runs each member: ``onnxruntime``, ``torchscript`` or ``torch``."""
+        return [runtime_of(m) for m in self.members]
+
+
+def runtime_of(member: Callable) -> str:
+    if isinstance(member, OnnxMember):
+        return "onnxruntime"
+    if isinstance(member, torch.jit.ScriptModule):
+        return "torchscript"
+    return "torch"
+
 
 def _check_amp(model: Callable, sample: torch.Tensor, device: torch.device) -> bool:
     """Use float16 autocast only where it keeps probabilities within ``AMP_TOLERANCE``."""
@@ -122,7 +137,9 @@ def optimized_runner(
 ) -> Callable | None:
     """A faster runner for ``model`` that gives the same outputs, or None.
 
-    First an architecture rewrite (:mod:`tagger_core.listening.models.pool_first`).
+    On a CPU, a float32 member runs in ONNX Runtime when it is installed
+    (:mod:`tagger_core.listening.onnx_runner`: the same graph, about half the CPU
+    time). Otherwise first an architecture rewrite (:mod:`tagger_core.listening.models.pool_first`).
     Then, on CPU, a frozen TorchScript graph (``optimize_for_inference`` fuses
     conv + ReLU and picks oneDNN kernels: about 1.6× for the float32 VGG
     members; for int8 members it removes per-op dispatch, about 1.2×), with no
@@ -131,6 +148,10 @@ def optimized_runner(
     failure or mismatch falls back to the last candidate that matched.
     """
     try:
+        if device.type == "cpu" and not has_int8_convs(model):
+            onnx = onnx_member(model, sample, torch.get_num_threads())
+            if onnx is not None and _same_outputs(onnx, model, sample):
+                return onnx
         fast = fast_variant(model)
         if fast is not None and not _same_outputs(fast, model, sample):
             return None
@@ -180,6 +201,7 @@ def prepare_ensemble(
         optimize,
         mixed_precision,
         fast_forms and verdict_stamp(bundle),
+        onnx_available(),
     )
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
@@ -645,6 +667,7 @@ def analyze(
         report.mixed_precision += [n for n, a in zip(ens.member_names, ens.amp, strict=True) if a]
         report.optimized += [n for n, o in zip(ens.member_names, ens.optimized, strict=True) if o]
         report.forms[ens.bundle_id] = dict(zip(ens.member_names, ens.forms, strict=True))
+        report.runtimes[ens.bundle_id] = dict(zip(ens.member_names, ens.runtimes, strict=True))
     run = _Run(
         library,
         ensembles,

@@ -70,6 +70,8 @@ class AnalysisReport:
     optimized: list[str] = field(default_factory=list)
     #: ``{bundle id: {member: form}}``, the form each member ran in (stored per analysis too)
     forms: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``{bundle id: {member: runtime}}``: ``onnxruntime``, ``torchscript`` or ``torch``
+    runtimes: dict[str, dict[str, str]] = field(default_factory=dict)
     cancelled: bool = False
     analyzed_track_ids: list[int] = field(default_factory=list)
     predictions_refreshed: int | None = None

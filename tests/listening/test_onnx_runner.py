@@ -1,0 +1,78 @@
+"""Members in ONNX Runtime give the PyTorch float32 numbers, and PyTorch remains the fallback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tagger_core.labels.bundles import load_bundle
+from tagger_core.listening import onnx_runner
+from tagger_core.listening.engine import check_sample, prepare_ensemble, runtime_of
+from tagger_core.listening.weights import load_members
+
+CPU = torch.device("cpu")
+needs_onnxruntime = pytest.mark.skipif(
+    not onnx_runner.available(), reason="onnxruntime and onnx are not installed (extra 'fast')"
+)
+
+
+@needs_onnxruntime
+@pytest.mark.parametrize("bundle_id", ["genre", "instruments", "instrument-family"])
+def test_shipped_members_run_in_onnxruntime_with_the_same_outputs(bundle_id: str) -> None:
+    bundle = load_bundle(bundle_id)
+    ensemble = prepare_ensemble(bundle, CPU)
+    assert ensemble.runtimes == ["onnxruntime"] * len(bundle.members)
+    assert ensemble.forms == ["float32"] * len(bundle.members)  # nothing approximated
+    config = bundle.frontend_config
+    gen = torch.Generator().manual_seed(7)
+    sample = check_sample(bundle)
+    for n in (1, 7, 33):  # the graph's batch size is free
+        patches = torch.rand((n, bundle.patch_frames, config.n_mels), generator=gen) * 4.0
+        patches[0] = sample[n % len(sample)]
+        with torch.inference_mode():
+            for fast, eager in zip(ensemble.members, load_members(bundle, CPU), strict=True):
+                got, want = fast(patches), eager.eval()(patches)
+                for key in ("logits", "embedding"):
+                    assert got[key].shape == want[key].shape
+                    torch.testing.assert_close(got[key], want[key], atol=1e-4, rtol=1e-4)
+
+
+def test_switched_off_or_missing_means_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(onnx_runner.ENV_SWITCH, "0")
+    assert not onnx_runner.available()
+    bundle = load_bundle("instrument-family")
+    ensemble = prepare_ensemble(bundle, CPU)
+    assert "onnxruntime" not in ensemble.runtimes
+    model = load_members(bundle, CPU)[0].eval()
+    assert onnx_runner.onnx_member(model, check_sample(bundle), 1) is None
+
+
+@needs_onnxruntime
+def test_a_graph_that_cannot_be_exported_keeps_pytorch() -> None:
+    class DictOfThree(torch.nn.Module):  # not a member: no "embedding" output
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"logits": x.mean(dim=1)}
+
+    assert onnx_runner.onnx_member(DictOfThree(), torch.rand(2, 5, 4), 1) is None
+    assert runtime_of(DictOfThree()) == "torch"
+
+
+@needs_onnxruntime
+def test_analyze_reports_which_runtime_ran_each_member(tmp_path, capsys) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from tagger_core.cli import main
+
+    music = tmp_path / "music"
+    music.mkdir()
+    t = np.arange(16000 * 4) / 16000
+    sf.write(music / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    db = str(tmp_path / "lib.db")
+    assert main(["--db", db, "scan", str(music)]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "analyze", "--all", "--models", "instrument-family", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["runtimes"]["instrument-family"].values()) == {"onnxruntime"}
