@@ -31,6 +31,7 @@ class _Worker(QObject):
         super().__init__()
         self.fn = fn
         self.cancel = cancel
+        self.returned = threading.Event()  # set once ``fn`` is over and its signal sent
 
     @Slot()
     def run(self) -> None:
@@ -43,6 +44,8 @@ class _Worker(QObject):
             self.failed.emit(f"unexpected error: {type(err).__name__}: {err}")
         else:
             self.done.emit(result)
+        finally:
+            self.returned.set()
 
 
 class Job(QObject):
@@ -86,8 +89,22 @@ class Job(QObject):
         return self._thread.isRunning()
 
     def wait(self, ms: int = 30000) -> bool:
-        """Block until the thread ends (for shutdown and tests only)."""
-        return self._thread.wait(ms)
+        """Block until the work has returned and the thread has stopped (shutdown, tests).
+
+        Why it quits the thread itself: normally the UI thread's handler of the
+        result quits it, but a UI thread blocked here cannot run that handler, so
+        the thread would run on until the wait timed out, and Qt aborts the process
+        when a running thread's object is destroyed (seen on closing the window
+        while a spectrogram was being computed).
+        """
+        if not self._thread.isRunning():
+            return True
+        started = time.monotonic()
+        if not self._worker.returned.wait(ms / 1000):
+            return False
+        self._thread.quit()
+        left = max(0, int(ms - 1000 * (time.monotonic() - started)))
+        return self._thread.wait(left)
 
     @Slot(object)
     def _on_done(self, result: object) -> None:
