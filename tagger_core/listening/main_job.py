@@ -116,7 +116,7 @@ def analyze_and_predict(
         if progress is not None:
             progress(
                 AnalysisProgress(
-                    done=report.tracks_done,
+                    done=report.tracks_done + len(report.errors),  # as the analysis counted
                     total=report.tracks_total,
                     audio_seconds=report.audio_seconds,
                     elapsed=report.seconds,

@@ -99,3 +99,19 @@ def test_calibrates_from_tags_after_an_analysis_even_with_nothing_new(library) -
         assert s.get(Calibration, fit["calibration_id"]).active
     off = analyze_and_predict(library, [], bundles=["genre"], calibrate_from_tags=False)
     assert off.auto_calibration == {}
+
+
+def test_progress_never_goes_back_when_a_track_fails(scanned, tmp_path: Path) -> None:
+    """The refresh phase counts failed tracks as done, as the analysis phase did."""
+    folder = tmp_path / "music"
+    make_audio(folder / "gone.wav", seconds=2.0, seed=9)
+    scan(scanned, [folder])
+    (folder / "gone.wav").unlink()  # scanned, then gone: its analysis fails
+    seen: list[tuple[int, int, str]] = []
+    report = analyze_and_predict(
+        scanned, progress=lambda p: seen.append((p.done, p.total, p.phase)), **OPTIONS
+    )
+    assert len(report.errors) == 1 and report.tracks_done == 3
+    done = [d for d, _t, _p in seen]
+    assert done == sorted(done), seen
+    assert seen[-1] == (4, 4, "predictions")
