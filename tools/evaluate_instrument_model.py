@@ -45,6 +45,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tagger_core.errors import TaggerError  # noqa: E402
 from tagger_core.labels.bundles import load_bundle_dir  # noqa: E402
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES as FAMILIES  # noqa: E402
+from tagger_core.listening.engine import file_logits  # noqa: E402
 from tagger_core.listening.frontend import make_patches  # noqa: E402
 from tagger_core.listening.weights import load_members  # noqa: E402
 from tagger_core.training.evaluation import check_frozen  # noqa: E402
@@ -57,13 +58,6 @@ TEST_SPLITS = {
     "test": "freepats (sample-disjoint), training mix recipe",
     "test_dense": "freepats (sample-disjoint), unseen dense mix recipe",
 }
-
-
-def file_logits(patch_logits: torch.Tensor) -> torch.Tensor:
-    """``logit(mean_p sigmoid(z_p))`` over patches (dim 0), as the analysis engine does."""
-    z = patch_logits.double()
-    logsig = torch.nn.functional.logsigmoid
-    return torch.logsumexp(logsig(z), 0) - torch.logsumexp(logsig(-z), 0)
 
 
 def member_file_logits(models, features: np.ndarray, patch_frames: int, hop: int) -> np.ndarray:
