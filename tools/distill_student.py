@@ -153,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     train, val = _load(args.train, args.teacher), _load(args.val, args.teacher)
     seed_everything(args.seed)
     params = _params(args)
-    model = dist.build_student(train.targets.shape[1], params)
+    n_mels = train.inputs.shape[2]
+    model = dist.build_student(train.targets.shape[1], n_mels, params)
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch,
@@ -207,9 +208,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
-def _student(weights_dir: Path, n_classes: int) -> torch.nn.Module:
+def _student(weights_dir: Path, n_classes: int, n_mels: int) -> torch.nn.Module:
     record = json.loads((weights_dir / "training.json").read_text())
-    model = dist.build_student(n_classes, record["params"])
+    model = dist.build_student(n_classes, n_mels, record["params"])
     model.load_state_dict(load_file(str(weights_dir / "student.safetensors")))
     return model.eval()
 
@@ -233,7 +234,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         model = load_members(bundle)[0]
     else:
-        model = _student(args.weights, data.targets.shape[1])
+        model = _student(args.weights, data.targets.shape[1], data.inputs.shape[2])
     probs = dist.patch_probabilities(model, data.inputs)
     fid = dist.fidelity(
         dist.file_means(probs, data.file_index), dist.file_means(data.targets, data.file_index)
@@ -265,7 +266,6 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     weights.write_bytes((args.weights / "student.safetensors").read_bytes())
     digest = sha256_of(weights)
     teacher_manifest = json.loads((teacher.path / "manifest.json").read_text())
-    cfg = dist.STUDENT_CONFIG
     manifest = {
         "format": 1,
         "id": f"{args.teacher}-fast",
@@ -275,20 +275,9 @@ def cmd_bundle(args: argparse.Namespace) -> None:
         "ensemble's probabilities (this project's own weights; --profile fast).",
         "raw_labels": list(teacher.raw_labels),
         "output_activation": "sigmoid",
-        "preprocessing": {
-            "sr": cfg.sr,
-            "n_fft": cfg.n_fft,
-            "hop_length": cfg.hop_length,
-            "n_mels": cfg.n_mels,
-            "fmin": cfg.fmin,
-            "fmax": cfg.fmax,
-            "log_mode": cfg.log_mode,
-            "log_c": cfg.log_c,
-            "log_eps": cfg.log_eps,
-            "center": cfg.center,
-        },
-        "patch_frames": dist.student_frames(teacher),
-        "patch_hop_frames": dist.student_frames(teacher),
+        "preprocessing": teacher_manifest["preprocessing"],
+        "patch_frames": teacher.patch_frames,
+        "patch_hop_frames": teacher.patch_hop_frames,
         "taxonomy": teacher_manifest["taxonomy"],
         "members": [
             {
@@ -296,7 +285,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
                 "architecture": "am23_resnet",
                 "params": {
                     "n_classes": len(teacher.raw_labels),
-                    "n_mels": cfg.n_mels,
+                    "n_mels": teacher.frontend_config.n_mels,
                     **record["params"],
                 },
                 "weights": "student.safetensors",

@@ -24,30 +24,20 @@ def genre_teacher():
     return bundle, load_members(bundle)
 
 
-def _tone_after_silence(path: Path, patches: int, loud_patch: int) -> None:
-    """Silence except one loud chord in teacher patch ``loud_patch`` (187 × 256 samples each)."""
-    n = 47872
-    audio = np.zeros(patches * n + 1000, dtype=np.float32)
-    t = np.arange(n) / SR
-    audio[loud_patch * n : (loud_patch + 1) * n] = 0.3 * (
-        np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 330 * t)
-    )
-    sf.write(path, audio, SR, subtype="FLOAT")
-
-
-def test_student_inputs_cover_the_same_seconds_as_each_teacher_patch(
-    tmp_path: Path, genre_teacher
-) -> None:
+def test_student_inputs_are_the_teacher_patches(tmp_path: Path, genre_teacher) -> None:
     bundle, members = genre_teacher
     path = tmp_path / "x.wav"
-    _tone_after_silence(path, patches=4, loud_patch=2)
+    n = 187 * 256  # one teacher patch
+    audio = np.zeros(4 * n + 1000, dtype=np.float32)
+    t = np.arange(n) / SR
+    audio[2 * n : 3 * n] = 0.3 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 330 * t))
+    sf.write(path, audio, SR, subtype="FLOAT")
     row = dist.file_targets(path, [(bundle, members)], max_patches=None)
     assert row is not None
-    assert row.inputs.shape == (4, 46, 64)
+    assert row.inputs.shape == (4, 187, 96) and row.inputs.dtype == np.float16
     energy = row.inputs.astype(np.float32).mean(axis=(1, 2))
-    assert int(np.argmax(energy)) == 2  # the chord is in the student input of patch 2 only
-    assert energy[0] < 0.01 and energy[1] < 0.01
-    assert energy[3] < 0.3 * energy[2]  # only its first frame's window reaches the chord
+    assert int(np.argmax(energy)) == 2  # the chord is in patch 2
+    assert energy[0] < 0.01 and energy[2] > 10 * max(energy[1], energy[3])
 
 
 def test_targets_are_the_mean_member_probability_of_each_patch(
@@ -93,7 +83,7 @@ def test_a_student_learns_soft_targets(tmp_path: Path) -> None:
     inputs = (level[:, None, None] * np.ones((n, 46, 64), np.float32)).astype(np.float16)
     targets = np.stack([level / 3, 1 - level / 3], axis=1).astype(np.float32)
     data = dist.TargetSet(inputs, targets, np.arange(n) // 4, np.array(["f"] * (n // 4)))
-    model = dist.build_student(2, {"channels": [8, 16], "strides": [2, 2], "dropout": 0.0})
+    model = dist.build_student(2, 64, {"channels": [8, 16], "strides": [2, 2], "dropout": 0.0})
     before = dist.soft_bce(torch.logit(torch.full((n, 2), 0.5)), torch.from_numpy(targets))
     config = TrainConfig(epochs=15, batch_size=32, lr=3e-3, patience=15, threads=1)
     result = Trainer(model, dist.soft_bce, config).fit(
