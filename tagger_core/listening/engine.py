@@ -51,7 +51,13 @@ from tagger_core.listening.fast_forms import FLOAT16, fast_member, read_verdicts
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.int8_convs import has_int8_convs
 from tagger_core.listening.models.pool_first import fast_variant
-from tagger_core.listening.onnx_runner import OnnxMember, onnx_member
+from tagger_core.listening.onnx_cache import Reference
+from tagger_core.listening.onnx_runner import (
+    OnnxMember,
+    check_batches,
+    onnx_member,
+    reference_outputs,
+)
 from tagger_core.listening.onnx_runner import available as onnx_available
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
@@ -121,13 +127,14 @@ def _check_amp(model: Callable, sample: torch.Tensor, device: torch.device) -> b
         return False
 
 
-def _same_outputs(candidate: Callable, model: nn.Module, sample: torch.Tensor) -> bool:
-    """Whether ``candidate`` reproduces ``model`` (logits and embedding) on two batch sizes."""
+def _same_outputs(candidate: Callable, sample: torch.Tensor, want: Reference) -> bool:
+    """Whether ``candidate`` reproduces ``want`` (the eager member's logits and embedding on
+    the check batches of ``sample``)."""
     with torch.inference_mode():
-        for batch in (sample, sample[: max(1, sample.shape[0] // 2)]):
-            got, want = candidate(batch), model(batch)
+        for batch, expected in zip(check_batches(sample), want, strict=True):
+            got = candidate(batch)
             for key in ("logits", "embedding"):
-                if not torch.allclose(got[key], want[key], atol=OPTIMIZE_TOLERANCE, rtol=1e-4):
+                if not torch.allclose(got[key], expected[key], atol=OPTIMIZE_TOLERANCE, rtol=1e-4):
                     return False
     return True
 
@@ -144,16 +151,18 @@ def optimized_runner(
     conv + ReLU and picks oneDNN kernels: about 1.6× for the float32 VGG
     members; for int8 members it removes per-op dispatch, about 1.2×), with no
     compiler needed on the user's machine. A float32 rewrite is not frozen
-    (measured no gain). Every candidate is checked against ``model``; any
-    failure or mismatch falls back to the last candidate that matched.
+    (measured no gain). Every candidate is checked against ``model``'s outputs
+    (for ONNX Runtime, those cached with its export); any failure or mismatch
+    falls back to the last candidate that matched.
     """
     try:
         if device.type == "cpu" and not has_int8_convs(model):
             onnx = onnx_member(model, sample, torch.get_num_threads())
-            if onnx is not None and _same_outputs(onnx, model, sample):
+            if onnx is not None and _same_outputs(onnx, sample, onnx.reference):
                 return onnx
+        want = reference_outputs(model, sample)
         fast = fast_variant(model)
-        if fast is not None and not _same_outputs(fast, model, sample):
+        if fast is not None and not _same_outputs(fast, sample, want):
             return None
         if device.type != "cpu" or (fast is not None and not has_int8_convs(model)):
             return fast
@@ -166,7 +175,7 @@ def optimized_runner(
                 frozen = torch.jit.optimize_for_inference(frozen)
             except RuntimeError as err:
                 log.info("frozen graph without optimize_for_inference: %s", err)
-        return frozen if _same_outputs(frozen, model, sample) else fast
+        return frozen if _same_outputs(frozen, sample, want) else fast
     except Exception as err:  # noqa: BLE001 - tracing can fail in many ways; eager still works
         log.info("keeping eager model: %s", err)
         return None
