@@ -53,17 +53,18 @@ def _assert_matches_eager(
         torch.testing.assert_close(got[key], want[key], atol=1e-4, rtol=1e-4)
 
 
-def test_sessions_do_not_spin(member, cache: Path) -> None:
-    assert (
-        onnx_runner.session_options(2).get_session_config_entry("session.intra_op.allow_spinning")
-        == "0"
-    )
+def test_sessions_do_not_spin_and_share_one_arena(member, cache: Path) -> None:
+    options = onnx_runner.session_options(2)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.use_env_allocators") == "1"
     model, sample = member
     runner = onnx_runner.onnx_member(model, sample, 2)
     assert runner is not None
     options = runner.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.use_env_allocators") == "1"
     assert options.intra_op_num_threads == 2
+    _assert_matches_eager(runner, model, sample)
 
 
 def test_second_preparation_loads_from_the_cache_without_exporting(member, cache: Path) -> None:
