@@ -13,6 +13,7 @@ and float16 only where that keeps probabilities within ``AMP_TOLERANCE``.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 import warnings
@@ -24,6 +25,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from tagger_core.labels.bundles import Bundle
+from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.fast_forms import FLOAT16, fast_member, read_verdicts, verdict_stamp
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.int8_convs import has_int8_convs
@@ -189,19 +191,24 @@ def check_sample(bundle: Bundle) -> torch.Tensor:
     Small, because the checks are part of every start-up, but music-like:
     uniform noise in log-mel space misses the loud, sparse inputs where
     float16 goes wrong. Two synthesised clips through the bundle's own
-    frontend, plus one noise patch for inputs no music gives.
+    frontend, plus one noise patch for inputs no music gives. Made once per
+    frontend and patch length (genre and instruments share musicnn's).
     """
+    return _check_patches(bundle.frontend_config, bundle.patch_frames).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def _check_patches(config: FrontendConfig, frames: int) -> torch.Tensor:
     from tagger_core.library.demo import synthesise
 
-    config = bundle.frontend_config
-    frames = bundle.patch_frames
     seconds = (frames + 2) * config.hop_length / config.sr
+    frontend = LogMelFrontend(config)
     patches = []
     for seed, style in enumerate(("rock", "strings")):
         clip = synthesise(style, seconds, sr=config.sr, seed=seed).astype("float32")
         audio = torch.from_numpy(clip)
         with torch.inference_mode():
-            patches.append(make_patches(LogMelFrontend(config)(audio), frames)[:1])
+            patches.append(make_patches(frontend(audio), frames)[:1])
     gen = torch.Generator().manual_seed(0)
     patches.append(torch.rand((1, frames, config.n_mels), generator=gen).mul_(3.0))
     return torch.cat(patches).float()

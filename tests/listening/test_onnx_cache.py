@@ -197,3 +197,18 @@ def test_a_later_process_neither_exports_nor_imports_onnx(tmp_path: Path) -> Non
     assert cold["exports"] == members and cold["onnx_imported"]
     warm = prepare()
     assert warm == {"exports": 0, "runtimes": ["onnxruntime"] * members, "onnx_imported": False}
+
+
+def test_check_patches_are_made_once_per_layout_and_handed_out_as_copies() -> None:
+    """genre and instruments share musicnn's frontend: one synthesis serves both."""
+    from tagger_core.listening.ensembles import _check_patches
+
+    genre, instruments = load_bundle("genre"), load_bundle("instruments")
+    assert genre.frontend_config == instruments.frontend_config
+    first = check_sample(genre)
+    hits = _check_patches.cache_info().hits
+    second = check_sample(instruments)
+    assert _check_patches.cache_info().hits == hits + 1
+    assert torch.equal(first, second)
+    first.zero_()  # a caller's copy is its own
+    assert torch.equal(check_sample(genre), second) and second.abs().sum() > 0
