@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never write the user's cache folder (ONNX exports); one folder per test session,
+# so the session's later preparations of a bundle load from it as a user's would.
+_CACHE = tempfile.mkdtemp(prefix="music-tagger-test-cache-")
+os.environ["MUSIC_TAGGER_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 ``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
 the main job only inside the commands that use them: those three start without torch.
+The predictions (``trust``: SciPy) are imported by the commands that print them, so
+``status`` starts without them.
 
 ``tracks`` and ``show`` print what the models heard (stored predictions, flags, the
 calibration state) next to the tags; the records they print come from
@@ -44,8 +46,6 @@ from tagger_core.library.track_fields import (
     render,
     track_records,
 )
-from tagger_core.trust.summary import summarize_predictions
-from tagger_core.trust.track_predictions import track_predictions
 
 if TYPE_CHECKING:
     from tagger_core.library.scan import ScanReport
@@ -161,6 +161,8 @@ def cmd_tracks(args: Any) -> int:
         tracks = tracks_matching(s, args.query, args.limit)
         ids = [t.id for t in tracks]
         if args.json:
+            from tagger_core.trust.track_predictions import track_predictions
+
             predictions = track_predictions(s, ids)
             print_json(
                 [
@@ -210,6 +212,8 @@ def cmd_show(args: Any) -> int:
             )
         }
         data["raw_tags"] = track.raw_tags
+        from tagger_core.trust.track_predictions import track_predictions
+
         predictions = track_predictions(s, [track.id]).get(track.id, [])
     if args.json:
         print_json({**data, "predictions": [p.to_dict() for p in predictions]})
@@ -243,6 +247,7 @@ def cmd_run(args: Any) -> int:
 def _analyze_root(args: Any, root: Path) -> None:
     """The main job on the library's tracks under ``root``, then a summary of predictions."""
     from tagger_core.listening import analyze_and_predict  # torch, when the job runs
+    from tagger_core.trust.summary import summarize_predictions
 
     library = library_from_args(args)
     with library.session() as s:

@@ -10,6 +10,16 @@ against the eager model on its start-up patches and keeps PyTorch on any
 mismatch. ``onnxruntime`` is an optional dependency (``pip install
 music-archive-tagger[fast]``); without it, or with ``MUSIC_TAGGER_ONNXRUNTIME=0``,
 the members run in PyTorch as before.
+
+Exports are cached on disk with the eager outputs they were checked against
+(:mod:`tagger_core.listening.onnx_cache`), so a later start-up neither exports
+(nor imports ``onnx``) nor runs the eager member. Sessions do not spin: ONNX
+Runtime's intra-op threads otherwise busy-wait between operators, which cost
+about 10 % more CPU per patch on 2 threads for no gain in wall time
+(docs/analysis.md). And every session of a process allocates from one shared CPU
+arena: with an arena per session, each of a run's 8 members kept its own peak
+(3.2 GB resident for ``tag``'s three bundles) and touched it page by page, which
+cost more system CPU time than the models' arithmetic in a short run.
 """
 
 from __future__ import annotations
@@ -17,17 +27,29 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from tagger_core.listening import onnx_cache
+from tagger_core.listening.onnx_cache import OUTPUTS, Entry, Reference
+
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("logits", "embedding")
 ENV_SWITCH = "MUSIC_TAGGER_ONNXRUNTIME"
+#: the exporter's opset (pinned: it is part of the cache key)
+OPSET = 20
+#: session option that stops idle intra-op threads from busy-waiting
+NO_SPINNING = ("session.intra_op.allow_spinning", "0")
+#: session option that makes a session allocate from the process-wide arena
+SHARED_ARENA = ("session.use_env_allocators", "1")
+#: exports made by this process (the cache's effect is observable through it)
+exports = 0
+_arena_registered: bool | None = None
+_arena_lock = threading.Lock()
 
 
 class _Outputs(nn.Module):
@@ -53,11 +75,30 @@ def available() -> bool:
     return True
 
 
-class OnnxMember:
-    """A callable with a member's interface (patches → ``{"logits", "embedding"}``)."""
+def check_batches(sample: torch.Tensor) -> list[torch.Tensor]:
+    """The batches every runner is compared with the eager member on: two batch sizes."""
+    return [sample, sample[: max(1, sample.shape[0] // 2)]]
 
-    def __init__(self, session) -> None:  # an onnxruntime.InferenceSession
+
+def reference_outputs(model: nn.Module, sample: torch.Tensor) -> Reference:
+    """The eager member's logits and embedding on each check batch."""
+    with torch.inference_mode():
+        return [
+            {key: model(batch)[key].detach().clone() for key in OUTPUTS}
+            for batch in check_batches(sample)
+        ]
+
+
+class OnnxMember:
+    """A callable with a member's interface (patches → ``{"logits", "embedding"}``).
+
+    ``reference`` holds the eager member's outputs on the check batches, which this
+    runner must reproduce before it is used.
+    """
+
+    def __init__(self, session, reference: Reference) -> None:  # an onnxruntime.InferenceSession
         self.session = session
+        self.reference = reference
 
     def __call__(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         feed = {"patches": np.ascontiguousarray(patches.detach().cpu().numpy(), np.float32)}
@@ -65,38 +106,97 @@ class OnnxMember:
         return {"logits": torch.from_numpy(logits), "embedding": torch.from_numpy(embedding)}
 
 
-def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> Callable | None:
-    """``model`` exported to ONNX and loaded in an ONNX Runtime CPU session, or None.
+def _shared_arena() -> bool:
+    """Register one CPU arena for every session of this process (once); False if refused."""
+    global _arena_registered
+    import onnxruntime as ort  # noqa: PLC0415 - optional
 
-    The graph is exported in memory from the float32 eager model (batch size
-    free) and run with ``threads`` intra-op threads. Any failure gives None and
-    a log line; the caller compares outputs before using it.
+    with _arena_lock:
+        if _arena_registered is None:
+            try:
+                kind = ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR
+                info = ort.OrtMemoryInfo("Cpu", kind, 0, ort.OrtMemType.DEFAULT)
+                ort.create_and_register_allocator(info, None)
+                _arena_registered = True
+            except Exception as err:  # noqa: BLE001 - older runtimes lack it: arena per session
+                log.info("ONNX Runtime sessions keep their own memory arenas: %s", err)
+                _arena_registered = False
+        return _arena_registered
+
+
+def session_options(threads: int):  # an onnxruntime.SessionOptions
+    """CPU session options: ``threads`` intra-op threads that do not spin, the process's
+    shared memory arena, errors only."""
+    import onnxruntime as ort  # noqa: PLC0415 - optional
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry(*NO_SPINNING)
+    if _shared_arena():
+        options.add_session_config_entry(*SHARED_ARENA)
+    options.log_severity_level = 3  # errors only
+    return options
+
+
+def _session(graph: bytes, threads: int):  # an onnxruntime.InferenceSession
+    import onnxruntime as ort  # noqa: PLC0415 - optional
+
+    return ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def _export(model: nn.Module, sample: torch.Tensor) -> bytes:
+    """The float32 eager ``model`` as an ONNX graph with a free batch size."""
+    global exports
+    exports += 1
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter notes about traced Python branches
+        torch.onnx.export(
+            _Outputs(model).eval(),
+            (sample.cpu(),),
+            buffer,
+            input_names=["patches"],
+            output_names=list(OUTPUTS),
+            opset_version=OPSET,
+            dynamic_axes={name: {0: "batch"} for name in ("patches", *OUTPUTS)},
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def _cache_key(model: nn.Module, sample: torch.Tensor) -> str | None:
+    try:
+        return onnx_cache.entry_key(model, sample, (f"opset {OPSET}", *OUTPUTS))
+    except Exception as err:  # noqa: BLE001 - an odd state dict only costs the cache
+        log.info("ONNX export not cached: %s", err)
+        return None
+
+
+def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> OnnxMember | None:
+    """``model`` in an ONNX Runtime CPU session with ``threads`` intra-op threads, or None.
+
+    The graph and the eager outputs on ``sample``'s check batches come from the
+    on-disk cache when an entry for this member, these patches and this code
+    exists; otherwise the float32 eager model is exported in memory (batch size
+    free), its outputs computed, and both stored. Any failure gives None and a log
+    line; the caller compares outputs with ``reference`` before using it.
     """
     if not available():
         return None
-    import onnxruntime as ort  # noqa: PLC0415 - optional
-
+    key = _cache_key(model, sample)
+    entry = onnx_cache.load(key) if key else None
+    if entry is not None:
+        try:
+            return OnnxMember(_session(entry.graph, threads), entry.reference)
+        except Exception as err:  # noqa: BLE001 - a damaged graph fails in many ways
+            log.warning("ignoring ONNX cache entry that does not load: %s", err)
     try:
-        buffer = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # exporter notes about traced Python branches
-            torch.onnx.export(
-                _Outputs(model).eval(),
-                (sample.cpu(),),
-                buffer,
-                input_names=["patches"],
-                output_names=list(OUTPUTS),
-                dynamic_axes={name: {0: "batch"} for name in ("patches", *OUTPUTS)},
-                dynamo=False,
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
-        session = ort.InferenceSession(
-            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
-        )
-        return OnnxMember(session)
+        entry = Entry(_export(model, sample), reference_outputs(model, sample))
+        member = OnnxMember(_session(entry.graph, threads), entry.reference)
     except Exception as err:  # noqa: BLE001 - export and session creation fail in many ways
         log.info("keeping PyTorch for this member: ONNX Runtime form failed: %s", err)
         return None
+    if key:
+        onnx_cache.store(key, entry)
+    return member

@@ -26,10 +26,9 @@ from tagger_core.errors import DecodeError
 from tagger_core.labels.bundles import Bundle
 from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import probe_duration
-from tagger_core.listening.engine import file_logits
+from tagger_core.listening.ensembles import file_logits, prepare_ensemble
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.track_patches import PatchJob, PatchLayout, prepare_track
-from tagger_core.listening.weights import load_members
 
 _EPS = 1e-7
 
@@ -52,13 +51,18 @@ class FileOutputs:
 
 
 class BundleRunner:
-    """A loaded bundle ready to tag audio on one device."""
+    """A loaded bundle ready to tag audio on one device.
+
+    Its members are the engine's prepared ones (``engine.prepare_ensemble``: ONNX Runtime
+    or other exact rewrites, checked against the eager members; float32), so a file gets
+    the numbers ``analyze`` stores, at the engine's cost per patch.
+    """
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", batch_size: int = 16):
         self.bundle = bundle
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.models = load_members(bundle, self.device)
+        self.models = prepare_ensemble(bundle, self.device, mixed_precision=False).members
         self.frontend = LogMelFrontend(bundle.frontend_config).to(self.device)
 
     @property

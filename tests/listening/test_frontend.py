@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import librosa
 import numpy as np
 import pytest
@@ -9,7 +13,8 @@ import torch
 
 from tagger_core.errors import ConfigError
 from tagger_core.labels.frontend_config import FrontendConfig
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.frontend import LogMelFrontend, make_patches, mel_filterbank
+from tagger_core.resources import resource_path
 
 
 def _audio(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
@@ -90,3 +95,55 @@ def test_clips_shorter_than_a_window_match_librosa() -> None:
         y = _audio(1.0)[:n]
         got = LogMelFrontend(cfg)(torch.from_numpy(y)).numpy()
         np.testing.assert_allclose(got, _librosa_logmel(y, cfg), atol=2e-5, rtol=0)
+
+
+def _shipped_configs() -> list[FrontendConfig]:
+    manifests = sorted(resource_path("models").glob("*/manifest.json"))
+    configs = (json.loads(m.read_text())["preprocessing"] for m in manifests)
+    return list(dict.fromkeys(FrontendConfig.from_dict(c) for c in configs))
+
+
+_OTHER_CONFIGS = [
+    FrontendConfig(fmin=30.0, fmax=7000.0),
+    FrontendConfig(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0),
+    FrontendConfig(sr=22050, n_fft=2048, n_mels=128, fmin=20.0, fmax=9000.0),
+    FrontendConfig(sr=44100, n_fft=1024, n_mels=40, fmax=11025.0),
+    FrontendConfig(sr=8000, n_fft=1024, n_mels=24, fmin=600.0, fmax=1800.0),  # both mel scales
+]
+
+
+def test_shipped_bundles_use_the_configs_checked_below() -> None:
+    shipped = _shipped_configs()
+    assert FrontendConfig.musicnn() in shipped
+    assert len(shipped) >= 2  # musicnn's and the instrument-family ResNets'
+
+
+@pytest.mark.parametrize("cfg", _shipped_configs() + _OTHER_CONFIGS, ids=repr)
+def test_mel_filterbank_equals_librosa_slaney(cfg: FrontendConfig) -> None:
+    want = librosa.filters.mel(
+        sr=cfg.sr, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax,
+        htk=False, norm="slaney",
+    )  # fmt: skip
+    got = mel_filterbank(cfg)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-6
+    assert np.count_nonzero(got) == np.count_nonzero(want)
+
+
+def test_analysis_imports_no_librosa_or_scipy() -> None:
+    """Start-up cost: librosa's filterbank pulled in scipy.signal and numba (1.5 s CPU)."""
+    code = (
+        "import sys\n"
+        "from tagger_core.listening.single_file import BundleRunner, tag_file\n"
+        "from tagger_core.listening.engine import analyze\n"
+        "from tagger_core.listening.frontend import LogMelFrontend\n"
+        "from tagger_core.listening.decode import decode\n"
+        "import numpy as np, torch\n"
+        "LogMelFrontend(FrontendConfig.musicnn())(torch.zeros(16000))\n"
+        "print(sorted(m for m in ('librosa', 'scipy', 'numba') if m in sys.modules))\n"
+    )
+    code = "from tagger_core.labels.frontend_config import FrontendConfig\n" + code
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip() == "[]"
