@@ -68,7 +68,8 @@ def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
 
 def _source_files(model: nn.Module) -> list[Path]:
     """This package's files that define the member's modules and that export it."""
-    files = {Path(__file__), Path(__file__).with_name("onnx_runner.py")}
+    here = Path(__file__)
+    files = {here, here.with_name("onnx_runner.py"), here.parent / "models" / "pool_first.py"}
     for module in model.modules():
         if type(module).__module__.startswith("tagger_core."):
             files.add(Path(inspect.getfile(type(module))))

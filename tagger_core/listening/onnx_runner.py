@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from tagger_core.listening import onnx_cache
+from tagger_core.listening.models.pool_first import fast_variant
 from tagger_core.listening.onnx_cache import OUTPUTS, Entry, Reference
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,10 @@ def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> OnnxMem
         except Exception as err:  # noqa: BLE001 - a damaged graph fails in many ways
             log.warning("ignoring ONNX cache entry that does not load: %s", err)
     try:
-        entry = Entry(_export(model, sample), reference_outputs(model, sample))
+        # the exact pool-first rewrite where there is one (~10 % less CPU for musicnn in
+        # ONNX Runtime); checked, like any graph, against the eager model's outputs
+        graph = _export(fast_variant(model) or model, sample)
+        entry = Entry(graph, reference_outputs(model, sample))
         member = OnnxMember(_session(entry.graph, threads), entry.reference)
     except Exception as err:  # noqa: BLE001 - export and session creation fail in many ways
         log.info("keeping PyTorch for this member: ONNX Runtime form failed: %s", err)

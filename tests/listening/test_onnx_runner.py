@@ -77,3 +77,21 @@ def test_analyze_reports_which_runtime_ran_each_member(tmp_path, capsys) -> None
     assert main(["--db", db, *args]) == 0  # on a GPU machine, auto would pick CUDA
     report = json.loads(capsys.readouterr().out)
     assert set(report["runtimes"]["instrument-family"].values()) == {"onnxruntime"}
+
+
+@needs_onnxruntime
+def test_musicnn_is_exported_pooled_before_its_relu_and_batch_norm() -> None:
+    """The exact pool-first rewrite is what ONNX Runtime runs (ReLU, BN on pooled maps)."""
+    import onnx
+
+    from tagger_core.listening import onnx_cache
+
+    bundle = load_bundle("genre")
+    model, sample = load_members(bundle, CPU)[0], check_sample(bundle)
+    member = onnx_runner.onnx_member(model, sample, 1)
+    assert member is not None
+    graph = onnx.load_from_string(onnx_cache.load(onnx_runner._cache_key(model, sample)).graph)
+    assert "ReduceMin" in [node.op_type for node in graph.graph.node]  # negative BN scales
+    with torch.inference_mode():
+        want = model(sample)["logits"]
+    torch.testing.assert_close(member(sample)["logits"], want, atol=1e-4, rtol=1e-4)
