@@ -283,6 +283,13 @@ class MainWindow(QMainWindow):
             self.analyse_all,
             "Analyse every track that is not analysed yet",
         )
+        self.act_quick_pass = self._action(
+            "&Quick pass over all (fast profile)",
+            None,
+            self.quick_pass,
+            "Analyse every track with the distilled fast models: a first, much cheaper look at "
+            "a large archive (its own calibration; the full ensembles stay the default)",
+        )
 
     def _make_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -298,7 +305,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Edit")
         m.addAction(self.act_preferences)
         m = bar.addMenu("&Analysis")
-        m.addActions([self.act_analyse_sel, self.act_analyse_all])
+        m.addActions([self.act_analyse_sel, self.act_analyse_all, self.act_quick_pass])
         m.addSeparator()
         m.addAction(self.act_cancel)
         m = bar.addMenu("&View")
@@ -342,7 +349,7 @@ class MainWindow(QMainWindow):
         ):
             act.setEnabled(not busy)
         reason = self.analysis_unavailable()
-        for act in (self.act_analyse_sel, self.act_analyse_all):
+        for act in (self.act_analyse_sel, self.act_analyse_all, self.act_quick_pass):
             act.setEnabled(not busy and reason is None)
             if reason:
                 act.setToolTip(reason)
@@ -767,18 +774,27 @@ class MainWindow(QMainWindow):
     def analyse_all(self) -> Job | None:
         return self._analyse(None)
 
-    def _analyse(self, ids: list[int] | None) -> Job | None:
+    def quick_pass(self) -> Job | None:
+        """Every track through the ``fast`` profile's bundles (analyze --profile fast)."""
+        from tagger_core.listening.report import PROFILES
+
+        return self._analyse(None, bundles=list(PROFILES["fast"]))
+
+    def _analyse(self, ids: list[int] | None, **overrides: Any) -> Job | None:
         from app.analysis import analysis_job, describe_result
 
         if self.analysis_unavailable() is not None or self.job is not None:
             return None
+
         def done(result: Any) -> str:
             self.train_from_tags.update_from(result)
             self.calibration.show_shifts(getattr(result, "shift", None) or {})
             return describe_result(result, selected=ids is not None)
 
         return self.start_job(
-            "Analysing", analysis_job(self.library, ids, **self._analysis_options()), done
+            "Analysing",
+            analysis_job(self.library, ids, **{**self._analysis_options(), **overrides}),
+            done,
         )
 
     def _analysis_options(self) -> dict[str, Any]:

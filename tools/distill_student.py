@@ -51,10 +51,11 @@ RENDER_SOURCES = ("FluidR3_GM", "MuseScore_General_Lite", "TimGM6mb", "OPL-3_FM"
 MIN_BYTES = 200_000  # game packages also hold short jingles and effects
 
 
-def audio_files(folders: list[Path], exclude: set[str]) -> tuple[list[Path], dict[str, str]]:
-    """Music files under ``folders``, one per distinct content; their sha256 by path."""
+def audio_files(folders: list[Path], exclude: set[str]) -> tuple[list[Path], dict[str, str], int]:
+    """Music files under ``folders``, one per distinct content; their sha256 by path; how
+    many were left out because another split holds the same bytes."""
     seen: dict[str, str] = {}
-    files = []
+    files, excluded = [], 0
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.suffix.lower() not in AUDIO or not path.is_file():
@@ -62,11 +63,14 @@ def audio_files(folders: list[Path], exclude: set[str]) -> tuple[list[Path], dic
             if path.stat().st_size < MIN_BYTES and "gen_" not in folder.name:
                 continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest in exclude or digest in seen.values():
+            if digest in exclude:
+                excluded += 1
+                continue
+            if digest in seen.values():
                 continue
             seen[str(path)] = digest
             files.append(path)
-    return files, seen
+    return files, seen, excluded
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -108,7 +112,7 @@ def cmd_targets(args: argparse.Namespace) -> None:
     exclude: set[str] = set()
     for path in args.exclude_hashes or []:
         exclude |= set(json.loads(Path(path).read_text())["sha256"].values())
-    files, hashes = audio_files(args.folders, exclude)
+    files, hashes, excluded = audio_files(args.folders, exclude)
     teachers = []
     for bundle_id in TEACHERS:
         bundle = load_bundle(bundle_id)
@@ -128,10 +132,11 @@ def cmd_targets(args: argparse.Namespace) -> None:
     meta = {"folders": [str(f) for f in args.folders], "max_patches": args.max_patches}
     saved = dist.save_targets(rows, args.out, meta)
     kept = {str(r.name): hashes[str(r.name)] for r in rows}
-    args.out.with_suffix(".files.json").write_text(
-        json.dumps({"meta": meta, "sha256": kept, "failed": failed}, indent=1)
-    )
-    print(json.dumps({**saved, "failed": len(failed), "seconds": round(time.perf_counter() - t0)}))
+    record = {"meta": meta, "sha256": kept, "failed": failed, "in_other_split": excluded}
+    args.out.with_suffix(".files.json").write_text(json.dumps(record, indent=1))
+    seconds = round(time.perf_counter() - t0)
+    out = {**saved, "failed": len(failed), "in_other_split": excluded, "seconds": seconds}
+    print(json.dumps(out))
 
 
 def _params(args: argparse.Namespace) -> dict:
@@ -155,6 +160,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     params = _params(args)
     n_mels = train.inputs.shape[2]
     model = dist.build_student(train.targets.shape[1], n_mels, params)
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = str(args.out / "checkpoint.pt")
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch,
@@ -163,6 +170,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         patience=args.patience,
         threads=args.threads,
         workers=0,
+        checkpoint=checkpoint,
     )
     result = Trainer(model, dist.soft_bce, config).fit(
         dist.PatchTargets(train, jitter=args.jitter, seed=args.seed),
@@ -172,7 +180,6 @@ def cmd_train(args: argparse.Namespace) -> None:
             file=sys.stderr,
         ),
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     save_file(model.state_dict(), str(args.out / "student.safetensors"))
     probs = dist.patch_probabilities(model, val.inputs)
     fid = dist.fidelity(
@@ -342,7 +349,13 @@ def main() -> None:
     r.add_argument("--channels", default="32,64,160")
     r.add_argument("--strides", default="1,2,2")
     r.add_argument("--dropout", type=float, default=0.1)
-    r.add_argument("--epochs", type=int, default=40)
+    r.add_argument(
+        "--epochs",
+        type=int,
+        default=40,
+        help="at most; a run stopped early resumes from OUT/checkpoint.pt, and a smaller "
+        "--epochs than it reached ends it with its best epoch",
+    )
     r.add_argument("--batch", type=int, default=64)
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--patience", type=int, default=6)

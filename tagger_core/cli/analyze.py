@@ -31,10 +31,11 @@ from tagger_core.labels.bundles import load_bundle
 from tagger_core.library.selection import track_ids_for_paths
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
-    DEFAULT_BUNDLES,
     DEFAULT_MAX_PATCHES,
     ENGINES,
     POOLS,
+    PROFILES,
+    profile_bundles,
 )
 
 
@@ -48,8 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--all", action="store_true", help="analyse every track in the library")
     p.add_argument(
         "--models",
-        default=",".join(DEFAULT_BUNDLES),
         help="comma-separated model bundle ids (default: genre,instruments,instrument-family)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        help="default: the full ensembles; fast: distilled students, for a quick first pass",
     )
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--workers", type=int, help="decoding workers (default: up to 4)")
@@ -139,11 +144,9 @@ def cmd_analyze(args: Any) -> int:
         from tagger_core.listening.ray_engine import check_cluster
 
         check_cluster(args.ray_address)
+    bundles = profile_bundles(args.profile, args.models)  # before a scan that may take long
     library = library_from_args(args)
     track_ids = _select_tracks(library, args)
-    bundles = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not bundles:
-        raise ConfigError("--models names no model bundle")
     if args.outdated:
         if args.force:
             raise ConfigError("give --outdated or --force, not both")

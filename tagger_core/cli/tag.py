@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,12 +20,10 @@ import numpy as np
 
 from tagger_core.errors import ConfigError, TaggerError
 from tagger_core.labels.bundles import combined_taxonomy, load_bundle
-from tagger_core.listening.report import DEFAULT_MAX_PATCHES
+from tagger_core.listening.report import DEFAULT_MAX_PATCHES, PROFILES, profile_bundles
 
 if TYPE_CHECKING:
     from tagger_core.listening.single_file import BundleRunner, FileOutputs
-
-DEFAULT_BUNDLES = ("genre", "instruments", "instrument-family")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         dest="bundles",
         metavar="ID",
-        help="model bundle to run (repeatable; default: genre and instruments)",
+        help="model bundle to run (repeatable; default: the default profile's bundles)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        help="default: the full ensembles; fast: distilled students (docs/models/fast-profile.md)",
     )
     parser.add_argument(
         "--max-patches",
@@ -78,7 +82,7 @@ def _label_scores(
 def run(args: argparse.Namespace) -> int:
     import torch  # only this command runs models; the others start without torch
 
-    from tagger_core.listening.single_file import BundleRunner, tag_file
+    from tagger_core.listening.single_file import BundleRunner, prepare_file, tag_file
 
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
@@ -87,11 +91,17 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError):
         raise ConfigError(f"unknown device {args.device!r}") from None
     max_patches = args.max_patches if args.max_patches and args.max_patches > 0 else None
-    runners = [BundleRunner(load_bundle(b), device) for b in (args.bundles or DEFAULT_BUNDLES)]
+    bundle_ids = profile_bundles(args.profile, ",".join(args.bundles) if args.bundles else None)
+    bundles = [load_bundle(b) for b in bundle_ids]
+    layouts = [(b.frontend_config, b.patch_frames, b.patch_hop_frames) for b in bundles]
+    # the first file decodes (libsndfile and soxr release the GIL) while the models load
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(prepare_file, args.files[0], layouts, max_patches)
+        runners = [BundleRunner(b, device) for b in bundles]
     failures = 0
-    for path in args.files:
+    for i, path in enumerate(args.files):
         try:
-            outputs = tag_file(path, runners, max_patches)
+            outputs = tag_file(path, runners, max_patches, first.result() if i == 0 else None)
         except TaggerError as err:
             failures += 1
             message = str(err) if str(path) in str(err) else f"{path}: {err}"
@@ -112,8 +122,7 @@ def _print(
             "seconds_analysed": outputs[0].seconds_analysed,
             **{key: dict(_top(names, scores, top)) for key, (names, scores) in labels.items()},
             "raw_tags": {
-                out.bundle_id: dict(_top(out.raw_labels, out.probabilities, top))
-                for out in outputs
+                out.bundle_id: dict(_top(out.raw_labels, out.probabilities, top)) for out in outputs
             },
         }
         print(json.dumps(record, ensure_ascii=False))

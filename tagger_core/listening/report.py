@@ -10,7 +10,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagger_core.errors import ConfigError
+
 DEFAULT_BUNDLES: tuple[str, ...] = ("genre", "instruments", "instrument-family")
+#: ``fast``: one distilled student per musicnn ensemble (docs/models/fast-profile.md) and
+#: the instrument-family ensemble, which is already cheap; for a first pass over a big archive
+PROFILES: dict[str, tuple[str, ...]] = {
+    "default": DEFAULT_BUNDLES,
+    "fast": ("genre-fast", "instruments-fast", "instrument-family"),
+}
+
+
+def profile_bundles(profile: str | None, models: str | None) -> list[str]:
+    """Bundle ids from ``--profile`` or ``--models`` (one of them; neither: the default)."""
+    if profile and models:
+        raise ConfigError("give --profile or --models, not both")
+    if models is not None:
+        bundles = [m.strip() for m in models.split(",") if m.strip()]
+        if not bundles:
+            raise ConfigError("--models names no model bundle")
+        return bundles
+    if profile and profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    return list(PROFILES[profile or "default"])
+
+
 DEFAULT_BATCH = 16
 DEFAULT_MAX_PATCHES = 32
 POOLS = ("thread", "process")

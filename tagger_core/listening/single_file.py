@@ -28,7 +28,7 @@ from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import probe_duration
 from tagger_core.listening.ensembles import file_logits, prepare_ensemble
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
-from tagger_core.listening.track_patches import PatchJob, PatchLayout, prepare_track
+from tagger_core.listening.track_patches import PatchJob, PatchLayout, PreparedTrack, prepare_track
 
 _EPS = 1e-7
 
@@ -123,18 +123,32 @@ class BundleRunner:
         return self.run_patches(self.patches(chunks), seconds)
 
 
+def prepare_file(
+    path: str | os.PathLike, layouts: Sequence[PatchLayout], max_patches: int | None
+) -> PreparedTrack:
+    """``path`` decoded and cut into the patches of every layout, sampled as ``analyze`` does.
+
+    Apart from :func:`tag_file` so a caller can decode while the models load.
+    """
+    duration = probe_duration(path) if max_patches is not None else None
+    job = PatchJob(0, os.fspath(path), duration, tuple(dict.fromkeys(layouts)), max_patches)
+    return prepare_track(job)
+
+
 def tag_file(
-    path: str | os.PathLike, runners: Sequence[BundleRunner], max_patches: int | None
+    path: str | os.PathLike,
+    runners: Sequence[BundleRunner],
+    max_patches: int | None,
+    prepared: PreparedTrack | None = None,
 ) -> list[FileOutputs]:
     """Every runner's outputs on ``path``, its patches cut and sampled as ``analyze`` does.
 
     ``max_patches`` as in :func:`tagger_core.listening.engine.analyze` (None: every
-    patch). A file that cannot be decoded raises ``DecodeError`` with its one-line reason.
+    patch); ``prepared``: the file already decoded by :func:`prepare_file`. A file that
+    cannot be decoded raises ``DecodeError`` with its one-line reason.
     """
-    layouts = tuple(dict.fromkeys(runner.layout for runner in runners))
-    duration = probe_duration(path) if max_patches is not None else None
-    job = PatchJob(0, os.fspath(path), duration, layouts, max_patches)
-    prepared = prepare_track(job)
+    if prepared is None:
+        prepared = prepare_file(path, [runner.layout for runner in runners], max_patches)
     if prepared.error is not None:
         raise DecodeError(prepared.error)
     return [
