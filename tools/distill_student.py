@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import torch
 
@@ -243,21 +244,30 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     else:
         model = _student(args.weights, data.targets.shape[1], data.inputs.shape[2])
     probs = dist.patch_probabilities(model, data.inputs)
-    fid = dist.fidelity(
-        dist.file_means(probs, data.file_index), dist.file_means(data.targets, data.file_index)
-    )
+    student = dist.file_means(probs, data.file_index)
+    teacher = dist.file_means(data.targets, data.file_index)
+    labels = [dist.label_probabilities(p, load_bundle(args.teacher)) for p in (student, teacher)]
     out = {
         "phase": args.phase,
         "data": [str(p) for p in args.data],
         "teacher": args.teacher,
-        "file_level_fidelity": fid,
+        "file_level_fidelity": dist.fidelity(student, teacher),
+        "label_fidelity": dist.fidelity(*labels),
+        "top5_raw_tags_shared": float(
+            np.mean(
+                [
+                    len(set(np.argsort(-a)[:5]) & set(np.argsort(-b)[:5]))
+                    for a, b in zip(student, teacher, strict=True)
+                ]
+            )
+        ),
     }
     if args.phase == "test":
         frozen["test_looks"].append(
             {
                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "data": out["data"],
-                "figures": fid,
+                "figures": {k: out[k] for k in ("file_level_fidelity", "label_fidelity")},
             }
         )
         frozen_path.write_text(json.dumps(frozen, indent=1))

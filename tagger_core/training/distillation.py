@@ -193,6 +193,16 @@ def fidelity(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
     }
 
 
+def label_probabilities(raw: np.ndarray, bundle: Bundle) -> np.ndarray:
+    """File-level raw-tag probabilities → the bundle's taxonomy labels (as ``tag`` shows them)."""
+    from tagger_core.labels.bundles import combined_taxonomy
+
+    bound = combined_taxonomy(bundle.task, [bundle])
+    clipped = np.clip(raw, 1e-7, 1 - 1e-7)
+    label_logits = np.asarray(bound.label_logits(np.log(clipped) - np.log1p(-clipped)))
+    return 1.0 / (1.0 + np.exp(-label_logits))
+
+
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     c = np.corrcoef(ra, rb)[0, 1]
