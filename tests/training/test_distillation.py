@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tagger_core.labels.bundles import load_bundle
+from tagger_core.labels.bundles import combined_taxonomy, load_bundle
 from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.weights import load_members
 from tagger_core.training import distillation as dist
@@ -116,3 +116,14 @@ def test_saved_targets_load_back_and_join(tmp_path: Path) -> None:
     both = data.join(data)
     assert both.file_index.max() == 5 and len(both.names) == 6
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_label_probabilities_follow_the_taxonomy() -> None:
+    bundle = load_bundle("genre")
+    raw = np.full((2, 50), 0.02)
+    raw[1, bundle.raw_labels.index("jazz")] = 0.9
+    labels = dist.label_probabilities(raw, bundle)
+    names = combined_taxonomy("genre", [bundle]).labels
+    assert labels.shape == (2, len(names)) and ((labels >= 0) & (labels <= 1)).all()
+    jazz = names.index("Jazz")
+    assert labels[1, jazz] > 0.8 > labels[0, jazz]
