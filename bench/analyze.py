@@ -13,8 +13,14 @@ Runs, on one corpus of real recordings (30+ min, mixed formats), in this order:
   virtualenv (``--prepare-baseline`` builds ``bench/.venv-tf``).
 * ``defaults``: what a user gets: the default bundles (genre, instruments,
   instrument-family) and the default 32-patch limit.
+* ``fast_profile_every_patch`` and ``fast_profile``: ``--profile fast`` (the
+  distilled students ``genre-fast`` and ``instruments-fast`` + instrument-family),
+  every patch and with the default limit. **Less work per patch by design** (a
+  small student instead of the four networks; its fidelity to them is measured
+  on validation files in docs/models/fast-profile.md, not here), so their
+  ratios are listed apart from the like-for-like one.
 * ``tag_one_track``: ``music-tagger tag`` on the corpus track closest to 4
-  minutes, end to end (a fresh process).
+  minutes, end to end (a fresh process), with the default and the fast profile.
 * ``sampling_effect``: how far the patch limit moves stored outputs.
 
 **Start-up is counted on both sides.** Each side runs in its own child
@@ -55,6 +61,7 @@ from tagger_core.db.analysis_store import load_outputs  # noqa: E402
 from tagger_core.labels.bundles import load_bundle  # noqa: E402
 from tagger_core.library.scan import scan  # noqa: E402
 from tagger_core.listening.engine import DEFAULT_MAX_PATCHES, analyze  # noqa: E402
+from tagger_core.listening.report import PROFILES  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 AUDIO_EXTS = (".ogg", ".mp3", ".flac", ".wav")
@@ -198,11 +205,11 @@ def child_analyze(db: Path, options: dict) -> int:
     return 0
 
 
-def tag_one_track(files: list[Path]) -> dict:
+def tag_one_track(files: list[Path], profile: str = "default") -> dict:
     """``music-tagger tag`` on the file closest to 4 minutes, in a fresh process."""
     target = min(files, key=lambda f: abs(_duration(f) - 240))
     exe = Path(sys.executable).with_name("music-tagger")
-    cmd = [str(exe), "tag", str(target), "--json"]
+    cmd = [str(exe), "tag", str(target), "--json", "--profile", profile]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -395,7 +402,15 @@ def main() -> int:
         result["defaults_process_pool"], _ = run_ours(
             corpus_dir, args.work, "defaults_process", pool="process", **common
         )
+    fast = list(PROFILES["fast"])
+    result["fast_profile_every_patch"], _ = run_ours(
+        corpus_dir, args.work, "fast_every_patch", bundles=fast, max_patches=None, **common
+    )
+    result["fast_profile"], _ = run_ours(
+        corpus_dir, args.work, "fast", bundles=fast, max_patches=args.max_patches, **common
+    )
     result["tag_one_track"] = tag_one_track(files)
+    result["tag_one_track_fast_profile"] = tag_one_track(files, "fast")
     if not args.skip_full:
         library = open_library(sampled_db)
         with library.session() as session:
@@ -425,6 +440,11 @@ def main() -> int:
         if "like_for_like" in result:
             speed["like_for_like_every_patch"] = _ratio(base, result["like_for_like"])
         speed["defaults_vs_original_every_patch_run"] = _ratio(base, result["defaults"])
+        speed["fast_profile_less_work_per_patch"] = {
+            "every_patch": _ratio(base, result["fast_profile_every_patch"]),
+            "default_patch_limit": _ratio(base, result["fast_profile"]),
+            "note": "distilled students instead of the four networks: less work per patch",
+        }
         result["speedup_vs_original"] = speed
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     # the like-for-like ratio first, then everything it was computed from

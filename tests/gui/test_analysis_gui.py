@@ -124,3 +124,20 @@ def test_predictions_appear_while_the_analysis_runs(library, tmp_path, tiny, mon
     with library.session() as s:
         preds = list(s.scalars(select(Prediction)))
     assert len(preds) == 6 and all(p.confidences for p in preds)
+
+
+def test_quick_pass_analyses_with_the_fast_profile(qtbot, window, library, tmp_path, monkeypatch):
+    """Analysis ▸ Quick pass runs the fast profile's bundles, whatever the preferences say."""
+    from tagger_core.listening.report import PROFILES
+
+    monkeypatch.setattr(process_job, "ISOLATE", False)
+    scanned(qtbot, window, tmp_path / "music", 2, 4.0)
+    window.analysis_options = {"batch_size": 8, "workers": 1}
+    assert window.act_quick_pass.isEnabled()
+    window.act_quick_pass.trigger()
+    qtbot.waitUntil(lambda: window.job is None, timeout=180000)
+    assert window.last_error is None, window.last_error
+    with library.session() as s:
+        bundles = set(s.scalars(select(Analysis.bundle_id).where(Analysis.status == "ok")))
+    assert bundles == set(PROFILES["fast"])
+    assert window.last_report.tracks_done == 2
