@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError):
         raise ConfigError(f"unknown device {args.device!r}") from None
     max_patches = args.max_patches if args.max_patches and args.max_patches > 0 else None
-    bundle_ids = profile_bundles(args.profile, ",".join(args.bundles) if args.bundles else None)
+    chosen = ",".join(args.bundles) if args.bundles else None
+    bundle_ids = profile_bundles(args.profile, chosen, flag="--bundle")
     bundles = [load_bundle(b) for b in bundle_ids]
     layouts = [(b.frontend_config, b.patch_frames, b.patch_hop_frames) for b in bundles]
     # the first file decodes (libsndfile and soxr release the GIL) while the models load

@@ -21,14 +21,14 @@ PROFILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def profile_bundles(profile: str | None, models: str | None) -> list[str]:
-    """Bundle ids from ``--profile`` or ``--models`` (one of them; neither: the default)."""
+def profile_bundles(profile: str | None, models: str | None, flag: str = "--models") -> list[str]:
+    """Bundle ids from ``--profile`` or the bundles option ``flag`` (neither: the default)."""
     if profile and models:
-        raise ConfigError("give --profile or --models, not both")
+        raise ConfigError(f"give --profile or {flag}, not both")
     if models is not None:
         bundles = [m.strip() for m in models.split(",") if m.strip()]
         if not bundles:
-            raise ConfigError("--models names no model bundle")
+            raise ConfigError(f"{flag} names no model bundle")
         return bundles
     if profile and profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")

@@ -53,6 +53,12 @@ def test_profile_and_models_together_are_refused(tmp_path: Path, music: Path, ca
     assert "give --profile or --models, not both" in err and err.count("\n") == 1
 
 
+def test_tag_refuses_a_profile_with_bundles(music: Path, capsys) -> None:
+    code = main(["tag", "--profile", "fast", "--bundle", "genre", str(music / "rock.flac")])
+    err = capsys.readouterr().err
+    assert code == 2 and "give --profile or --bundle, not both" in err
+
+
 def test_analyze_fast_profile_stores_the_students_analyses(
     tmp_path: Path, music: Path, capsys
 ) -> None:
