@@ -6,19 +6,22 @@ Reproduce (docs/models/fast-profile.md names the data; every step is seeded):
     $P $T generate --out D/gen_train --seed 1 --clips 240
     $P $T generate --out D/gen_val --seed 2 --clips 80
     $P $T targets --out D/train.npz D/gen_train REAL_TRAIN_DIRS...
-    $P $T targets --out D/val.npz D/gen_val REAL_VALIDATION_DIRS...
+    $P $T targets --out D/val.npz --exclude-hashes D/train.files.json -- D/gen_val REAL_VAL_DIRS...
     $P $T train --teacher genre --train D/train.npz --val D/val.npz --out D/genre
     $P $T evaluate --teacher genre --weights D/genre --data D/val.npz --phase validation
     $P $T bundle --teacher genre --weights D/genre      # writes resources/models/genre-fast
-    $P $T targets --out D/test.npz REAL_TEST_DIRS...    # after freezing, once
+    $P $T targets --out D/test.npz --exclude-hashes D/train.files.json D/val.files.json -- \
+        REAL_TEST_DIRS...    # after freezing; evaluated once
     $P $T evaluate --teacher genre --data D/test.npz --phase test
 
 ``targets`` decodes every audio file once (files with identical bytes are taken
 once, across all folders given, and ``--exclude-hashes`` drops files another
 split holds), runs the teacher ensembles on up to ``--max-patches`` evenly
-spread 3-s patches and stores their mean member probabilities with the aligned
-student inputs. ``evaluate --phase test`` is refused unless the bundle is the
-one ``bundle`` froze (weights' sha256) and records the look.
+spread 3-s patches and stores their mean member probabilities with the patches
+(the student's inputs); the demo synthesiser's piano and strings styles ignore
+the seed, so each split holds one clip of those. ``evaluate --phase test`` is
+refused unless the bundle is the one ``bundle`` froze (weights' sha256) and
+records the look.
 """
 
 from __future__ import annotations
