@@ -44,7 +44,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from tagger_core.errors import TaggerError  # noqa: E402
 from tagger_core.labels.bundles import bundle_roots, load_bundle  # noqa: E402
 from tagger_core.listening.engine import prepare_ensemble  # noqa: E402
-from tagger_core.listening.weights import sha256_of  # noqa: E402
+from tagger_core.listening.weights import load_members, sha256_of  # noqa: E402
 from tagger_core.training import distillation as dist  # noqa: E402
 from tagger_core.training.trainer import TrainConfig, Trainer, seed_everything  # noqa: E402
 
@@ -241,15 +241,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             raise SystemExit("the shipped student is not the one frozen after validation")
         if frozen["test_looks"] and not args.again:
             raise SystemExit(f"test already looked at ({frozen['test_looks']}); --again records")
-        from tagger_core.listening.weights import load_members
-
         model = load_members(bundle)[0]
     else:
         model = _student(args.weights, data.targets.shape[1], data.inputs.shape[2])
     probs = dist.patch_probabilities(model, data.inputs)
     student = dist.file_means(probs, data.file_index)
     teacher = dist.file_means(data.targets, data.file_index)
-    labels = [dist.label_probabilities(p, load_bundle(args.teacher)) for p in (student, teacher)]
+    teacher_bundle = load_bundle(args.teacher)
+    labels = [dist.label_probabilities(p, teacher_bundle) for p in (student, teacher)]
     out = {
         "phase": args.phase,
         "data": [str(p) for p in args.data],
