@@ -22,19 +22,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tagger_core.labels.bundles import load_bundle  # noqa: E402
 from tagger_core.listening import onnx_runner  # noqa: E402
-from tagger_core.listening.engine import check_sample, optimized_runner  # noqa: E402
+from tagger_core.listening.ensembles import check_sample  # noqa: E402
+from tagger_core.listening.torch_members import as_member, optimized_runner  # noqa: E402
 from tagger_core.listening.weights import load_members  # noqa: E402
 
 CPU = torch.device("cpu")
 
 
-def cpu_ms_per_patch(fn, patches: torch.Tensor, repeats: int) -> float:
+def cpu_ms_per_patch(fn, patches: np.ndarray, repeats: int) -> float:
     fn(patches)
     best = float("inf")
     for _ in range(repeats):
@@ -60,27 +62,28 @@ def main() -> int:
     for bundle_id in args.bundles.split(","):
         bundle = load_bundle(bundle_id)
         sample = check_sample(bundle)
-        patches = sample.repeat((args.batch + len(sample) - 1) // len(sample), 1, 1)[: args.batch]
+        patches = np.tile(sample, ((args.batch + len(sample) - 1) // len(sample), 1, 1))[
+            : args.batch
+        ]
         for name, model in zip(bundle.member_names, load_members(bundle, CPU), strict=True):
             model.eval()
             os.environ[onnx_runner.ENV_SWITCH] = "0"
-            baseline = optimized_runner(model, sample, CPU) or model
+            baseline = as_member(optimized_runner(model, sample, CPU) or model)
             os.environ[onnx_runner.ENV_SWITCH] = "1"
             t0 = time.perf_counter()
             onnx = onnx_runner.onnx_member(model, sample, args.threads)
             startup = time.perf_counter() - t0
             if onnx is None:
                 continue
-            with torch.inference_mode():
-                want, got = baseline(patches), onnx(patches)
-                base_ms = cpu_ms_per_patch(baseline, patches, args.repeats)
-                onnx_ms = cpu_ms_per_patch(onnx, patches, args.repeats)
+            want, got = baseline(patches), onnx(patches)
+            base_ms = cpu_ms_per_patch(baseline, patches, args.repeats)
+            onnx_ms = cpu_ms_per_patch(onnx, patches, args.repeats)
             out["members"][f"{bundle_id}/{name}"] = {
-                "baseline_runner": type(baseline).__name__,
+                "baseline_runner": baseline.runtime,
                 "baseline_cpu_ms_per_patch": round(base_ms, 3),
                 "onnxruntime_cpu_ms_per_patch": round(onnx_ms, 3),
                 "speedup": round(base_ms / onnx_ms, 2),
-                "max_abs_logit_difference": float((want["logits"] - got["logits"]).abs().max()),
+                "max_abs_logit_difference": float(np.abs(want["logits"] - got["logits"]).max()),
                 "onnx_startup_s": round(startup, 2),
             }
     print(json.dumps(out, indent=1))

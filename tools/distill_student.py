@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 from tagger_core.errors import TaggerError  # noqa: E402
-from tagger_core.labels.bundles import bundle_roots, load_bundle  # noqa: E402
+from tagger_core.labels.bundles import bundle_roots, load_bundle, sha256_of  # noqa: E402
 from tagger_core.listening.engine import prepare_ensemble  # noqa: E402
-from tagger_core.listening.weights import load_members, sha256_of  # noqa: E402
+from tagger_core.listening.weights import load_members  # noqa: E402
 from tagger_core.training import distillation as dist  # noqa: E402
 from tagger_core.training.trainer import TrainConfig, Trainer, seed_everything  # noqa: E402
 
@@ -120,7 +120,7 @@ def cmd_targets(args: argparse.Namespace) -> None:
     teachers = []
     for bundle_id in TEACHERS:
         bundle = load_bundle(bundle_id)
-        ens = prepare_ensemble(bundle, torch.device("cpu"), fast_forms=False)
+        ens = prepare_ensemble(bundle, "cpu", threads=torch.get_num_threads(), fast_forms=False)
         teachers.append((bundle, ens.members))
     rows, failed, t0 = [], [], time.perf_counter()
     for n, path in enumerate(files, 1):

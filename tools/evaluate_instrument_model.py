@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tagger_core.errors import TaggerError  # noqa: E402
 from tagger_core.labels.bundles import load_bundle_dir  # noqa: E402
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES as FAMILIES  # noqa: E402
-from tagger_core.listening.engine import file_logits  # noqa: E402
+from tagger_core.listening.ensembles import file_logits  # noqa: E402
 from tagger_core.listening.frontend import make_patches  # noqa: E402
 from tagger_core.listening.weights import load_members  # noqa: E402
 from tagger_core.training.evaluation import check_frozen  # noqa: E402
@@ -72,10 +72,10 @@ def member_file_logits(models, features: np.ndarray, patch_frames: int, hop: int
             z = torch.cat([model(flat[i : i + 256])["logits"] for i in range(0, len(flat), 256)])
             per_clip, start = [], 0
             for n in counts:
-                per_clip.append(file_logits(z[start : start + n]))
+                per_clip.append(file_logits(z[start : start + n].numpy()))
                 start += n
-            out.append(torch.stack(per_clip))
-    return torch.stack(out).numpy()
+            out.append(np.stack(per_clip))
+    return np.stack(out)
 
 
 def scores(probs: np.ndarray, labels: np.ndarray, intervals: bool = False) -> dict:

@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"patches per file before sampling evenly, as analyze (default "
         f"{DEFAULT_MAX_PATCHES}; 0 = all)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(func=run)
 
@@ -80,16 +82,12 @@ def _label_scores(
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # only this command runs models; the others start without torch
-
+    from tagger_core.listening.device import resolve_device
     from tagger_core.listening.single_file import BundleRunner, prepare_file, tag_file
 
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {args.device!r}") from None
+    device = resolve_device(args.device)  # torch only where a GPU could be asked for
     max_patches = args.max_patches if args.max_patches and args.max_patches > 0 else None
     chosen = ",".join(args.bundles) if args.bundles else None
     bundle_ids = profile_bundles(args.profile, chosen, flag="--bundle")

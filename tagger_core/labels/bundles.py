@@ -35,6 +35,7 @@ Bundle roots: the shipped ``resources/models`` and any folders listed in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -62,6 +63,15 @@ class PreviousVersion:
     version: str
     raw_labels: tuple[str, ...]
     calibration: dict | None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (weights files are large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def bundle_roots() -> list[Path]:

@@ -3,7 +3,7 @@
 Pipeline: a pool of workers decodes tracks and computes their log-mel patches
 (:mod:`tagger_core.listening.track_patches`, once per distinct frontend); the calling
 thread feeds fixed-size patch batches, mixing tracks, through every member of
-every selected bundle under ``torch.inference_mode``; per-patch probabilities
+every selected bundle (:mod:`tagger_core.listening.ensembles`); per-patch probabilities
 are averaged per file as AM'23 does, and each finished track is written to the
 ``analyses`` table (:mod:`tagger_core.db.analysis_store`) right after the batch
 that completes it. A killed process therefore loses at most the batch in
@@ -33,7 +33,7 @@ from concurrent.futures import (
 from dataclasses import dataclass, field
 from functools import partial
 
-import torch
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -42,16 +42,8 @@ from tagger_core.db.analysis_store import PendingTrack, pending_tracks, save_ana
 from tagger_core.db.models import Track
 from tagger_core.errors import ConfigError, one_line, reason_of
 from tagger_core.labels.bundles import Bundle, load_bundle
-from tagger_core.listening.device import exact_float32, pick_device, set_threads
-from tagger_core.listening.ensembles import (
-    AMP_TOLERANCE,
-    Ensemble,
-    check_sample,
-    file_logits,
-    optimized_runner,
-    prepare_ensemble,
-    runtime_of,
-)
+from tagger_core.listening.device import resolve_device, thread_count
+from tagger_core.listening.ensembles import Ensemble, file_logits, prepare_ensemble
 from tagger_core.listening.report import (
     DEFAULT_BATCH,
     DEFAULT_BUNDLES,
@@ -65,7 +57,6 @@ from tagger_core.listening.report import (
 from tagger_core.listening.track_patches import (
     PatchJob,
     PreparedTrack,
-    init_worker_process,
     prepare_track,
 )
 
@@ -79,8 +70,8 @@ class _Accumulator:
 
     expected: int
     received: int = 0
-    logits: list[list[torch.Tensor]] = field(default_factory=list)
-    emb_sums: list[torch.Tensor | None] = field(default_factory=list)
+    logits: list[list[np.ndarray]] = field(default_factory=list)
+    emb_sums: list[np.ndarray | None] = field(default_factory=list)
 
 
 @dataclass
@@ -97,7 +88,7 @@ class _TrackState:
 @dataclass
 class _Chunk:
     state: _TrackState
-    patches: torch.Tensor
+    patches: np.ndarray
     start: int = 0
 
 
@@ -149,7 +140,7 @@ def load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
 def _make_pool(kind: str, workers: int) -> Executor:
     if kind == "process":
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker_process)
+        return ProcessPoolExecutor(workers, mp_context=ctx)
     return ThreadPoolExecutor(workers, thread_name_prefix="decode")
 
 
@@ -163,7 +154,6 @@ class _Run:
         work: list[PendingTrack],
         report: AnalysisReport,
         *,
-        device: torch.device,
         batch_size: int,
         max_patches: int | None,
         progress: ProgressFn | None,
@@ -173,7 +163,6 @@ class _Run:
         self.ensembles = {e.bundle_id: e for e in ensembles}
         self.work = work
         self.report = report
-        self.device = device
         self.batch_size = batch_size
         self.max_patches = max_patches
         self.progress = progress
@@ -208,7 +197,7 @@ class _Run:
             return
         for bundle_id in item.bundle_ids:
             ens = self.ensembles[bundle_id]
-            patches = torch.from_numpy(prepared.patches[ens.layout])
+            patches = prepared.patches[ens.layout]
             n = len(ens.members)
             state.acc[bundle_id] = _Accumulator(
                 patches.shape[0], logits=[[] for _ in range(n)], emb_sums=[None] * n
@@ -218,7 +207,7 @@ class _Run:
         self.states[item.track_id] = state
 
     # ---------------------------------------------------------------- models
-    def _take(self, bundle_id: str) -> list[tuple[_TrackState, int, torch.Tensor]]:
+    def _take(self, bundle_id: str) -> list[tuple[_TrackState, int, np.ndarray]]:
         """Up to ``batch_size`` patches from the front of a buffer, tracks mixed."""
         out = []
         need = self.batch_size
@@ -238,21 +227,14 @@ class _Run:
         """One batch through every member; False if cancelled midway (nothing is kept)."""
         ens = self.ensembles[bundle_id]
         parts = self._take(bundle_id)
-        batch = torch.cat([p for _, _, p in parts]).to(self.device, non_blocking=True)
+        batch = np.concatenate([p for _, _, p in parts])
         outputs = []
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            for member, amp in zip(ens.members, ens.amp, strict=True):
-                if self.cancel.is_set():
-                    return False
-                if amp:
-                    with torch.autocast(device_type=self.device.type, dtype=torch.float16):
-                        out = member(batch)
-                else:
-                    out = member(batch)
-                outputs.append(
-                    (out["logits"].float().cpu(), out["embedding"].float().flatten(1).cpu())
-                )
+        for member in ens.members:
+            if self.cancel.is_set():
+                return False
+            out = member(batch)
+            outputs.append((out["logits"], out["embedding"].reshape(batch.shape[0], -1)))
         self.report.model_s += time.perf_counter() - t0
         self.report.patches += batch.shape[0]
         offset = 0
@@ -261,7 +243,7 @@ class _Run:
             acc = state.acc[bundle_id]
             for m, (logits, emb) in enumerate(outputs):
                 acc.logits[m].append(logits[offset : offset + n])
-                total = emb[offset : offset + n].double().sum(0)
+                total = emb[offset : offset + n].sum(0, dtype=np.float64)
                 acc.emb_sums[m] = total if acc.emb_sums[m] is None else acc.emb_sums[m] + total
             acc.received += n
             offset += n
@@ -290,9 +272,11 @@ class _Run:
                 continue
             for bundle_id, acc in state.acc.items():
                 ens = self.ensembles[bundle_id]
-                logits = torch.stack([file_logits(torch.cat(ch)) for ch in acc.logits])
-                embs = [(s / acc.expected).float().numpy() for s in acc.emb_sums if s is not None]
-                if not torch.isfinite(logits).all():
+                logits = np.stack([file_logits(np.concatenate(ch)) for ch in acc.logits])
+                embs = [
+                    (s / acc.expected).astype(np.float32) for s in acc.emb_sums if s is not None
+                ]
+                if not np.isfinite(logits).all():
                     message = f"{one_line(item.path)}: model {bundle_id} gave non-finite outputs"
                     writes.append(self._error_row(item, bundle_id, message))
                     rep.errors.append(message)
@@ -307,7 +291,7 @@ class _Run:
                         key=item.key,
                         members=ens.member_names,
                         forms=ens.forms,
-                        member_logits=logits.float().numpy(),
+                        member_logits=logits.astype(np.float32),
                         embeddings=embs,
                         n_patches=acc.expected,
                         seconds=acc.expected * frames * config.hop_length / config.sr,
@@ -421,7 +405,7 @@ def analyze(
     (``force`` re-runs all, ``retry_errors`` re-tries stored failures). Tracks
     with more than ``max_patches`` patches are sampled evenly (``None``: no
     limit). ``workers`` decode in a ``pool`` of threads or processes; ``threads``
-    sets torch's CPU threads. ``fast_forms=False`` keeps every member float32
+    sets each member's CPU threads. ``fast_forms=False`` keeps every member float32
     even where a cheaper form was accepted offline. Per-file failures are stored and reported, never
     raised; ``TaggerError`` is raised only for bad options or bundles.
     """
@@ -436,13 +420,12 @@ def analyze(
     cancel = cancel or threading.Event()
     started = time.perf_counter()
     loaded = load_bundles(bundles)
-    dev = pick_device(device)
-    exact_float32(dev)
-    n_threads = set_threads(threads)
+    dev = resolve_device(device)
+    n_threads = thread_count(threads)
     n_workers = workers or max(1, min(4, n_threads))
     report = AnalysisReport(
         bundles=[f"{b.id}@{b.version}" for b in loaded],
-        device=str(dev),
+        device=dev,
         threads=n_threads,
         workers=n_workers,
         pool=pool,
@@ -458,8 +441,13 @@ def analyze(
     t_load = time.perf_counter()
     ensembles = [
         prepare_ensemble(
-            b, dev, optimize=optimize, mixed_precision=mixed_precision, fast_forms=fast_forms
-        )
+            b,
+            dev,
+            threads=n_threads,
+            optimize=optimize,
+            mixed_precision=mixed_precision,
+            fast_forms=fast_forms,
+        )  # fmt: skip
         for b in loaded
         if b.id in needed
     ]
@@ -474,7 +462,6 @@ def analyze(
         ensembles,
         work,
         report,
-        device=dev,
         batch_size=batch_size,
         max_patches=max_patches,
         progress=progress,
@@ -490,15 +477,11 @@ def analyze(
 
 
 __all__ = [
-    "AMP_TOLERANCE",
     "AnalysisProgress",
     "AnalysisReport",
     "DEFAULT_BUNDLES",
     "Ensemble",
     "analyze",
-    "check_sample",
     "file_logits",
-    "optimized_runner",
     "prepare_ensemble",
-    "runtime_of",
 ]

@@ -2,49 +2,40 @@
 
 Why apart from the engine: ``tag`` (:mod:`tagger_core.listening.single_file`) and tools
 run prepared ensembles without a library, so this module imports no database code
-(SQLAlchemy alone is 0.2 s of every ``tag`` start-up).
+(SQLAlchemy alone is 0.2 s of every ``tag`` start-up). It imports no torch either: a
+member is any callable from float32 patches ``[B, frames, mels]`` to
+``{"logits": [B, tags], "embedding": [B, D]}`` float32 arrays.
 
-Preparing a member: load it, use its offline-accepted cheaper form if any
-(:mod:`tagger_core.listening.fast_forms`), then the fastest runner that reproduces its
-outputs on the start-up check patches (ONNX Runtime, exact rewrites, a frozen graph),
-and float16 only where that keeps probabilities within ``AMP_TOLERANCE``.
+On a CPU with ONNX Runtime, a bundle whose members were all exported before is
+prepared from the ONNX cache's bundle index (:mod:`tagger_core.listening.onnx_cache`)
+without torch: every session is still checked against the eager outputs stored with
+its export. Otherwise :mod:`tagger_core.listening.torch_members` loads and prepares
+the members (and writes the index when they all ended up in ONNX Runtime).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
-import torch.nn.functional as F  # noqa: N812
-from torch import nn
+import numpy as np
 
 from tagger_core.labels.bundles import Bundle
 from tagger_core.labels.frontend_config import FrontendConfig
-from tagger_core.listening.fast_forms import FLOAT16, fast_member, read_verdicts, verdict_stamp
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
-from tagger_core.listening.int8_convs import has_int8_convs
-from tagger_core.listening.models.pool_first import fast_variant
-from tagger_core.listening.onnx_cache import Reference
-from tagger_core.listening.onnx_runner import (
-    OnnxMember,
-    check_batches,
-    onnx_member,
-    reference_outputs,
-)
+from tagger_core.listening import onnx_cache
+from tagger_core.listening.fast_forms import FLOAT32, verdict_stamp
+from tagger_core.listening.logmel import cut_patches, logmel
+from tagger_core.listening.onnx_runner import OPSET, OUTPUTS, cached_member, same_outputs
 from tagger_core.listening.onnx_runner import available as onnx_available
 from tagger_core.listening.track_patches import PatchLayout
-from tagger_core.listening.weights import load_members
 
 log = logging.getLogger(__name__)
 
-AMP_TOLERANCE = 1e-3
-OPTIMIZE_TOLERANCE = 1e-4
+#: what a member is: float32 patches → ``{"logits", "embedding"}`` float32 arrays
+Member = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -55,11 +46,13 @@ class Ensemble:
     version: str
     layout: PatchLayout
     member_names: list[str]
-    members: list[Callable[[torch.Tensor], dict[str, torch.Tensor]]]
+    members: list[Member]
     amp: list[bool]
     optimized: list[bool] = field(default_factory=list)
     #: per member: ``float32``, ``int8`` (accepted offline, ``fast_forms.json``) or ``float16``
     forms: list[str] = field(default_factory=list)
+    #: whether torch was imported to prepare it (False: from the ONNX cache's bundle index)
+    used_torch: bool = True
 
     @property
     def runtimes(self) -> list[str]:
@@ -68,79 +61,7 @@ class Ensemble:
 
 
 def runtime_of(member: Callable) -> str:
-    if isinstance(member, OnnxMember):
-        return "onnxruntime"
-    if isinstance(member, torch.jit.ScriptModule):
-        return "torchscript"
-    return "torch"
-
-
-def _check_amp(model: Callable, sample: torch.Tensor, device: torch.device) -> bool:
-    """Use float16 autocast only where it keeps probabilities within ``AMP_TOLERANCE``."""
-    if device.type != "cuda":
-        return False
-    try:
-        with torch.inference_mode():
-            ref = torch.sigmoid(model(sample)["logits"].float())
-            with torch.autocast(device_type="cuda", dtype=torch.float16):
-                low = torch.sigmoid(model(sample)["logits"].float())
-        return bool((ref - low).abs().max().item() <= AMP_TOLERANCE)
-    except RuntimeError:
-        return False
-
-
-def _same_outputs(candidate: Callable, sample: torch.Tensor, want: Reference) -> bool:
-    """Whether ``candidate`` reproduces ``want`` (the eager member's logits and embedding on
-    the check batches of ``sample``)."""
-    with torch.inference_mode():
-        for batch, expected in zip(check_batches(sample), want, strict=True):
-            got = candidate(batch)
-            for key in ("logits", "embedding"):
-                if not torch.allclose(got[key], expected[key], atol=OPTIMIZE_TOLERANCE, rtol=1e-4):
-                    return False
-    return True
-
-
-def optimized_runner(
-    model: nn.Module, sample: torch.Tensor, device: torch.device
-) -> Callable | None:
-    """A faster runner for ``model`` that gives the same outputs, or None.
-
-    On a CPU, a float32 member runs in ONNX Runtime when it is installed
-    (:mod:`tagger_core.listening.onnx_runner`: the same graph, about half the CPU
-    time). Otherwise first an architecture rewrite (:mod:`tagger_core.listening.models.pool_first`).
-    Then, on CPU, a frozen TorchScript graph (``optimize_for_inference`` fuses
-    conv + ReLU and picks oneDNN kernels: about 1.6× for the float32 VGG
-    members; for int8 members it removes per-op dispatch, about 1.2×), with no
-    compiler needed on the user's machine. A float32 rewrite is not frozen
-    (measured no gain). Every candidate is checked against ``model``'s outputs
-    (for ONNX Runtime, those cached with its export); any failure or mismatch
-    falls back to the last candidate that matched.
-    """
-    try:
-        if device.type == "cpu" and not has_int8_convs(model):
-            onnx = onnx_member(model, sample, torch.get_num_threads())
-            if onnx is not None and _same_outputs(onnx, sample, onnx.reference):
-                return onnx
-        want = reference_outputs(model, sample)
-        fast = fast_variant(model)
-        if fast is not None and not _same_outputs(fast, sample, want):
-            return None
-        if device.type != "cpu" or (fast is not None and not has_int8_convs(model)):
-            return fast
-        base = fast if fast is not None else model
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TorchScript deprecation and tracer notes
-            traced = torch.jit.trace(copy.deepcopy(base).eval(), sample, strict=False)
-            frozen = torch.jit.freeze(traced)
-            try:
-                frozen = torch.jit.optimize_for_inference(frozen)
-            except RuntimeError as err:
-                log.info("frozen graph without optimize_for_inference: %s", err)
-        return frozen if _same_outputs(frozen, sample, want) else fast
-    except Exception as err:  # noqa: BLE001 - tracing can fail in many ways; eager still works
-        log.info("keeping eager model: %s", err)
-        return None
+    return getattr(member, "runtime", "torch")
 
 
 _CACHE: dict[tuple, Ensemble] = {}
@@ -150,13 +71,15 @@ _CACHE_LOCK = threading.Lock()
 
 def prepare_ensemble(
     bundle: Bundle,
-    device: torch.device,
+    device: str = "cpu",
     *,
+    threads: int = 1,
     optimize: bool = True,
     mixed_precision: bool = True,
     fast_forms: bool = True,
 ) -> Ensemble:
-    """Load ``bundle``'s members on ``device``, optimised where outputs stay the same.
+    """Load ``bundle``'s members on ``device`` (a torch device name), optimised where
+    outputs stay the same; ``threads``: CPU threads per member.
 
     With ``fast_forms``, a member whose cheaper form (int8 convolutions) the
     offline check accepted runs in that form (:mod:`tagger_core.listening.fast_forms`).
@@ -169,6 +92,7 @@ def prepare_ensemble(
         bundle.id,
         bundle.version,
         str(device),
+        threads,
         optimize,
         mixed_precision,
         fast_forms and verdict_stamp(bundle),
@@ -178,15 +102,15 @@ def prepare_ensemble(
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        ensemble = _prepare(bundle, device, optimize, mixed_precision, fast_forms)
+        ensemble = _prepare(bundle, str(device), threads, optimize, mixed_precision, fast_forms)
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = ensemble
         return ensemble
 
 
-def check_sample(bundle: Bundle) -> torch.Tensor:
-    """Patches the start-up checks of rewrites and mixed precision run on.
+def check_sample(bundle: Bundle) -> np.ndarray:
+    """Patches the start-up checks of rewrites and mixed precision run on (a copy).
 
     Small, because the checks are part of every start-up, but music-like:
     uniform noise in log-mel space misses the loud, sparse inputs where
@@ -194,54 +118,96 @@ def check_sample(bundle: Bundle) -> torch.Tensor:
     frontend, plus one noise patch for inputs no music gives. Made once per
     frontend and patch length (genre and instruments share musicnn's).
     """
-    return _check_patches(bundle.frontend_config, bundle.patch_frames).clone()
+    return _check_patches(bundle.frontend_config, bundle.patch_frames).copy()
 
 
 @functools.lru_cache(maxsize=8)
-def _check_patches(config: FrontendConfig, frames: int) -> torch.Tensor:
-    from tagger_core.library.demo import synthesise
+def _check_patches(config: FrontendConfig, frames: int) -> np.ndarray:
+    from tagger_core.library.demo import synthesise  # noqa: PLC0415 - only for start-up checks
 
     seconds = (frames + 2) * config.hop_length / config.sr
-    frontend = LogMelFrontend(config)
     patches = []
     for seed, style in enumerate(("rock", "strings")):
-        clip = synthesise(style, seconds, sr=config.sr, seed=seed).astype("float32")
-        audio = torch.from_numpy(clip)
-        with torch.inference_mode():
-            patches.append(make_patches(frontend(audio), frames)[:1])
-    gen = torch.Generator().manual_seed(0)
-    patches.append(torch.rand((1, frames, config.n_mels), generator=gen).mul_(3.0))
-    return torch.cat(patches).float()
+        clip = synthesise(style, seconds, sr=config.sr, seed=seed).astype(np.float32)
+        patches.append(cut_patches(logmel(clip, config), frames)[:1])
+    noise = np.random.default_rng(0).random((1, frames, config.n_mels), dtype=np.float32)
+    patches.append(noise * np.float32(3.0))
+    return np.concatenate(patches).astype(np.float32)
+
+
+def _index_key(bundle: Bundle, sample: np.ndarray, fast_forms: bool) -> str | None:
+    try:
+        parts = (f"opset {OPSET}", *OUTPUTS, f"fast_forms {fast_forms}")
+        return onnx_cache.bundle_key(bundle, sample, parts)
+    except OSError as err:  # an unreadable bundle file: the torch path reports it
+        log.info("no ONNX cache index for %s: %s", bundle.id, err)
+        return None
+
+
+def _from_index(bundle: Bundle, key: str, sample: np.ndarray, threads: int) -> list[Member] | None:
+    """The bundle's members from the ONNX cache, each checked; None if any is missing or differs."""
+    member_keys = onnx_cache.load_index(key)
+    if member_keys is None or len(member_keys) != len(bundle.members):
+        return None
+    members = []
+    for name, member_key in zip(bundle.member_names, member_keys, strict=True):
+        member = cached_member(member_key, threads)
+        if member is None or not same_outputs(member, sample, member.reference):
+            log.info(
+                "%s/%s: cached ONNX graph missing or not reproducing; using torch", bundle.id, name
+            )
+            return None
+        members.append(member)
+    return members
 
 
 def _prepare(
-    bundle: Bundle, device: torch.device, optimize: bool, mixed_precision: bool, fast_forms: bool
+    bundle: Bundle,
+    device: str,
+    threads: int,
+    optimize: bool,
+    mixed_precision: bool,
+    fast_forms: bool,
 ) -> Ensemble:
     layout: PatchLayout = (bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames)
-    models = load_members(bundle, device)
-    sample = check_sample(bundle).to(device)
-    verdicts = read_verdicts(bundle) if fast_forms else {}
-    members: list[Callable] = []
-    amp: list[bool] = []
-    optimized: list[bool] = []
-    forms: list[str] = []
-    for name, model in zip(bundle.member_names, models, strict=True):
-        model.eval()
-        model, form = fast_member(model, verdicts.get(name), device.type)
-        runner = optimized_runner(model, sample, device) if optimize else None
-        optimized.append(runner is not None)
-        runner = runner or model
-        members.append(runner)
-        amp.append(mixed_precision and _check_amp(runner, sample, device))
-        forms.append(FLOAT16 if amp[-1] else form)
     names = list(bundle.member_names)
+    sample = check_sample(bundle)
+    indexed = device == "cpu" and optimize and onnx_available()
+    key = _index_key(bundle, sample, fast_forms) if indexed else None
+    members = _from_index(bundle, key, sample, threads) if key else None
+    if members is not None:
+        n = len(members)
+        return Ensemble(
+            bundle.id, bundle.version, layout, names, members, [False] * n, [True] * n,
+            [FLOAT32] * n, used_torch=False,
+        )  # fmt: skip
+    from tagger_core.listening.torch_members import prepare_members  # noqa: PLC0415 - torch
+
+    members, amp, optimized, forms = prepare_members(
+        bundle, device, threads, sample,
+        optimize=optimize, mixed_precision=mixed_precision, fast_forms=fast_forms,
+    )  # fmt: skip
+    member_keys = [getattr(m, "key", None) for m in members]
+    if key and all(member_keys) and all(f == FLOAT32 for f in forms):
+        onnx_cache.store_index(key, member_keys)
     return Ensemble(bundle.id, bundle.version, layout, names, members, amp, optimized, forms)
 
 
-def file_logits(patch_logits: torch.Tensor) -> torch.Tensor:
-    """``logit(mean_p sigmoid(z_p))`` over patches (dim 0), computed stably in log space.
+def file_logits(patch_logits: np.ndarray) -> np.ndarray:
+    """``logit(mean_p sigmoid(z_p))`` over patches (axis 0), computed stably in log space
+    (float64).
 
-    ``log mean sigmoid(z) - log mean sigmoid(-z)``: the ``1/P`` factors cancel.
+    ``log mean sigmoid(z) - log mean sigmoid(-z)``: the ``1/P`` factors cancel, and
+    ``log sigmoid(z) = -log(1 + e^-z)``.
     """
-    z = patch_logits.double()
-    return torch.logsumexp(F.logsigmoid(z), 0) - torch.logsumexp(F.logsigmoid(-z), 0)
+    z = np.asarray(patch_logits, dtype=np.float64)
+    log_p = -np.logaddexp(0.0, -z)
+    log_q = -np.logaddexp(0.0, z)
+    return _logsumexp(log_p) - _logsumexp(log_q)
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = np.max(x, axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return top + np.log(np.sum(np.exp(x - top), axis=0))

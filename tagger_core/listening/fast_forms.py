@@ -15,12 +15,12 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from tagger_core.labels.bundles import Bundle
-from tagger_core.listening.int8_convs import int8_available, with_int8_convs
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,19 @@ def read_verdicts(bundle: Bundle) -> dict[str, FormVerdict]:
 def build_form(model: nn.Module, verdict: FormVerdict) -> nn.Module:
     """``model`` in the form ``verdict`` describes (raises when it cannot be built here)."""
     if verdict.form == INT8:
+        from tagger_core.listening.int8_convs import with_int8_convs  # noqa: PLC0415 - torch
+
         return with_int8_convs(model, verdict.params["qparams"])
     raise ValueError(f"unknown member form {verdict.form!r}")
 
 
 def form_runs_here(form: str, device_type: str) -> bool:
     """Whether ``form`` can run on this device type with this torch build."""
-    return form == INT8 and device_type == "cpu" and int8_available()
+    if form != INT8 or device_type != "cpu":
+        return False
+    from tagger_core.listening.int8_convs import int8_available  # noqa: PLC0415 - torch
+
+    return int8_available()
 
 
 def fast_member(

@@ -29,14 +29,18 @@ import logging
 import os
 import threading
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from tagger_core.listening import onnx_cache
-from tagger_core.listening.models.pool_first import fast_variant
 from tagger_core.listening.onnx_cache import OUTPUTS, Entry, Reference
+
+if TYPE_CHECKING:
+    from torch import nn
+
+#: absolute and relative tolerance of a runner's outputs against the eager member's
+OPTIMIZE_TOLERANCE = (1e-4, 1e-4)
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +57,6 @@ _arena_registered: bool | None = None
 _arena_lock = threading.Lock()
 
 
-class _Outputs(nn.Module):
-    """The member's output dict as a tuple, which is what an ONNX graph returns."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(patches)
-        return out["logits"], out["embedding"]
-
-
 def available() -> bool:
     """Whether ONNX Runtime is installed and not switched off by ``MUSIC_TAGGER_ONNXRUNTIME=0``."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "no", "off", "false"):
@@ -76,35 +68,42 @@ def available() -> bool:
     return True
 
 
-def check_batches(sample: torch.Tensor) -> list[torch.Tensor]:
+def check_batches(sample: np.ndarray) -> list[np.ndarray]:
     """The batches every runner is compared with the eager member on: two batch sizes."""
     return [sample, sample[: max(1, sample.shape[0] // 2)]]
 
 
-def reference_outputs(model: nn.Module, sample: torch.Tensor) -> Reference:
-    """The eager member's logits and embedding on each check batch."""
-    with torch.inference_mode():
-        return [
-            {key: model(batch)[key].detach().clone() for key in OUTPUTS}
-            for batch in check_batches(sample)
-        ]
+def same_outputs(runner, sample: np.ndarray, want: Reference) -> bool:
+    """Whether ``runner`` (a member callable) reproduces ``want`` on the check batches."""
+    atol, rtol = OPTIMIZE_TOLERANCE
+    for batch, expected in zip(check_batches(sample), want, strict=True):
+        got = runner(batch)
+        for key in OUTPUTS:
+            a, b = np.asarray(got[key]), np.asarray(expected[key])
+            if a.shape != b.shape or not np.allclose(a, b, atol=atol, rtol=rtol):
+                return False
+    return True
 
 
 class OnnxMember:
-    """A callable with a member's interface (patches → ``{"logits", "embedding"}``).
+    """A member callable: patches ``[B, frames, mels]`` → ``{"logits", "embedding"}`` arrays.
 
     ``reference`` holds the eager member's outputs on the check batches, which this
     runner must reproduce before it is used.
     """
 
+    runtime = "onnxruntime"
+
     def __init__(self, session, reference: Reference) -> None:  # an onnxruntime.InferenceSession
         self.session = session
         self.reference = reference
+        #: the cache entry it came from or went to (None: not cached)
+        self.key: str | None = None
 
-    def __call__(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
-        feed = {"patches": np.ascontiguousarray(patches.detach().cpu().numpy(), np.float32)}
+    def __call__(self, patches: np.ndarray) -> dict[str, np.ndarray]:
+        feed = {"patches": np.ascontiguousarray(patches, np.float32)}
         logits, embedding = self.session.run(list(OUTPUTS), feed)
-        return {"logits": torch.from_numpy(logits), "embedding": torch.from_numpy(embedding)}
+        return {"logits": logits, "embedding": embedding.reshape(len(embedding), -1)}
 
 
 def _shared_arena() -> bool:
@@ -146,16 +145,46 @@ def _session(graph: bytes, threads: int):  # an onnxruntime.InferenceSession
     return ort.InferenceSession(graph, session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def _export(model: nn.Module, sample: torch.Tensor) -> bytes:
+def reference_outputs(model: nn.Module, sample: np.ndarray) -> Reference:
+    """The eager member's logits and embedding on each check batch (float32 arrays)."""
+    import torch  # noqa: PLC0415 - only where members are built
+
+    param = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    device = param.device if param is not None else torch.device("cpu")
+    out: Reference = []
+    with torch.inference_mode():
+        for batch in check_batches(sample):
+            got = model(torch.from_numpy(batch).to(device))
+            logits, embedding = got["logits"].float().cpu(), got["embedding"].float().flatten(1)
+            out.append(
+                {"logits": logits.numpy().copy(), "embedding": embedding.cpu().numpy().copy()}
+            )
+    return out
+
+
+def _export(model: nn.Module, sample: np.ndarray) -> bytes:
     """The float32 eager ``model`` as an ONNX graph with a free batch size."""
+    import torch  # noqa: PLC0415 - only where members are built
+
+    class Outputs(torch.nn.Module):
+        """The member's output dict as a tuple, which is what an ONNX graph returns."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.model(patches)
+            return out["logits"], out["embedding"]
+
     global exports
     exports += 1
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter notes about traced Python branches
         torch.onnx.export(
-            _Outputs(model).eval(),
-            (sample.cpu(),),
+            Outputs().eval(),
+            (torch.from_numpy(sample),),
             buffer,
             input_names=["patches"],
             output_names=list(OUTPUTS),
@@ -166,7 +195,7 @@ def _export(model: nn.Module, sample: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def _cache_key(model: nn.Module, sample: torch.Tensor) -> str | None:
+def _cache_key(model: nn.Module, sample: np.ndarray) -> str | None:
     try:
         return onnx_cache.entry_key(model, sample, (f"opset {OPSET}", *OUTPUTS))
     except Exception as err:  # noqa: BLE001 - an odd state dict only costs the cache
@@ -174,7 +203,7 @@ def _cache_key(model: nn.Module, sample: torch.Tensor) -> str | None:
         return None
 
 
-def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> OnnxMember | None:
+def onnx_member(model: nn.Module, sample: np.ndarray, threads: int) -> OnnxMember | None:
     """``model`` in an ONNX Runtime CPU session with ``threads`` intra-op threads, or None.
 
     The graph and the eager outputs on ``sample``'s check batches come from the
@@ -186,15 +215,14 @@ def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> OnnxMem
     if not available():
         return None
     key = _cache_key(model, sample)
-    entry = onnx_cache.load(key) if key else None
-    if entry is not None:
-        try:
-            return OnnxMember(_session(entry.graph, threads), entry.reference)
-        except Exception as err:  # noqa: BLE001 - a damaged graph fails in many ways
-            log.warning("ignoring ONNX cache entry that does not load: %s", err)
+    member = cached_member(key, threads) if key else None
+    if member is not None:
+        return member
     try:
         # the exact pool-first rewrite where there is one (~10 % less CPU for musicnn in
         # ONNX Runtime); checked, like any graph, against the eager model's outputs
+        from tagger_core.listening.models.pool_first import fast_variant  # noqa: PLC0415
+
         graph = _export(fast_variant(model) or model, sample)
         entry = Entry(graph, reference_outputs(model, sample))
         member = OnnxMember(_session(entry.graph, threads), entry.reference)
@@ -203,4 +231,19 @@ def onnx_member(model: nn.Module, sample: torch.Tensor, threads: int) -> OnnxMem
         return None
     if key:
         onnx_cache.store(key, entry)
+    member.key = key
+    return member
+
+
+def cached_member(key: str, threads: int) -> OnnxMember | None:
+    """The member stored under ``key`` in a session, or None (no entry, or it does not load)."""
+    entry = onnx_cache.load(key)
+    if entry is None:
+        return None
+    try:
+        member = OnnxMember(_session(entry.graph, threads), entry.reference)
+    except Exception as err:  # noqa: BLE001 - a damaged graph fails in many ways
+        log.warning("ignoring ONNX cache entry that does not load: %s", err)
+        return None
+    member.key = key
     return member

@@ -8,7 +8,7 @@ members run in a pool of actors (one GPU each when the cluster has GPUs), each
 loading its members once; the driver writes finished tracks to the library in
 batches with :mod:`tagger_core.db.analysis_store`, so only the driver needs the
 database. Outputs match the local engine's to float32 rounding: the same patches,
-the same members, the same per-file averaging (:func:`engine.file_logits`), always
+the same members, the same per-file averaging (:func:`ensembles.file_logits`), always
 float32 (mixed precision is the local engine's GPU option, never used here).
 
 Ray Data spreads tasks and actors over the nodes, retries tasks and restarts
@@ -31,14 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from sqlalchemy.orm import Session
 
 from tagger_core.db import Library
 from tagger_core.db.analysis_store import PendingTrack, save_analysis, save_error
 from tagger_core.errors import ConfigError, TaggerError, one_line, reason_of
 from tagger_core.labels.bundles import Bundle
-from tagger_core.listening.device import exact_float32, pick_device
+from tagger_core.listening.device import resolve_device, thread_count
 from tagger_core.listening.engine import (
     file_logits,
     load_bundles,
@@ -168,39 +167,38 @@ class EnsembleActor:
     """
 
     def __init__(self, bundles: list[Bundle], device: str | None, optimize: bool, batch: int):
-        self.device = pick_device(device)
-        exact_float32(self.device)
+        self.device = resolve_device(device)
         self.batch = batch
         self.node = _node_id()
+        threads = thread_count(None)
         self.ensembles = {
-            b.id: prepare_ensemble(b, self.device, optimize=optimize, mixed_precision=False)
+            b.id: prepare_ensemble(
+                b, self.device, threads=threads, optimize=optimize, mixed_precision=False
+            )
             for b in bundles
         }
 
-    def _forward(self, bundle_id: str, patches: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    def _forward(self, bundle_id: str, patches: np.ndarray) -> list[tuple[np.ndarray, ...]]:
         """Per member: float32 logits and embeddings of every patch, ``batch`` at a time."""
         ens = self.ensembles[bundle_id]
-        outs: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = [([], []) for _ in ens.members]
-        with torch.inference_mode():
-            for start in range(0, patches.shape[0], self.batch):
-                part = patches[start : start + self.batch].to(self.device)
-                for m, member in enumerate(ens.members):
-                    out = member(part)
-                    outs[m][0].append(out["logits"].float().cpu())
-                    outs[m][1].append(out["embedding"].float().flatten(1).cpu())
-        return [(torch.cat(lo), torch.cat(em)) for lo, em in outs]
+        outs: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in ens.members]
+        for start in range(0, patches.shape[0], self.batch):
+            part = patches[start : start + self.batch]
+            for m, member in enumerate(ens.members):
+                out = member(part)
+                outs[m][0].append(out["logits"])
+                outs[m][1].append(out["embedding"].reshape(part.shape[0], -1))
+        return [(np.concatenate(lo), np.concatenate(em)) for lo, em in outs]
 
     def _run_bundle(self, bundle_id: str, tracks: list[tuple[TrackResult, np.ndarray]]) -> None:
         """One bundle over the patches of ``tracks`` (mixed in batches), averaged per track."""
         counts = [patches.shape[0] for _, patches in tracks]
-        per_member = self._forward(
-            bundle_id, torch.from_numpy(np.concatenate([p for _, p in tracks]))
-        )
+        per_member = self._forward(bundle_id, np.concatenate([p for _, p in tracks]))
         offset = 0
         for (res, _), n in zip(tracks, counts, strict=True):
             part = [(lo[offset : offset + n], em[offset : offset + n]) for lo, em in per_member]
-            logits = torch.stack([file_logits(lo) for lo, _ in part]).float().numpy()
-            embs = [(em.double().sum(0) / n).float().numpy() for _, em in part]
+            logits = np.stack([file_logits(lo) for lo, _ in part]).astype(np.float32)
+            embs = [(em.sum(0, dtype=np.float64) / n).astype(np.float32) for _, em in part]
             res.outputs[bundle_id] = (logits, embs, n)
             res.patches += n
             offset += n

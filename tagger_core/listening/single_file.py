@@ -4,7 +4,7 @@ Why here: the shortest path from a file to model outputs, for the ``tag`` comman
 for tools. A file is heard exactly as ``analyze`` hears a library track: the same
 patch sampling (:func:`tagger_core.listening.track_patches.prepare_track`, up to
 ``max_patches`` patches, evenly spread windows beyond) and the same per-member
-averaging (:func:`tagger_core.listening.engine.file_logits`).
+averaging (:func:`tagger_core.listening.ensembles.file_logits`).
 
 Per-file aggregation (AM'23): each member's patch probabilities are averaged
 over the file's patches, and the members' file probabilities are averaged over
@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from tagger_core.errors import DecodeError
 from tagger_core.labels.bundles import Bundle
 from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import probe_duration
+from tagger_core.listening.device import resolve_device, thread_count
 from tagger_core.listening.ensembles import file_logits, prepare_ensemble
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.logmel import cut_patches, logmel
 from tagger_core.listening.track_patches import PatchJob, PatchLayout, PreparedTrack, prepare_track
 
 _EPS = 1e-7
@@ -53,60 +53,57 @@ class FileOutputs:
 class BundleRunner:
     """A loaded bundle ready to tag audio on one device.
 
-    Its members are the engine's prepared ones (``engine.prepare_ensemble``: ONNX Runtime
-    or other exact rewrites, checked against the eager members; float32), so a file gets
-    the numbers ``analyze`` stores, at the engine's cost per patch.
+    Its members are the engine's prepared ones (``ensembles.prepare_ensemble``: ONNX
+    Runtime or other exact rewrites, checked against the eager members; float32), so a
+    file gets the numbers ``analyze`` stores, at the engine's cost per patch. ``device``:
+    a torch device name or ``auto``; ``threads``: CPU threads per member (default: the
+    usable cores).
     """
 
-    def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", batch_size: int = 16):
+    def __init__(
+        self, bundle: Bundle, device: str = "cpu", batch_size: int = 16, threads: int | None = None
+    ) -> None:
         self.bundle = bundle
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device))
         self.batch_size = batch_size
-        self.models = prepare_ensemble(bundle, self.device, mixed_precision=False).members
-        self.frontend = LogMelFrontend(bundle.frontend_config).to(self.device)
+        self.models = prepare_ensemble(
+            bundle, self.device, threads=thread_count(threads), mixed_precision=False
+        ).members
 
     @property
     def frontend_config(self) -> FrontendConfig:
         return self.bundle.frontend_config
 
-    def logmel(self, audio: np.ndarray) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.frontend(torch.from_numpy(audio).to(self.device))
-
-    def patches(self, chunks: Sequence[np.ndarray]) -> torch.Tensor:
+    def patches(self, chunks: Sequence[np.ndarray]) -> np.ndarray:
         """Patches of every decoded chunk, concatenated ``[P, frames, mels]``."""
-        parts = [
-            make_patches(self.logmel(chunk), self.bundle.patch_frames, self.bundle.patch_hop_frames)
-            for chunk in chunks
-            if chunk.size
-        ]
+        config, frames, hop = self.layout
+        parts = [cut_patches(logmel(chunk, config), frames, hop) for chunk in chunks if chunk.size]
         if not parts:
-            return torch.zeros((0, self.bundle.patch_frames, self.frontend_config.n_mels))
-        return torch.cat(parts)
+            return np.zeros((0, frames, config.n_mels), np.float32)
+        return np.concatenate(parts)
 
-    def patch_logits(self, patches: torch.Tensor) -> np.ndarray:
+    def patch_logits(self, patches: np.ndarray) -> np.ndarray:
         """Logits of every member on every patch: ``[members, P, raw tags]``."""
         out = []
-        with torch.inference_mode():
-            for model in self.models:
-                batches = [
-                    model(patches[i : i + self.batch_size].to(self.device))["logits"].float().cpu()
-                    for i in range(0, len(patches), self.batch_size)
-                ]
-                out.append(torch.cat(batches) if batches else torch.zeros(0, 0))
-        return torch.stack(out).numpy()
+        for model in self.models:
+            batches = [
+                model(patches[i : i + self.batch_size])["logits"]
+                for i in range(0, len(patches), self.batch_size)
+            ]
+            out.append(np.concatenate(batches))
+        return np.stack(out)
 
     @property
     def layout(self) -> PatchLayout:
         """What this bundle's input depends on (frontend, patch frames, patch hop)."""
         return (self.frontend_config, self.bundle.patch_frames, self.bundle.patch_hop_frames)
 
-    def run_patches(self, patches: torch.Tensor, seconds: float) -> FileOutputs:
+    def run_patches(self, patches: np.ndarray, seconds: float) -> FileOutputs:
         """Outputs of this bundle on one file's ``patches`` (``seconds`` of audio heard)."""
         if len(patches) == 0:
             raise DecodeError("no audio to analyse")
         logits = self.patch_logits(patches)
-        member_logits = np.stack([file_logits(torch.from_numpy(m)).numpy() for m in logits])
+        member_logits = np.stack([file_logits(m) for m in logits])
         probs = (1.0 / (1.0 + np.exp(-member_logits))).mean(axis=0)
         return FileOutputs(
             bundle_id=self.bundle.id,
@@ -152,6 +149,5 @@ def tag_file(
     if prepared.error is not None:
         raise DecodeError(prepared.error)
     return [
-        runner.run_patches(torch.from_numpy(prepared.patches[runner.layout]), prepared.seconds)
-        for runner in runners
+        runner.run_patches(prepared.patches[runner.layout], prepared.seconds) for runner in runners
     ]

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
-import torch
 
 from tagger_core.errors import TaggerError, one_line, reason_of
 from tagger_core.labels.frontend_config import FrontendConfig
 from tagger_core.listening.decode import decode, decode_regions
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.logmel import cut_patches, logmel
 from tagger_core.listening.patch_sampling import (
     even_indices,
     full_patch_count,
@@ -56,12 +54,6 @@ class PreparedTrack:
     error: str | None = None
 
 
-@lru_cache(maxsize=8)
-def frontend_for(config: FrontendConfig) -> LogMelFrontend:
-    """One frontend module per configuration (its buffers are read-only, so threads share it)."""
-    return LogMelFrontend(config).eval()
-
-
 def _group(layouts: tuple[PatchLayout, ...]) -> dict[FrontendConfig, list[tuple[int, int]]]:
     groups: dict[FrontendConfig, list[tuple[int, int]]] = {}
     for config, frames, hop in layouts:
@@ -84,10 +76,9 @@ def _sampled_patches(
         batch[i, :n] = region[:n]
     keep = [i for i, region in enumerate(regions) if region.size > 0]
     t1 = time.perf_counter()
-    with torch.inference_mode():
-        logmel = frontend_for(config)(torch.from_numpy(batch[keep]))
+    spectra = logmel(batch[keep], config)
     for frames, hop in shapes:
-        out.patches[(config, frames, hop)] = logmel[:, :frames].contiguous().numpy()
+        out.patches[(config, frames, hop)] = np.ascontiguousarray(spectra[:, :frames])
     out.decode_s += t1 - t0
     out.frontend_s += time.perf_counter() - t1
     out.seconds = max(out.seconds, float(job.duration))
@@ -102,14 +93,13 @@ def _full_patches(
     out: PreparedTrack,
 ) -> None:
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        logmel = frontend_for(config)(torch.from_numpy(audio))
-        for frames, hop in shapes:
-            patches = make_patches(logmel, frames, hop)
-            if job.max_patches is not None and patches.shape[0] > job.max_patches:
-                patches = patches[torch.from_numpy(even_indices(patches.shape[0], job.max_patches))]
-                out.sampled = True
-            out.patches[(config, frames, hop)] = patches.contiguous().numpy()
+    spectrum = logmel(audio, config)
+    for frames, hop in shapes:
+        patches = cut_patches(spectrum, frames, hop)
+        if job.max_patches is not None and patches.shape[0] > job.max_patches:
+            patches = patches[even_indices(patches.shape[0], job.max_patches)]
+            out.sampled = True
+        out.patches[(config, frames, hop)] = patches
     out.frontend_s += time.perf_counter() - t0
     out.seconds = max(out.seconds, audio.size / config.sr)
 
@@ -138,8 +128,3 @@ def prepare_track(job: PatchJob) -> PreparedTrack:
         out.error = f"{one_line(job.path)}: {type(err).__name__}: {reason_of(err)}"
         out.patches.clear()
     return out
-
-
-def init_worker_process() -> None:
-    """Process-pool initialiser: one torch thread per worker, the pool gives the parallelism."""
-    torch.set_num_threads(1)

@@ -7,24 +7,12 @@ stages that run models come here.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from tagger_core.labels.bundles import Bundle, BundleError
+from tagger_core.labels.bundles import Bundle, BundleError, sha256_of
 from tagger_core.listening.models import build_model
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (weights files are large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_members(

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from tagger_core.labels.bundles import Bundle
 from tagger_core.listening.decode import decode
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
+from tagger_core.listening.logmel import cut_patches, logmel
 from tagger_core.listening.models.resnet import AM23ResNet
 from tagger_core.listening.patch_sampling import even_indices
 
@@ -60,24 +60,21 @@ def file_targets(
     """Decode ``path`` once; its patches and the teachers' mean probabilities on each.
 
     ``teachers`` are ``(bundle, members)`` pairs sharing one frontend and layout
-    (``genre`` and ``instruments``); ``members`` map patches to ``{"logits"}``.
-    None for a file with no audio.
+    (``genre`` and ``instruments``); ``members`` map float32 patch arrays to
+    ``{"logits"}`` arrays (the prepared ensembles' members). None for a file with no audio.
     """
     first = teachers[0][0]
     config = first.frontend_config
-    audio = torch.from_numpy(decode(path, config.sr))
-    with torch.inference_mode():
-        patches = make_patches(LogMelFrontend(config)(audio), first.patch_frames)
+    patches = cut_patches(logmel(decode(path, config.sr), config), first.patch_frames)
     if patches.shape[0] == 0:
         return None
     if max_patches is not None and patches.shape[0] > max_patches:
-        patches = patches[torch.from_numpy(even_indices(patches.shape[0], max_patches))]
+        patches = patches[even_indices(patches.shape[0], max_patches)]
     targets: dict[str, np.ndarray] = {}
-    with torch.inference_mode():
-        for bundle, members in teachers:
-            probs = [torch.sigmoid(m(patches)["logits"].float()) for m in members]
-            targets[bundle.id] = torch.stack(probs).mean(0).numpy().astype(np.float32)
-    return FileTargets(name or path.name, patches.numpy().astype(np.float16), targets)
+    for bundle, members in teachers:
+        probs = [1.0 / (1.0 + np.exp(-m(patches)["logits"].astype(np.float64))) for m in members]
+        targets[bundle.id] = np.mean(probs, axis=0).astype(np.float32)
+    return FileTargets(name or path.name, patches.astype(np.float16), targets)
 
 
 def save_targets(files: Iterable[FileTargets], out: Path, meta: dict) -> dict:

@@ -42,10 +42,11 @@ import torch
 
 from tagger_core.labels.bundles import Bundle
 from tagger_core.library.demo import CLIPS, synthesise
-from tagger_core.listening.engine import check_sample, file_logits, optimized_runner
+from tagger_core.listening.ensembles import check_sample, file_logits
 from tagger_core.listening.fast_forms import FAST_FORMS_FILE, FORMAT, INT8
-from tagger_core.listening.frontend import LogMelFrontend, make_patches
 from tagger_core.listening.int8_convs import calibrate, int8_available, with_int8_convs
+from tagger_core.listening.logmel import cut_patches, logmel
+from tagger_core.listening.torch_members import as_member, optimized_runner
 from tagger_core.listening.weights import load_members
 from tagger_core.trust.metrics import am23_mae, expected_calibration_error, reliability_diagram
 
@@ -122,38 +123,32 @@ def check_clips(
     return clips
 
 
-def clip_patches(bundle: Bundle, clips: Sequence[CheckClip]) -> list[torch.Tensor]:
+def clip_patches(bundle: Bundle, clips: Sequence[CheckClip]) -> list[np.ndarray]:
     """Each clip's log-mel patches through the bundle's own frontend."""
-    frontend = LogMelFrontend(bundle.frontend_config)
-    out = []
-    with torch.inference_mode():
-        for clip in clips:
-            mel = frontend(torch.from_numpy(np.ascontiguousarray(clip.audio, dtype=np.float32)))
-            out.append(make_patches(mel, bundle.patch_frames, bundle.patch_hop_frames).float())
-    return out
+    config, frames, hop = bundle.frontend_config, bundle.patch_frames, bundle.patch_hop_frames
+    return [cut_patches(logmel(clip.audio, config), frames, hop) for clip in clips]
 
 
-def file_outputs(runner: Callable, patches: Sequence[torch.Tensor], batch: int = 32) -> np.ndarray:
-    """File-level logits ``[files, tags]`` (logit of the patch-averaged probability)."""
-    flat = torch.cat(list(patches))
-    with torch.inference_mode():
-        logits = torch.cat([runner(flat[i : i + batch])["logits"].float()
-                            for i in range(0, flat.shape[0], batch)])  # fmt: skip
+def file_outputs(member: Callable, patches: Sequence[np.ndarray], batch: int = 32) -> np.ndarray:
+    """File-level logits ``[files, tags]`` (logit of the patch-averaged probability) of a
+    member with the array interface (:func:`~tagger_core.listening.torch_members.as_member`)."""
+    flat = np.concatenate(list(patches))
+    logits = np.concatenate([member(flat[i : i + batch])["logits"]
+                             for i in range(0, flat.shape[0], batch)])  # fmt: skip
     out, start = [], 0
     for p in patches:
-        out.append(file_logits(logits[start : start + p.shape[0]]).numpy())
+        out.append(file_logits(logits[start : start + p.shape[0]]))
         start += p.shape[0]
     return np.stack(out)
 
 
-def cpu_ms_per_patch(runner: Callable, patches: torch.Tensor, repeats: int = 3) -> float:
+def cpu_ms_per_patch(member: Callable, patches: np.ndarray, repeats: int = 3) -> float:
     """CPU time (this process, all threads) per patch, after one warm-up pass."""
-    with torch.inference_mode():
-        runner(patches)
-        t0 = time.process_time()
-        for _ in range(repeats):
-            runner(patches)
-        return (time.process_time() - t0) / repeats / patches.shape[0] * 1000
+    member(patches)
+    t0 = time.process_time()
+    for _ in range(repeats):
+        member(patches)
+    return (time.process_time() - t0) / repeats / patches.shape[0] * 1000
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -260,10 +255,10 @@ def check_bundle(
     models = load_members(bundle, cpu)
     sample = check_sample(bundle)
     patches = clip_patches(bundle, clips)
-    cal_patches = torch.cat(clip_patches(bundle, calibration_clips))
-    timing = torch.cat(patches)[:16]
+    cal_patches = torch.from_numpy(np.concatenate(clip_patches(bundle, calibration_clips)))
+    timing = np.concatenate(patches)[:16]
     rows, y = _label_targets(bundle, clips)
-    ref_runners = [optimized_runner(m, sample, cpu) or m for m in models]
+    ref_runners = [as_member(optimized_runner(m, sample, cpu) or m) for m in models]
     ref = [file_outputs(r, patches) for r in ref_runners]
     cal_ref, interval = calibration_figures(bundle, ref, rows, y) if len(rows) else ({}, {})
     out_members: dict[str, Any] = {}
@@ -272,7 +267,7 @@ def check_bundle(
             continue
         qparams = calibrate(model, cal_patches.split(32))
         fast_model = with_int8_convs(model, qparams)
-        fast = optimized_runner(fast_model, sample, cpu) or fast_model
+        fast = as_member(optimized_runner(fast_model, sample, cpu) or fast_model)
         cand = file_outputs(fast, patches)
         figures: dict[str, Any] = agreement(ref[i], cand, bundle)
         float_ms = cpu_ms_per_patch(ref_runners[i], timing)

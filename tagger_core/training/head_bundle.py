@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 from safetensors.torch import save_file
 
-from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError
+from tagger_core.labels.bundles import MANIFEST, Bundle, BundleError, sha256_of
 from tagger_core.listening.head_runtime import TAXONOMY_FILE
-from tagger_core.listening.weights import sha256_of
 from tagger_core.training.heads import HeadEnsemble
 from tagger_core.trust.scaling import Scaler
 

@@ -97,13 +97,13 @@ def _accept_int8(bundle_dir: Path) -> None:
     import torch
 
     from tagger_core.labels.bundles import load_bundle_dir
-    from tagger_core.listening.engine import check_sample
+    from tagger_core.listening.ensembles import check_sample
     from tagger_core.listening.int8_convs import calibrate
     from tagger_core.listening.weights import load_members
 
     bundle = load_bundle_dir(bundle_dir)
     model = load_members(bundle, torch.device("cpu"))[0]
-    qparams = calibrate(model, [check_sample(bundle)])
+    qparams = calibrate(model, [torch.from_numpy(check_sample(bundle))])
     verdict = {"verdict": "accepted", "reasons": [], "figures": {}, "params": {"qparams": qparams}}
     data = {
         "format": 1,

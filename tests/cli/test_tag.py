@@ -62,3 +62,35 @@ def test_tag_json_output(clip: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_unknown_bundle_is_a_one_line_error(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tag", "--bundle", "no-such-bundle", str(clip)]) == 2
     assert "no-such-bundle" in capsys.readouterr().err
+
+
+_TAG_THEN_REPORT = """
+import json, sys
+from tagger_core.cli import main
+status = main(["tag", "--json", "--bundle", "instrument-family", sys.argv[1]])
+print(json.dumps({"status": status, "torch_imported": "torch" in sys.modules}))
+"""
+
+
+def test_a_warm_cpu_tag_runs_without_torch_and_prints_the_same(clip: Path, tmp_path: Path) -> None:
+    """The second ``tag`` on a CPU takes its members from the ONNX cache without importing
+    torch (1.2 CPU s), and hears the file exactly as the first, torch-prepared run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MUSIC_TAGGER_CACHE_DIR": str(tmp_path / "cache")}
+
+    def tag() -> tuple[dict, dict]:
+        out = subprocess.run(
+            [sys.executable, "-c", _TAG_THEN_REPORT, str(clip)], env=env,
+            capture_output=True, text=True, check=True, timeout=600,
+        )  # fmt: skip
+        *lines, report = out.stdout.strip().splitlines()
+        return json.loads(lines[-1]), json.loads(report)
+
+    cold_tags, cold = tag()
+    warm_tags, warm = tag()
+    assert cold == {"status": 0, "torch_imported": True}
+    assert warm == {"status": 0, "torch_imported": False}
+    assert warm_tags == cold_tags and warm_tags["instruments"]

@@ -21,7 +21,8 @@ from tagger_core.db import open_library
 from tagger_core.db.analysis_store import load_outputs
 from tagger_core.library.scan import scan
 from tagger_core.listening.device import pick_device
-from tagger_core.listening.engine import AMP_TOLERANCE, DEFAULT_BUNDLES, analyze
+from tagger_core.listening.engine import DEFAULT_BUNDLES, analyze
+from tagger_core.listening.torch_members import AMP_TOLERANCE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 

@@ -1,21 +1,25 @@
 """Exported members are cached on disk, checked against the stored eager outputs, and a
-broken or unwritable cache costs only the export."""
+broken or unwritable cache costs only the export. A bundle whose members are all cached
+is prepared on a CPU without torch, from the cache's bundle index."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from tagger_core.labels.bundles import load_bundle
-from tagger_core.listening import onnx_cache, onnx_runner
-from tagger_core.listening.engine import check_sample, optimized_runner, runtime_of
+from tagger_core.labels.bundles import load_bundle, load_bundle_dir
+from tagger_core.listening import ensembles, onnx_cache, onnx_runner
+from tagger_core.listening.ensembles import check_sample, runtime_of
+from tagger_core.listening.torch_members import optimized_runner
 from tagger_core.listening.weights import load_members
 
 CPU = torch.device("cpu")
@@ -25,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def member() -> tuple[torch.nn.Module, torch.Tensor]:
+def member() -> tuple[torch.nn.Module, np.ndarray]:
     """The smallest shipped member (an instrument-family ResNet) and its check patches."""
     bundle = load_bundle("instrument-family")
     return load_members(bundle, CPU)[0].eval(), check_sample(bundle)
@@ -37,20 +41,21 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / "onnx"
 
 
-def _key(model: torch.nn.Module, sample: torch.Tensor) -> str:
+def _key(model: torch.nn.Module, sample: np.ndarray) -> str:
     key = onnx_runner._cache_key(model, sample)
     assert key is not None
     return key
 
 
 def _assert_matches_eager(
-    runner: onnx_runner.OnnxMember, model: torch.nn.Module, sample: torch.Tensor
+    runner: onnx_runner.OnnxMember, model: torch.nn.Module, sample: np.ndarray
 ) -> None:
-    patches = torch.cat([sample, torch.rand((5, *sample.shape[1:])) * 3.0])
+    noise = np.random.default_rng(1).random((5, *sample.shape[1:]), dtype=np.float32) * 3.0
+    patches = np.concatenate([sample, noise])
     with torch.inference_mode():
-        got, want = runner(patches), model(patches)
+        got, want = runner(patches), model(torch.from_numpy(patches))
     for key in onnx_runner.OUTPUTS:
-        torch.testing.assert_close(got[key], want[key], atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(got[key], want[key].flatten(1).numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_sessions_do_not_spin_and_share_one_arena(member, cache: Path) -> None:
@@ -86,7 +91,7 @@ def test_second_preparation_loads_from_the_cache_without_exporting(member, cache
     assert len(second.reference) == len(want) == 2
     for stored, eager in zip(second.reference, want, strict=True):
         for key in onnx_runner.OUTPUTS:
-            torch.testing.assert_close(stored[key], eager[key], atol=0, rtol=0)
+            np.testing.assert_array_equal(stored[key], eager[key])
     assert runtime_of(optimized_runner(model, sample, CPU)) == "onnxruntime"
     assert onnx_runner.exports == before + 1
 
@@ -94,7 +99,7 @@ def test_second_preparation_loads_from_the_cache_without_exporting(member, cache
 def test_key_follows_weights_and_check_patches(member) -> None:
     model, sample = member
     key = _key(model, sample)
-    assert _key(model, sample.clone()) == key
+    assert _key(model, sample.copy()) == key
     assert _key(model, sample + 1e-3) != key
     assert _key(model, sample[:2]) != key
     changed = load_members(load_bundle("instrument-family"), CPU)[0].eval()
@@ -172,17 +177,18 @@ def test_a_cached_reference_the_session_does_not_reproduce_keeps_pytorch(
 
 
 _PREPARE = """
-import json, sys, torch
+import json, sys
 from tagger_core.labels.bundles import load_bundle
 from tagger_core.listening import onnx_runner
 from tagger_core.listening.engine import prepare_ensemble
-ensemble = prepare_ensemble(load_bundle("instrument-family"), torch.device("cpu"))
+ensemble = prepare_ensemble(load_bundle("instrument-family"), "cpu")
 print(json.dumps({"exports": onnx_runner.exports, "runtimes": ensemble.runtimes,
-                  "onnx_imported": "onnx" in sys.modules}))
+                  "onnx_imported": "onnx" in sys.modules,
+                  "torch_imported": "torch" in sys.modules}))
 """
 
 
-def test_a_later_process_neither_exports_nor_imports_onnx(tmp_path: Path) -> None:
+def test_a_later_process_neither_exports_nor_imports_onnx_or_torch(tmp_path: Path) -> None:
     env = {**os.environ, onnx_cache.CACHE_ENV: str(tmp_path / "cache")}
 
     def prepare() -> dict:
@@ -194,9 +200,12 @@ def test_a_later_process_neither_exports_nor_imports_onnx(tmp_path: Path) -> Non
 
     members = len(load_bundle("instrument-family").members)
     cold = prepare()
-    assert cold["exports"] == members and cold["onnx_imported"]
+    assert cold["exports"] == members and cold["onnx_imported"] and cold["torch_imported"]
     warm = prepare()
-    assert warm == {"exports": 0, "runtimes": ["onnxruntime"] * members, "onnx_imported": False}
+    runtimes = ["onnxruntime"] * members
+    assert warm == {
+        "exports": 0, "runtimes": runtimes, "onnx_imported": False, "torch_imported": False
+    }  # fmt: skip
 
 
 def test_check_patches_are_made_once_per_layout_and_handed_out_as_copies() -> None:
@@ -209,6 +218,93 @@ def test_check_patches_are_made_once_per_layout_and_handed_out_as_copies() -> No
     hits = _check_patches.cache_info().hits
     second = check_sample(instruments)
     assert _check_patches.cache_info().hits == hits + 1
-    assert torch.equal(first, second)
-    first.zero_()  # a caller's copy is its own
-    assert torch.equal(check_sample(genre), second) and second.abs().sum() > 0
+    np.testing.assert_array_equal(first, second)
+    first[:] = 0.0  # a caller's copy is its own
+    np.testing.assert_array_equal(check_sample(genre), second)
+    assert np.abs(second).sum() > 0
+
+
+@pytest.fixture
+def bundle_copy(tmp_path: Path):
+    """The instrument-family bundle in a folder of its own (its files may be changed)."""
+    folder = tmp_path / "bundle"
+    shutil.copytree(load_bundle("instrument-family").path, folder)
+    return folder
+
+
+def _prepare(bundle) -> ensembles.Ensemble:
+    """Prepare without the in-memory cache of prepared ensembles (as a new process would)."""
+    return ensembles._prepare(bundle, "cpu", 1, True, False, True)
+
+
+def test_the_bundle_index_prepares_checked_members_without_torch(bundle_copy, cache) -> None:
+    bundle = load_bundle_dir(bundle_copy)
+    cold = _prepare(bundle)
+    assert cold.used_torch and cold.runtimes == ["onnxruntime"] * len(bundle.members)
+    assert len(list(cache.glob("bundle-*.json"))) == 1
+    warm = _prepare(bundle)
+    assert not warm.used_torch and warm.forms == cold.forms and warm.runtimes == cold.runtimes
+    patches = np.random.default_rng(2).random((6, *check_sample(bundle).shape[1:]), np.float32)
+    for a, b in zip(cold.members, warm.members, strict=True):
+        np.testing.assert_array_equal(a(patches)["logits"], b(patches)["logits"])
+
+
+@pytest.mark.parametrize("change", ["weights", "verdicts", "manifest"])
+def test_a_changed_bundle_file_misses_the_index(bundle_copy, cache, change: str) -> None:
+    bundle = load_bundle_dir(bundle_copy)
+    sample = check_sample(bundle)
+    key = onnx_cache.bundle_key(bundle, sample, ("opset",))
+    assert onnx_cache.bundle_key(bundle, sample, ("opset",)) == key
+    assert onnx_cache.bundle_key(bundle, sample + 1e-3, ("opset",)) != key
+    if change == "weights":
+        weights = bundle_copy / bundle.members[0].weights
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0x01
+        weights.write_bytes(bytes(data))
+    elif change == "verdicts":
+        (bundle_copy / "fast_forms.json").write_text("{}")
+    else:
+        manifest = bundle_copy / "manifest.json"
+        manifest.write_text(manifest.read_text() + "\n")
+    assert onnx_cache.bundle_key(load_bundle_dir(bundle_copy), sample, ("opset",)) != key
+
+
+def test_replaced_weights_are_caught_by_the_torch_path(bundle_copy, cache) -> None:
+    """The index never vouches for weights: other bytes are another key, and loading them
+    checks the manifest's sha256."""
+    from tagger_core.labels.bundles import BundleError
+
+    bundle = load_bundle_dir(bundle_copy)
+    assert _prepare(bundle).used_torch
+    weights = bundle_copy / bundle.members[0].weights
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        _prepare(load_bundle_dir(bundle_copy))
+
+
+@pytest.mark.parametrize("damage", ["index garbage", "entry missing", "reference moved"])
+def test_a_damaged_index_or_entry_falls_back_to_torch(
+    bundle_copy, cache, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bundle = load_bundle_dir(bundle_copy)
+    _prepare(bundle)
+    [index] = cache.glob("bundle-*.json")
+    member_keys = json.loads(index.read_text())["members"]
+    if damage == "index garbage":
+        index.write_text("{not json")
+    elif damage == "entry missing":
+        onnx_cache.entry_path(member_keys[1]).unlink()
+    else:
+        entry = onnx_cache.load(member_keys[1])
+        moved = [{k: v + 1e-3 for k, v in out.items()} for out in entry.reference]
+        assert onnx_cache.store(member_keys[1], onnx_cache.Entry(entry.graph, moved))
+    with caplog.at_level(logging.INFO):
+        again = _prepare(bundle)
+    assert again.used_torch
+    if damage == "reference moved":  # the moved entry no longer passes for this member
+        assert again.runtimes[1] != "onnxruntime" and again.runtimes[0] == "onnxruntime"
+    else:  # repaired: the next start-up needs no torch
+        assert again.runtimes == ["onnxruntime"] * len(bundle.members)
+        assert not _prepare(bundle).used_torch
