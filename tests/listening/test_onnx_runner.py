@@ -85,7 +85,9 @@ def test_analyze_reports_which_runtime_ran_each_member(tmp_path, capsys) -> None
 
 @needs_onnxruntime
 def test_musicnn_is_exported_pooled_before_its_relu_and_batch_norm() -> None:
-    """The exact pool-first rewrite is what ONNX Runtime runs (ReLU, BN on pooled maps)."""
+    """The exact pool-first rewrite is what ONNX Runtime runs: ReLU and BN on pooled maps,
+    one max pool per front-end branch (the min of negative-scale channels as a max of
+    negated filters), low-rank branches as basis + mixing convolutions."""
     import onnx
 
     from tagger_core.listening import onnx_cache
@@ -95,7 +97,9 @@ def test_musicnn_is_exported_pooled_before_its_relu_and_batch_norm() -> None:
     member = onnx_runner.onnx_member(model, sample, 1)
     assert member is not None
     graph = onnx.load_from_string(onnx_cache.load(onnx_runner._cache_key(model, sample)).graph)
-    assert "ReduceMin" in [node.op_type for node in graph.graph.node]  # negative BN scales
+    ops = [node.op_type for node in graph.graph.node]
+    assert ops.count("MaxPool") == 5 and "ReduceMin" not in ops
+    assert ops.count("Conv") >= 5 + 4 + 3  # 4 factorised branches, 3 mid-end convolutions
     with torch.inference_mode():
         want = model(torch.from_numpy(sample))["logits"].numpy()
     np.testing.assert_allclose(member(sample)["logits"], want, atol=1e-4, rtol=1e-4)

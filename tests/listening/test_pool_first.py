@@ -28,3 +28,49 @@ def test_fast_musicnn_matches_the_original_with_mixed_sign_batch_norms() -> None
 
 def test_unknown_architectures_have_no_rewrite() -> None:
     assert fast_variant(MusicnnVGG(n_classes=3, num_filters=2)) is None
+
+
+def _low_rank_(conv: torch.nn.Conv2d, rank: int, generator: torch.Generator) -> None:
+    filters = conv.weight.shape[0]
+    left = torch.randn(filters, rank, generator=generator)
+    right = torch.randn(rank, conv.weight[0].numel(), generator=generator)
+    with torch.no_grad():
+        conv.weight.copy_((left @ right).reshape(conv.weight.shape) / rank)
+
+
+def test_low_rank_filters_are_factorised_with_the_same_outputs() -> None:
+    gen = torch.Generator().manual_seed(1)
+    model = Musicnn(n_classes=7, num_filt_frontend=0.5, num_filt_midend=8, num_units_backend=10)
+    with torch.no_grad():
+        for block in (*model.timbral, *model.temporal):
+            block.bn.weight.normal_(generator=gen)  # mixed signs: the min path too
+    _low_rank_(model.timbral[0].conv, 5, gen)  # 64 filters of 7 x 38 spanning 5 dimensions
+    _low_rank_(model.timbral[1].conv, 3, gen)
+    fast = fast_variant(model)
+    kinds = [type(branch.conv).__name__ for branch in fast.branches]
+    assert kinds[:2] == ["Sequential", "Sequential"]  # the low-rank ones
+    assert fast.branches[0].conv[0].out_channels == 16  # rank 5, rounded up to a block
+    assert kinds[2] == "Conv2d"  # random 16 x 128 temporal filters: full rank, kept
+    x = torch.rand(4, 70, 96, generator=gen) * 3
+    with torch.inference_mode():
+        want, got = model(x), fast(x)
+    for key in ("logits", "embedding", "max_pool", "mean_pool"):
+        torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=1e-5)
+
+
+def test_shipped_msd_musicnn_front_end_is_low_rank_and_rewritten_exactly() -> None:
+    from tagger_core.labels.bundles import load_bundle
+    from tagger_core.listening.ensembles import check_sample
+    from tagger_core.listening.weights import load_members
+
+    bundle = load_bundle("genre")
+    model = load_members(bundle)[bundle.member_names.index("MSD_musicnn")]
+    fast = fast_variant(model)
+    ranks = [b.conv[0].out_channels if len(list(b.conv.children())) else None
+             for b in fast.branches]  # fmt: skip
+    assert ranks[:4] == [32, 16, 16, 16]  # 23, 14, 3, 7 dimensions, rounded up to 16s
+    x = torch.from_numpy(check_sample(bundle))
+    with torch.inference_mode():
+        want, got = model(x), fast(x)
+    for key in ("logits", "embedding"):
+        torch.testing.assert_close(got[key], want[key], atol=2e-5, rtol=1e-5)

@@ -96,6 +96,7 @@ class Musicnn(nn.Module):
         num_units_backend: int = 200,
     ) -> None:
         super().__init__()
+        self.n_mels = n_mels
         timbral_filters = int(num_filt_frontend * 128)
         temporal_filters = int(num_filt_frontend * 32)
         self.input_bn = _bn2d(1)
