@@ -8,9 +8,9 @@ when the file is provably the one that passed.
 
 Why that is safe. The state is ``(device, inode, size, mtime_ns, ctime_ns)``: any write
 to the file (SQLite's own, a checkpoint, another program's) sets mtime and ctime, and
-``ctime`` cannot be set back by anyone (``touch -d``, ``cp -p`` and ``rsync -a`` set it
-to now), so a changed file never matches; a file replaced by another has another inode
-or ctime. Beyond that the check runs again whenever:
+no program can set ``ctime`` back (``touch -d``, ``cp -p`` and ``rsync -a`` set it to
+now; only turning the system clock back could), so a changed file never matches; a
+file replaced by another has another inode or ctime. Beyond that the check runs again whenever:
 
 * a ``-wal``, ``-journal`` or ``-shm`` file lies beside the database: the last
   connection did not close cleanly (a crash, a power cut; a clean close of the last
@@ -27,6 +27,9 @@ keep coarse times, FAT's are 2 s) then cannot hide behind an unchanged mtime.
 
 The stamp is one small JSON file per database (named by a hash of its real path),
 replaced atomically; a stamp that cannot be read or written only means the check runs.
+It needs no fsync: whatever a crash leaves of it is either unreadable or a true
+statement about a state that passed (the file that had that state is checked again
+as soon as its state differs).
 ``$MUSIC_TAGGER_CACHE_DIR`` overrides the cache folder (tests use a temporary one).
 """
 
@@ -36,6 +39,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from tagger_core.db.location import APP_NAME
@@ -86,9 +90,9 @@ def check_still_holds(db_path: Path) -> bool:
         recorded = tuple(stamp["state"])
         age = time.time() - float(stamp["checked_at"])
         same_file = stamp["path"] == os.path.realpath(db_path)
+        return same_file and 0 <= age < MAX_AGE_S and recorded == file_state(db_path)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return same_file and 0 <= age < MAX_AGE_S and recorded == file_state(db_path)
 
 
 def quick_check_problems(db_path: Path) -> list[str]:
@@ -123,4 +127,5 @@ def _record(db_path: Path, before: FileState, started: float) -> None:
         tmp.write_text(json.dumps(stamp), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)

@@ -123,3 +123,15 @@ def test_a_stamp_older_than_a_day_or_of_another_file_is_not_trusted(
     os.replace(replacement, db)  # another file at the same path
     _open_and_close(db)
     assert checks == [db, db, db]
+
+
+def test_a_cache_folder_that_cannot_be_written_only_means_the_check_runs(
+    db: Path, checks: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be", encoding="utf-8")
+    monkeypatch.setenv(integrity_stamp.CACHE_ENV, str(blocker))
+    _open_and_close(db)
+    _open_and_close(db)
+    assert checks == [db, db]
+    assert blocker.read_text(encoding="utf-8").startswith("a file")
