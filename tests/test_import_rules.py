@@ -224,6 +224,24 @@ def test_light_commands_start_without_torch_scipy_optimisers_or_matplotlib(
     assert not any(loaded.values()), loaded
 
 
+def test_status_imports_neither_numpy_nor_the_listing_code(small_library: Path) -> None:
+    """``status`` starts in ≤ 0.5 s (issue 20) by importing only what it prints from."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from tagger_core.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['--db', {str(small_library)!r}, 'status']) == 0\n"
+        "assert '1 tracks' in out.getvalue(), out.getvalue()\n"
+        "unwanted = ('numpy', 'tagger_core.cli.library', 'tagger_core.library.track_views',\n"
+        "            'tagger_core.labels.taxonomy', 'sqlalchemy.dialects.postgresql',\n"
+        "            'tagger_core.library.scan', 'mutagen', 'alembic')\n"
+        "print(json.dumps({m: m in sys.modules for m in unwanted}))\n"
+    )
+    loaded = _fresh(code)
+    assert not any(loaded.values()), loaded
+
+
 def test_commands_that_run_no_model_import_no_torch(small_library: Path, tmp_path: Path) -> None:
     db = str(small_library)
     loaded = _run_commands(

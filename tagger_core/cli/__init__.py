@@ -22,7 +22,8 @@ from tagger_core import __version__
 from tagger_core.errors import TaggerError, one_line
 
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "tagger_core.cli.library": ("scan", "status", "tracks", "show", "remove", "run"),
+    "tagger_core.cli.status": ("status",),
+    "tagger_core.cli.library": ("scan", "tracks", "show", "remove", "run"),
     "tagger_core.cli.tag": ("tag",),
     "tagger_core.cli.export": ("export",),
     "tagger_core.cli.calibration": ("calibrate-file", "genre-map"),
@@ -36,8 +37,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 
 #: every command's one-line help, in the order the modules above register them
 COMMAND_HELP: dict[str, str] = {
-    "scan": "scan folders into the library (incremental)",
     "status": "counts of tracks by status and format, and of outdated analyses",
+    "scan": "scan folders into the library (incremental)",
     "tracks": "list tracks with predicted genres, instrument families and flags",
     "show": "everything known about one track",
     "remove": "remove folders or tracks from the library (not from disk)",

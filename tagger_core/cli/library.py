@@ -1,9 +1,9 @@
-"""Library commands: ``scan``, ``status``, ``tracks``, ``show``, ``remove`` and ``run``.
+"""Library commands: ``scan``, ``tracks``, ``show``, ``remove`` and ``run``.
 
-``status``, ``tracks`` and ``show`` run no model, so this module imports the scanner and
-the main job only inside the commands that use them: those three start without torch.
-The predictions (``trust``: SciPy) are imported by the commands that print them, so
-``status`` starts without them.
+``tracks`` and ``show`` run no model, so this module imports the scanner and the main
+job only inside the commands that use them: those two start without torch. The
+predictions (``trust``: SciPy) are imported by the commands that print them.
+``status`` lives in ``cli.status``, which imports less still.
 
 ``tracks`` and ``show`` print what the models heard (stored predictions, flags, the
 calibration state) next to the tags; the records they print come from
@@ -22,21 +22,19 @@ from tagger_core.cli.common import library_from_args, print_json, progress_bar
 from tagger_core.cli.reports import (
     print_analysis_report,
     print_auto_calibration,
-    print_outdated,
     print_prediction_summary,
     print_predictions_error,
     print_scan_report,
     print_track_predictions,
 )
-from tagger_core.db.analysis_versions import outdated_counts
+from tagger_core.cli.status import cmd_status
 from tagger_core.db.models import Prediction
 from tagger_core.errors import one_line
-from tagger_core.labels.bundles import installed_versions
 from tagger_core.labels.instrument_names import credited_instruments
 from tagger_core.labels.tasks import task_bundles
 from tagger_core.library.default_root import default_library_path
 from tagger_core.library.formats import DEFAULT_EXTENSIONS, parse_extensions
-from tagger_core.library.queries import find_track, status_counts, track_dict
+from tagger_core.library.queries import find_track, track_dict
 from tagger_core.library.selection import track_ids_under, tracks_matching
 from tagger_core.library.track_fields import (
     DEFAULT_FORMAT,
@@ -58,12 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--extensions", help="comma-separated extensions to accept")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_scan)
-
-    p = sub.add_parser(
-        "status", help="counts of tracks by status and format, and of outdated analyses"
-    )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "tracks",
@@ -125,28 +117,6 @@ def cmd_scan(args: Any) -> int:
     else:
         print_scan_report(report)
     return 1 if report.cancelled else 0
-
-
-def cmd_status(args: Any) -> int:
-    library = library_from_args(args)
-    installed = installed_versions()
-    with library.session() as s:
-        counts = status_counts(s)
-        counts["outdated"] = outdated_counts(s, installed)
-    counts["database"] = str(library.path)  # type: ignore[assignment]
-    if args.json:
-        print_json(counts)
-        return 0
-    print(f"Library database: {library.path}")
-    total = sum(counts["status"].values())
-    print(f"{total} tracks")
-    for name, n in sorted(counts["status"].items()):
-        print(f"  {name:<12} {n}")
-    print("By format:")
-    for name, n in sorted(counts["format"].items(), key=lambda kv: -kv[1]):
-        print(f"  {name:<12} {n}")
-    print_outdated(counts["outdated"], installed)
-    return 0
 
 
 def cmd_tracks(args: Any) -> int:

@@ -1,8 +1,9 @@
 """Opening the library database: SQLite file or PostgreSQL server, checks, migration.
 
 An SQLite library gets WAL, foreign keys and a busy timeout on every
-connection, a quick integrity check when opened and a backup before any
-migration. A PostgreSQL library gets ``pool_pre_ping`` (a shared server
+connection, a quick integrity check when opened (skipped while the file is
+provably the one that last passed it: ``integrity_stamp``) and a backup before
+any migration. A PostgreSQL library gets ``pool_pre_ping`` (a shared server
 restarts and drops idle connections) and a connect timeout. Every failure to
 open is one line that says what to do, never a traceback.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tagger_core.db.integrity_stamp import quick_check_problems
 from tagger_core.db.location import DB_ENV, Location, default_db_path, resolve
 from tagger_core.db.retry import run_write
 from tagger_core.db.safety import backup_before_migration, damaged_message, sqlite_problems
@@ -179,7 +181,7 @@ def _prepare_sqlite(db_path: Path) -> None:
             f"cannot create the folder for database {db_path}: {err.strerror}"
         ) from err
     if db_path.is_file() and db_path.stat().st_size > 0:
-        problems = sqlite_problems(db_path, quick=True)
+        problems = quick_check_problems(db_path)
         if problems:
             raise ConfigError(damaged_message(db_path, problems[0]))
 

@@ -41,11 +41,14 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagger_core.errors import ConfigError
 from tagger_core.labels.frontend_config import FrontendConfig
-from tagger_core.labels.taxonomy import BoundTaxonomy, task_taxonomy
 from tagger_core.resources import resource_path
+
+if TYPE_CHECKING:  # listing bundles needs no NumPy: ``status`` starts without it
+    from tagger_core.labels.taxonomy import BoundTaxonomy
 
 MANIFEST = "manifest.json"
 SUPPORTED_FORMAT = 1
@@ -220,6 +223,8 @@ class Bundle:
 
     def taxonomy_for(self, raw_labels: tuple[str, ...]) -> BoundTaxonomy:
         """The task's taxonomy resolved against ``raw_labels`` (an earlier version's too)."""
+        from tagger_core.labels.taxonomy import task_taxonomy  # NumPy
+
         path = self._taxonomy_path
         use_manifest = "taxonomy" in self.manifest and "MUSIC_TAGGER_TAXONOMY" not in os.environ
         if path is None and "taxonomy_file" in self.manifest:
@@ -269,6 +274,8 @@ def combined_taxonomy(
     order. Why: the MSD tags of ``genre`` carry no classical tag while the MTT
     tags of ``instruments`` do; together they cover all 15 genre labels.
     """
+    from tagger_core.labels.taxonomy import task_taxonomy  # NumPy
+
     raw_labels = tuple(name for bundle in bundles for name in bundle.raw_labels)
     return task_taxonomy(task, taxonomy_path).bind(raw_labels)
 

@@ -47,6 +47,17 @@ def test_scan_status_tracks_show(tmp_path: Path, music: Path, capsys) -> None:
     assert json.loads(out)["format"] == "mp3"
 
 
+def test_status_on_either_backend(db_location: str, music: Path, capsys) -> None:
+    assert run_cli(capsys, "--db", db_location, "scan", str(music))[0] == 0
+    code, out, _ = run_cli(capsys, "--db", db_location, "status", "--json")
+    counts = json.loads(out)
+    assert code == 0 and counts["status"] == {"ok": 2, "unreadable": 1}
+    assert counts["format"]["flac"] == 1 and counts["format"]["mp3"] == 1
+    assert counts["outdated"] == {}
+    code, out, _ = run_cli(capsys, "--db", db_location, "status")
+    assert code == 0 and "3 tracks" in out and "  unreadable   1" in out
+
+
 def test_user_errors_print_one_line_and_exit_nonzero(tmp_path: Path, capsys) -> None:
     db = str(tmp_path / "lib.db")
     code, out, err = run_cli(capsys, "--db", db, "scan", str(tmp_path / "absent"))
