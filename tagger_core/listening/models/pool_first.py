@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from tagger_core.listening.int8_convs import has_int8_convs
 from tagger_core.listening.models.musicnn import Musicnn
 from tagger_core.listening.models.vgg import _POOLS, MusicnnVGG
 
@@ -192,7 +193,10 @@ class FastVGG(nn.Module):
 
 
 def fast_variant(model: nn.Module) -> nn.Module | None:
-    """A faster equivalent of ``model`` for inference, or ``None`` if there is none."""
+    """A faster equivalent of ``model`` for inference, or ``None`` if there is none (also
+    for a member in int8 form, whose convolutions have no float filters to rewrite)."""
+    if has_int8_convs(model):
+        return None
     if type(model) is Musicnn:
         return FastMusicnn(model)
     if type(model) is MusicnnVGG:
