@@ -202,3 +202,18 @@ def test_a_path_over_1024_bytes_decodes_without_ffmpeg(
     audio = decode(path, 16000)
     assert audio.size == 16000
     assert probe_duration(path) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_a_multichannel_file_decodes_to_the_mean_of_its_channels(
+    tmp_path: Path, channels: int
+) -> None:
+    rng = np.random.default_rng(channels)
+    data = (0.3 * rng.standard_normal((16000, channels))).astype(np.float32)
+    path = tmp_path / f"{channels}ch.wav"
+    sf.write(path, data, 16000, subtype="FLOAT")
+    mono = decode(path, 16000)
+    assert mono.dtype == np.float32 and mono.shape == (16000,)
+    np.testing.assert_allclose(mono, data.mean(axis=1), rtol=0, atol=1e-7)
+    if channels <= 2:  # the same numbers as numpy's mean
+        np.testing.assert_array_equal(mono, data.mean(axis=1, dtype=np.float32))

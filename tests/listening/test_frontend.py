@@ -182,3 +182,17 @@ def test_analysis_imports_no_librosa_scipy_or_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_blockwise_spectra_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frontend computes its FFTs in cache-sized blocks of frames; the numbers are those
+    of one pass over all frames, across block edges and for a last partial block."""
+    from tagger_core.listening import logmel as module
+
+    y = np.stack([_audio(7.3, seed=s) for s in range(2)])
+    cfg = FrontendConfig.musicnn()
+    blockwise = module.logmel(y, cfg)
+    monkeypatch.setattr(module, "_BLOCK_FRAMES", 10**9)
+    np.testing.assert_array_equal(blockwise, module.logmel(y, cfg))
+    monkeypatch.setattr(module, "_BLOCK_FRAMES", 7)
+    np.testing.assert_array_equal(blockwise, module.logmel(y, cfg))

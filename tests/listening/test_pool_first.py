@@ -27,10 +27,22 @@ def test_fast_musicnn_matches_the_original_with_mixed_sign_batch_norms() -> None
         torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=1e-5)
 
 
-def test_a_vgg_without_low_rank_convolutions_has_no_rewrite() -> None:
-    """Pooling first alone measured slower in ONNX Runtime for the VGG members."""
-    assert fast_variant(MusicnnVGG(n_classes=3, num_filters=2)) is None
-    assert fast_variant(torch.nn.Linear(3, 2)) is None  # an architecture it does not know
+def test_unknown_architectures_have_no_rewrite() -> None:
+    assert fast_variant(torch.nn.Linear(3, 2)) is None
+
+
+def test_a_full_rank_vgg_is_pooled_first_without_factorising() -> None:
+    gen = torch.Generator().manual_seed(4)
+    model = MusicnnVGG(n_classes=4, num_filters=16)
+    with torch.no_grad():
+        for bn in model.bns:
+            bn.weight.normal_(generator=gen)
+    fast = fast_variant(model)
+    assert [type(block.conv).__name__ for block in fast.blocks] == ["Conv2d"] * 5
+    x = torch.rand(2, 187, 96, generator=gen) * 3
+    with torch.inference_mode():
+        want, got = model(x), fast(x)
+    torch.testing.assert_close(got["logits"], want["logits"], atol=1e-5, rtol=1e-5)
 
 
 def test_vgg_pooled_first_with_a_low_rank_convolution_matches_the_original() -> None:

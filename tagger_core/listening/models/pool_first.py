@@ -16,8 +16,10 @@ blocked channel layout without converting the full maps back.
 
 The VGG members' blocks are ``conv → ReLU → batch norm → max pool``: the same
 identity moves ReLU and batch norm after the pooling, with the min again as the max
-of negated filters. Alone that measured 3 % slower in ONNX Runtime (which fuses the
-ReLU into the convolution), so a VGG is rewritten only where a convolution factorises.
+of negated filters. After the pool, the sign, ReLU and batch norm are written as
+batch norm → ReLU → batch norm, which ONNX Runtime keeps in its blocked layout
+(written as multiplications they cost it layout conversions, and pooling first was
+then 3 % slower for MTT_vgg).
 
 Second, a convolution whose filters span few dimensions is run as a convolution
 with that many basis filters followed by a 1 × 1 mixing convolution.
@@ -28,7 +30,8 @@ weights *are* low-rank, nothing is approximated beyond float rounding). The rank
 rounded up to a multiple of 16 (the CPU kernels' channel block; more basis filters
 are as exact), and a factorisation is used only where it saves at least a fifth of
 a convolution's multiply-adds. ONNX Runtime, 1 thread, batch 32 (CPU ms per patch):
-MSD_musicnn 28.0 → 10.2, MTT_musicnn 26.2 → 19.7, MSD_vgg 17.6 → 11.5.
+MSD_musicnn 26.4 → 9.8, MTT_musicnn 25.3 → 18.8, MSD_vgg 18.9 → 10.6, MTT_vgg
+14.0 → 12.8 (``bench/member_rewrites.py``).
 
 The rewrite is computed from the original module's parameters; :func:`fast_variant`
 returns ``None`` for architectures it does not know, and the engine checks every
@@ -106,6 +109,18 @@ def _affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, bn.bias - bn.running_mean * scale
 
 
+def _affine_relu_affine(
+    x: torch.Tensor, sign: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
+    """``relu(x · sign) · scale + shift`` per channel, as two inference batch norms around a
+    ReLU: ONNX Runtime keeps those in its blocked channel layout (mean 0, variance 1,
+    epsilon 0: the factors are applied exactly)."""
+    zero, one = torch.zeros_like(sign.flatten()), torch.ones_like(sign.flatten())
+    x = F.batch_norm(x, zero, one, sign.flatten(), zero, training=False, eps=0.0)
+    x = F.relu(x)
+    return F.batch_norm(x, zero, one, scale.flatten(), shift.flatten(), training=False, eps=0.0)
+
+
 class _PooledBranch(nn.Module):
     """One front-end branch: (factorised) conv with sign-flipped filters → max over
     frequency → sign → ReLU → batch norm, as :class:`FastMusicnn` explains."""
@@ -126,7 +141,7 @@ class _PooledBranch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(F.pad(x, (0, 0, self.time_pad[0], self.time_pad[1])))  # [B, C, T, F]
         pooled = F.max_pool2d(y, (1, self.width))[:, : self.channels, :, 0]  # max (or -min)
-        return (pooled * self.sign).clamp_min(0) * self.scale + self.shift
+        return _affine_relu_affine(pooled, self.sign, self.scale, self.shift)
 
 
 class FastMusicnn(nn.Module):
@@ -161,7 +176,7 @@ class _PooledVGGBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.max_pool2d(self.conv(x), self.kernel, self.stride)
-        return (pooled * self.sign).clamp_min(0) * self.scale + self.shift
+        return _affine_relu_affine(pooled, self.sign, self.scale, self.shift)
 
 
 class FastVGG(nn.Module):
@@ -203,8 +218,5 @@ def fast_variant(model: nn.Module) -> nn.Module | None:
     if type(model) is Musicnn:
         return FastMusicnn(model)
     if type(model) is MusicnnVGG:
-        # without a factorised convolution, pooling first measured 3 % slower in ONNX
-        # Runtime (which already fuses the ReLU into the convolution): no rewrite then
-        fast = FastVGG(model)
-        return fast if any(isinstance(b.conv, nn.Sequential) for b in fast.blocks) else None
+        return FastVGG(model)
     return None
