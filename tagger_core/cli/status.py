@@ -35,11 +35,11 @@ def cmd_status(args: Any) -> int:
             counts["outdated"] = outdated_counts(s, installed)
     finally:
         library.close()
-    counts["database"] = str(library.path)  # type: ignore[assignment]
+    counts["database"] = library.location.display  # type: ignore[assignment]
     if args.json:
         print_json(counts)
         return 0
-    print(f"Library database: {library.path}")
+    print(f"Library database: {library.location.display}")  # a server password masked
     total = sum(counts["status"].values())
     print(f"{total} tracks")
     for name, n in sorted(counts["status"].items()):

@@ -137,6 +137,18 @@ def load_bundles(bundles: Sequence[str | Bundle]) -> list[Bundle]:
     return out
 
 
+def member_threads(device: str, threads: int, members: int) -> int:
+    """CPU threads each member of a bundle with ``members`` members runs on.
+
+    On a CPU the members of a bundle run side by side, one thread each (as many at once
+    as there are threads): a member on two threads cost about 7 % more CPU time for the
+    same batches (threads waking and waiting inside each operator) than two members on
+    one thread each. A bundle of one member gets all threads; a GPU runs members one
+    after another.
+    """
+    return max(1, threads // members) if device == "cpu" else threads
+
+
 def _make_pool(kind: str, workers: int) -> Executor:
     if kind == "process":
         ctx = multiprocessing.get_context("spawn")
@@ -158,8 +170,10 @@ class _Run:
         max_patches: int | None,
         progress: ProgressFn | None,
         cancel: threading.Event,
+        members_at_once: Executor | None = None,
     ) -> None:
         self.library = library
+        self.members_at_once = members_at_once
         self.ensembles = {e.bundle_id: e for e in ensembles}
         self.work = work
         self.report = report
@@ -228,13 +242,20 @@ class _Run:
         ens = self.ensembles[bundle_id]
         parts = self._take(bundle_id)
         batch = np.concatenate([p for _, _, p in parts])
-        outputs = []
         t0 = time.perf_counter()
-        for member in ens.members:
+        if self.members_at_once is not None and len(ens.members) > 1:
+            # one thread per member, members side by side (see ``member_threads``)
+            futures = [self.members_at_once.submit(member, batch) for member in ens.members]
+            outs = [future.result() for future in futures]
             if self.cancel.is_set():
                 return False
-            out = member(batch)
-            outputs.append((out["logits"], out["embedding"].reshape(batch.shape[0], -1)))
+        else:
+            outs = []
+            for member in ens.members:
+                if self.cancel.is_set():
+                    return False
+                outs.append(member(batch))
+        outputs = [(out["logits"], out["embedding"].reshape(batch.shape[0], -1)) for out in outs]
         self.report.model_s += time.perf_counter() - t0
         self.report.patches += batch.shape[0]
         offset = 0
@@ -443,7 +464,7 @@ def analyze(
         prepare_ensemble(
             b,
             dev,
-            threads=n_threads,
+            threads=member_threads(dev, n_threads, len(b.members)),
             optimize=optimize,
             mixed_precision=mixed_precision,
             fast_forms=fast_forms,
@@ -452,6 +473,9 @@ def analyze(
         if b.id in needed
     ]
     report.load_s = time.perf_counter() - t_load
+    side_by_side = None
+    if dev == "cpu" and n_threads > 1:
+        side_by_side = ThreadPoolExecutor(n_threads, thread_name_prefix="member")
     for ens in ensembles:
         report.mixed_precision += [n for n, a in zip(ens.member_names, ens.amp, strict=True) if a]
         report.optimized += [n for n, o in zip(ens.member_names, ens.optimized, strict=True) if o]
@@ -466,12 +490,15 @@ def analyze(
         max_patches=max_patches,
         progress=progress,
         cancel=cancel,
+        members_at_once=side_by_side,
     )
     executor = _make_pool(pool, n_workers)
     try:
         run.execute(executor, prefetch=max(2, 2 * n_workers))
     finally:
         executor.shutdown(wait=not cancel.is_set(), cancel_futures=True)
+        if side_by_side is not None:
+            side_by_side.shutdown(wait=True)
     report.seconds = time.perf_counter() - started
     return report
 

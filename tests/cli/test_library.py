@@ -58,6 +58,17 @@ def test_status_on_either_backend(db_location: str, music: Path, capsys) -> None
     assert code == 0 and "3 tracks" in out and "  unreadable   1" in out
 
 
+@pytest.mark.postgres
+def test_status_masks_the_server_password(pg_url: str, music: Path, capsys) -> None:
+    """The test server trusts local connections, so a password in the URL is accepted
+    and ignored; status must not print it."""
+    with_password = pg_url.replace("@", ":s3cret-pw@", 1)
+    assert run_cli(capsys, "--db", with_password, "scan", str(music))[0] == 0
+    for args in (("status",), ("status", "--json")):
+        code, out, _ = run_cli(capsys, "--db", with_password, *args)
+        assert code == 0 and "s3cret-pw" not in out and "***" in out
+
+
 def test_user_errors_print_one_line_and_exit_nonzero(tmp_path: Path, capsys) -> None:
     db = str(tmp_path / "lib.db")
     code, out, err = run_cli(capsys, "--db", db, "scan", str(tmp_path / "absent"))

@@ -286,3 +286,19 @@ def test_shipped_ensembles_share_one_frontend_and_analyse_a_clip(library, tmp_pa
         assert logits.shape == (2, len(bundle.raw_labels)) and np.isfinite(logits).all()
         assert [e.shape[0] for e in split_embeddings(unpack(row.embedding))] == [200, 256]
         assert row.bundle_version == bundle.version and row.n_patches == 1
+
+
+def test_members_side_by_side_store_what_one_thread_stores(library, music, bundles) -> None:
+    """On a CPU with two threads the two members of a bundle run at once, one thread each
+    (``member_threads``): the stored outputs are those of a one-thread run."""
+    from tagger_core.listening.engine import member_threads
+
+    assert member_threads("cpu", 2, 2) == 1 and member_threads("cpu", 2, 1) == 2
+    assert member_threads("cpu", 4, 3) == 1 and member_threads("cuda:0", 2, 2) == 2
+    scan(library, [music])
+    analyze(library, bundles=bundles, threads=1, workers=1)
+    one = {(r.track_id, r.bundle_id): unpack(r.member_logits) for r in _rows(library)}
+    report = analyze(library, bundles=bundles, threads=2, workers=1, force=True)
+    assert report.threads == 2 and report.tracks_done == 3
+    for r in _rows(library):
+        np.testing.assert_array_equal(unpack(r.member_logits), one[(r.track_id, r.bundle_id)])
