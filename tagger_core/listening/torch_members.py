@@ -115,11 +115,11 @@ def optimized_runner(model: nn.Module, sample: np.ndarray, device: torch.device)
     On a CPU, a float32 member runs in ONNX Runtime when it is installed
     (:mod:`tagger_core.listening.onnx_runner`: the same graph, about half the CPU
     time). Otherwise first an architecture rewrite (:mod:`tagger_core.listening.models.pool_first`).
-    Then, on CPU, a frozen TorchScript graph (``optimize_for_inference`` fuses
-    conv + ReLU and picks oneDNN kernels: about 1.6× for the float32 VGG
-    members; for int8 members it removes per-op dispatch, about 1.2×), with no
-    compiler needed on the user's machine. A float32 rewrite is not frozen
-    (measured no gain). Every candidate is checked against ``model``'s outputs
+    Then, on CPU, a frozen TorchScript graph of the rewrite or the member
+    (``optimize_for_inference`` fuses conv + ReLU and picks oneDNN kernels: about
+    1.6× for the float32 VGG members; for int8 members it removes per-op dispatch,
+    about 1.2×), with no compiler needed on the user's machine. Every candidate is
+    checked against ``model``'s outputs
     (for ONNX Runtime, those cached with its export); any failure or mismatch
     falls back to the last candidate that matched. An ONNX Runtime runner is an
     :class:`~tagger_core.listening.onnx_runner.OnnxMember`; the others are torch
@@ -134,7 +134,7 @@ def optimized_runner(model: nn.Module, sample: np.ndarray, device: torch.device)
         fast = fast_variant(model)
         if fast is not None and not _same(fast, sample, want, device):
             return None
-        if device.type != "cpu" or (fast is not None and not has_int8_convs(model)):
+        if device.type != "cpu":
             return fast
         base = fast if fast is not None else model
         with torch.no_grad(), warnings.catch_warnings():

@@ -302,3 +302,17 @@ def test_members_side_by_side_store_what_one_thread_stores(library, music, bundl
     assert report.threads == 2 and report.tracks_done == 3
     for r in _rows(library):
         np.testing.assert_array_equal(unpack(r.member_logits), one[(r.track_id, r.bundle_id)])
+
+
+def test_without_onnxruntime_members_are_frozen_rewrites_with_the_same_outputs(
+    bundles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUSIC_TAGGER_ONNXRUNTIME", "0")
+    ensemble = prepare_ensemble(bundles[1], "cpu", threads=1)
+    assert ensemble.runtimes == ["torchscript", "torchscript"]  # musicnn and VGG rewrites
+    eager = load_members(bundles[1], "cpu")
+    batch = np.random.default_rng(5).random((3, PATCH_FRAMES, 96), dtype=np.float32) * 3
+    with torch.inference_mode():
+        for fast, slow in zip(ensemble.members, eager, strict=True):
+            want = slow(torch.from_numpy(batch))["logits"].numpy()
+            np.testing.assert_allclose(fast(batch)["logits"], want, atol=1e-4, rtol=1e-4)
