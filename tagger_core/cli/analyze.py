@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--workers", type=int, help="decoding workers (default: up to 4)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="CPU threads for the models (default: all cores)")
     p.add_argument("--pool", choices=POOLS, default="thread", help="decode in threads or processes")
     p.add_argument(
         "--max-patches",
