@@ -56,7 +56,10 @@ RANK_BLOCK = 16
 MIN_SAVING = 0.1
 
 
-def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0) -> nn.Conv2d:
+Padding = int | tuple[int, ...]
+
+
+def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: Padding = 0) -> nn.Conv2d:
     out, inp, *kernel = weight.shape
     conv = nn.Conv2d(inp, out, tuple(kernel), padding=padding, bias=bias is not None)
     with torch.no_grad():
@@ -67,7 +70,7 @@ def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0) -> 
 
 
 def factorised(
-    weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0
+    weight: torch.Tensor, bias: torch.Tensor | None, padding: Padding = 0
 ) -> nn.Sequential | None:
     """A stride-1 convolution (``weight [C, C_in, kh, kw]``) as basis filters + 1 × 1 mixing,
     where its filters span few enough dimensions to save ``MIN_SAVING``; else None."""
@@ -94,8 +97,9 @@ def _signed(conv: nn.Conv2d, sign: torch.Tensor, extra: int = 0) -> nn.Module:
     bias = conv.bias.detach() * sign if conv.bias is not None else None
     weight = F.pad(weight, (0, 0, 0, 0, 0, 0, 0, extra))
     bias = F.pad(bias, (0, extra)) if bias is not None else None
-    padding = conv.padding[0] if isinstance(conv.padding, tuple) else 0
-    return factorised(weight, bias, padding) or _conv(weight, bias, padding)
+    if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+        raise ValueError("only stride-1, undilated, ungrouped convolutions are rewritten")
+    return factorised(weight, bias, conv.padding) or _conv(weight, bias, conv.padding)
 
 
 def _sign_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
