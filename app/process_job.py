@@ -57,10 +57,15 @@ def in_child_process(target: Callable[..., Any], *args: Any) -> JobFn:
             while True:
                 if cancel.is_set():
                     stop.set()
+                # looked at *before* reading: a child seen dead here had flushed all it
+                # sent, so an empty read then means it really ended without a result. (Looked
+                # at after a read that timed out, a child that sent its result and exited
+                # while this thread was descheduled looked like a crash.)
+                alive = proc.is_alive()
                 try:
                     kind, payload = out.get(timeout=POLL_S)
                 except queue.Empty:
-                    if not proc.is_alive():
+                    if not alive:
                         raise RuntimeError(
                             f"the worker process ended unexpectedly (exit code {proc.exitcode})"
                         ) from None

@@ -39,3 +39,30 @@ def test_child_death_then_user_error_are_shown_and_the_next_job_runs(qtbot, wind
     log = window.failures.log_text.toPlainText()
     assert "exit code 3" in log and "no-such-model" in log
     assert window.act_analyse_all.isEnabled()
+
+
+def test_a_result_sent_just_before_the_child_ended_is_not_taken_for_a_crash(monkeypatch):
+    """The UI process may be descheduled between a read that found nothing and its look at
+    the child (as under load in CI); a child that sent its result and ended in between
+    must still deliver it. The slow ``is_alive`` stands in for that pause."""
+    import multiprocessing.process
+    import threading
+    import time
+
+    from child_targets import return_soon
+
+    from app import process_job
+
+    original = multiprocessing.process.BaseProcess.is_alive
+
+    def paused_is_alive(self) -> bool:
+        time.sleep(0.3)
+        return original(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "is_alive", paused_is_alive)
+    monkeypatch.setattr(process_job, "POLL_S", 0.001)
+    for value in (1, 2, 3):
+        reports: list[tuple] = []
+        job = in_child_process(return_soon, value)
+        assert job(lambda *a, into=reports: into.append(a), threading.Event()) == value
+        assert reports == [(0, 1, "working")]
