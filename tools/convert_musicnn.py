@@ -17,7 +17,6 @@ the probabilities on the reference inputs (the reason the weights stay float32).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tagger_core.labels.bundles import sha256_of  # noqa: E402
 from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
 from tagger_core.listening.models import Musicnn, MusicnnVGG  # noqa: E402
 from tagger_core.training.tf_checkpoint import read_checkpoint  # noqa: E402
@@ -82,14 +82,6 @@ BUNDLES = {
         "description": "Instrument (and style) tags: musicnn and VGG trained on MagnaTagATune.",
     },
 }
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def convert_member(pkg: Path, name: str) -> tuple[dict, dict]:

@@ -204,14 +204,7 @@ class FastVGG(nn.Module):
         x = m.input_bn(patches.unsqueeze(1))
         for block in self.blocks:
             x = block(x)
-        pool5 = x.permute(0, 2, 3, 1).flatten(1)  # TF flattens channels-last
-        logits = m.output(pool5)
-        return {
-            "logits": logits,
-            "probabilities": torch.sigmoid(logits),
-            "embedding": pool5,
-            "pool5": pool5,
-        }
+        return m.from_pooled(x)
 
 
 def fast_variant(model: nn.Module) -> nn.Module | None:

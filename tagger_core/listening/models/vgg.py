@@ -66,6 +66,10 @@ class MusicnnVGG(nn.Module):
         x = self.input_bn(patches.unsqueeze(1))
         for conv, bn, (kernel, stride) in zip(self.convs, self.bns, _POOLS, strict=True):
             x = F.max_pool2d(bn(F.relu(conv(x))), kernel, stride)
+        return self.from_pooled(x)
+
+    def from_pooled(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output layer on the last pooled map ``[B, C, H, W]``."""
         pool5 = x.permute(0, 2, 3, 1).flatten(1)  # TF flattens channels-last
         logits = self.output(pool5)
         return {
