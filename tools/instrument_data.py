@@ -51,22 +51,13 @@ def featurize_with(frontend: LogMelFrontend):
 
 
 def build_split(name, scores_by_part, args, frontend, log):
-    seed, mix_name, per_source, program_set, score_part = recipe.SPLITS[name]
-    mix = recipe.MIXES[mix_name]
-    programs = recipe.PROGRAM_SETS.get(program_set) if program_set else None
-    scale = args.clips / 100.0
+    _, mix_name, per_source, program_set, _ = recipe.SPLITS[name]
     n_frames = frontend.config.n_frames(int(args.seconds * frontend.config.sr))
     feats, clips, source_of = [], [], []
-    for k, (source, n_full) in enumerate(per_source.items()):
-        n = max(1, int(round(n_full * scale)))
-        specs = recipe.make_clips(
-            seed * 100 + k + 1000 * args.seed,
-            n,
-            args.seconds,
-            scores_by_part[score_part],
-            programs=programs,
-            mix=mix,
-        )
+    for source, specs in recipe.split_clips(
+        name, scores_by_part, args.seconds, args.clips / 100.0, args.seed
+    ):
+        n = len(specs)
         part = recipe.render_dataset(
             specs, recipe.SOURCES[source][1], args.seconds, featurize_with(frontend),
             progress=lambda done, total, s=source: log(f"{name}: {s} {done}/{total}"),
@@ -124,10 +115,9 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True)
 
-    scores = recipe.load_corpus_scores(args.scores) if args.scores else []
-    cut = len(scores) - min(args.test_scores, len(scores) // 2)
-    scores_by_part = {"train": scores[:cut], "test": scores[cut:]}
-    log(f"{len(scores)} corpus scores ({len(scores) - cut} held out for test)")
+    scores_by_part = recipe.corpus_parts(args.scores, args.test_scores)
+    scores = scores_by_part["train"] + scores_by_part["test"]
+    log(f"{len(scores)} corpus scores ({len(scores_by_part['test'])} held out for test)")
     config = FrontendConfig.am23_resnet()
     frontend = LogMelFrontend(config)
     stats = {}
@@ -155,7 +145,7 @@ def main(argv=None) -> int:
                            "clipping above 0 dBFS, MP3/Vorbis round trip at libsndfile "
                            "compression 0.5-0.95 (MP3 about 20-27 kbit/s at 16 kHz mono)",
             "corpus": f"music21 corpus, first {len(scores)} Bach scores by path "
-                      f"({len(scores) - cut} last ones only in the test splits)",
+                      f"({len(scores_by_part['test'])} last ones only in the test splits)",
             "freepats_disjoint_programs": list(recipe.FREEPATS_DISJOINT_PROGRAMS),
             "gm_program_to_family": {str(k): v for k, v in sorted(recipe.GM_FAMILY.items())},
             "preprocessing": config.to_dict(),

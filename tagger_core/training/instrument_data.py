@@ -501,6 +501,34 @@ def _render_with_timidity(midi_path: Path, config: Path, wav_path: Path, sr: int
         raise TaggerError(f"timidity failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
+def render_raw(
+    clips: Sequence[ClipSpec],
+    soundfont: str | Path,
+    seconds: float,
+    sr: int = 16000,
+    render_sr: int = 32000,
+    gap: float = 1.5,
+    workdir: str | Path | None = None,
+) -> np.ndarray:
+    """``clips`` as the synthesiser plays them: mono ``[N, samples]`` at ``sr``, level unchanged."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        midi_path = Path(tmp) / "clips.mid"
+        wav_path = Path(tmp) / "clips.wav"
+        clips_to_midi(clips, seconds, gap).save(str(midi_path))
+        render_midi_file(midi_path, Path(soundfont), wav_path, render_sr)
+        audio, got_sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
+    mono = audio.mean(axis=1)
+    if got_sr != sr:
+        mono = soxr.resample(mono, got_sr, sr).astype(np.float32)
+    n = int(round(seconds * sr))
+    stride = (seconds + gap) * sr
+    out = np.zeros((len(clips), n), dtype=np.float32)
+    for k in range(len(clips)):
+        piece = mono[int(round(k * stride)) : int(round(k * stride)) + n]
+        out[k, : len(piece)] = piece
+    return out
+
+
 def render_clips(
     clips: Sequence[ClipSpec],
     soundfont: str | Path,
@@ -516,30 +544,47 @@ def render_clips(
     variation), or, when it carries a ``Degradation``, put through its room,
     level and codec; rendering happens at ``render_sr`` and is resampled to ``sr``.
     """
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        midi_path = Path(tmp) / "clips.mid"
-        wav_path = Path(tmp) / "clips.wav"
-        clips_to_midi(clips, seconds, gap).save(str(midi_path))
-        render_midi_file(midi_path, Path(soundfont), wav_path, render_sr)
-        audio, got_sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if got_sr != sr:
-        mono = soxr.resample(mono, got_sr, sr).astype(np.float32)
-    n = int(round(seconds * sr))
-    stride = (seconds + gap) * sr
-    out = np.zeros((len(clips), n), dtype=np.float32)
+    out = render_raw(clips, soundfont, seconds, sr, render_sr, gap, workdir)
     for k, clip in enumerate(clips):
-        start = int(round(k * stride))
-        piece = mono[start : start + n]
-        out[k, : len(piece)] = piece
         degradation: Degradation | None = clip.extra.get("degradation")
         if degradation is not None:
             out[k] = degrade(out[k], sr, degradation)
             continue
-        peak = float(np.max(np.abs(out[k]))) if n else 0.0
+        peak = float(np.max(np.abs(out[k]))) if out.shape[1] else 0.0
         if peak > 0:
             out[k] *= 10.0 ** (clip.gain_db / 20.0) / peak
     return out
+
+
+def stem_shares(
+    clips: Sequence[ClipSpec], soundfont: str | Path, seconds: float, window: float, sr: int = 16000
+) -> np.ndarray:
+    """How loud each labelled family is in its clip: ``[N, families]`` in dB, NaN where unlabelled.
+
+    Why: a clip-level label says a family plays, not that it can be heard. Each
+    part (drums too) is rendered alone with its own mix settings; a family's
+    share is its stem's energy in the first ``window`` seconds over the sum of
+    every stem's energy there, before the clip's room, level and codec.
+    """
+    stems, owners = [], []
+    for k, clip in enumerate(clips):
+        for part in clip.parts:
+            stems.append(ClipSpec(len(stems), [part], 0.0, clip.source))
+            owners.append((k, part.family if part.notes else None))
+    energy = np.zeros(len(stems))
+    for start in range(0, len(stems), 200):
+        audio = render_raw(stems[start : start + 200], soundfont, seconds, sr)
+        energy[start : start + len(audio)] = np.square(audio[:, : int(window * sr)]).sum(axis=1)
+    totals = np.zeros(len(clips))
+    for (k, _), e in zip(owners, energy, strict=True):
+        totals[k] += e
+    shares = np.full((len(clips), len(FAMILIES)), np.nan)
+    for (k, family), e in zip(owners, energy, strict=True):
+        if family is not None:
+            shares[k, FAMILIES.index(family)] = 10.0 * np.log10(
+                max(e, 1e-12) / max(totals[k], 1e-12)
+            )
+    return shares
 
 
 def dataset_statistics(labels: np.ndarray, drums: np.ndarray | None = None) -> dict:
@@ -577,6 +622,34 @@ def make_clips(
         make_clip(rng, i, seconds, scores, corpus_fraction, drum_fraction, programs, mix)
         for i in range(n_clips)
     ]
+
+
+def corpus_parts(n_scores: int = 60, n_test: int = 12) -> dict[str, list[Score]]:
+    """The corpus scores of the training/validation splits and, apart, of the test splits."""
+    scores = load_corpus_scores(n_scores) if n_scores else []
+    cut = len(scores) - min(n_test, len(scores) // 2)
+    return {"train": scores[:cut], "test": scores[cut:]}
+
+
+def split_clips(
+    name: str,
+    scores_by_part: dict[str, Sequence[Score]],
+    seconds: float,
+    scale: float = 1.0,
+    seed: int = 0,
+) -> list[tuple[str, list[ClipSpec]]]:
+    """The clips of split ``name`` per source, as ``tools/instrument_data.py`` renders them."""
+    split_seed, mix_name, per_source, program_set, score_part = SPLITS[name]
+    programs = PROGRAM_SETS.get(program_set) if program_set else None
+    out = []
+    for k, (source, n_full) in enumerate(per_source.items()):
+        n = max(1, int(round(n_full * scale)))
+        clips = make_clips(
+            split_seed * 100 + k + 1000 * seed, n, seconds, scores_by_part[score_part],
+            programs=programs, mix=MIXES[mix_name],
+        )  # fmt: skip
+        out.append((source, clips))
+    return out
 
 
 def render_dataset(

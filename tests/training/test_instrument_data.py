@@ -166,3 +166,28 @@ def test_degraded_clips_render_at_their_level(tmp_path):
             expected = np.tanh(level) if d.clip == "soft" else level  # tanh saturates a little
             assert np.isclose(peak, expected, rtol=1e-3)
         assert peak > 10 ** (-31 / 20) * 0.5  # every clip sounds
+
+
+@needs_fluidsynth
+def test_stem_shares_say_how_loud_each_labelled_family_is():
+    notes = [recipe.Note(0.1 + 0.4 * k, 0.35, 60 + k, 100) for k in range(4)]
+    loud, quiet = recipe.Part(0, 0, notes, volume=127), recipe.Part(73, 1, notes, volume=20)
+    silent = recipe.Part(40, 2, [], volume=127)  # a part with no note carries no label
+    late = recipe.Part(24, 3, [recipe.Note(1.6, 0.3, 52, 100)], volume=127)  # after the window
+    clips = [
+        recipe.ClipSpec(0, [loud], 0.0, "phrase"),
+        recipe.ClipSpec(1, [loud, quiet, silent], 0.0, "phrase"),
+        recipe.ClipSpec(2, [loud, late], 0.0, "phrase"),
+    ]
+    shares = recipe.stem_shares(clips, SOUNDFONT, 2.0, window=1.5)
+    keyboard, flute = recipe.FAMILIES.index("keyboard"), recipe.FAMILIES.index("flute")
+    string, guitar = recipe.FAMILIES.index("string"), recipe.FAMILIES.index("guitar")
+    assert shares.shape == (3, len(recipe.FAMILIES))
+    assert (~np.isnan(shares)).sum(axis=1).tolist() == [1, 2, 2]  # exactly the labels
+    assert [recipe.FAMILIES[i] for i in np.flatnonzero(~np.isnan(shares[1]))] == clips[1].families
+    assert shares[0, keyboard] == pytest.approx(0.0, abs=1e-6)  # alone: all of the energy
+    assert shares[1, flute] < -15.0 < shares[1, keyboard] <= 0.0  # CC7 20 vs 127
+    assert np.isnan(shares[1, string])
+    assert shares[2, guitar] < -60.0  # plays only after the window
+    linear = 10 ** (shares[1, [keyboard, flute]] / 10)
+    assert linear.sum() == pytest.approx(1.0, abs=1e-6)  # shares of one clip add up
