@@ -47,6 +47,17 @@ def load_split(data: Path, name: str, step: float | None = None) -> tuple[np.nda
         return features, z["labels"]
 
 
+def training_pool(dirs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Training features and labels of every data directory, concatenated in order."""
+    xs, ys = [], []
+    for data in dirs:
+        recipe = json.loads((data / "dataset.json").read_text())["recipe"]
+        x, y = load_split(data, "train", recipe.get("train_feature_step"))
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def recorded_arguments(argv: list[str]) -> str:
     """The arguments that decide the weights: how the run was split into processes
     (``--seeds``, ``--work``, ``--assemble``) does not."""
@@ -81,6 +92,11 @@ def int_tuple(text: str) -> tuple[int, ...]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument(
+        "--extra", type=Path, action="append", default=[],
+        help="more training clips, pooled with DATA's (tools/instrument_data.py --splits train "
+        "--seed K: other notes, programs, mixes and degradations of the same sources)",
+    )  # fmt: skip
     parser.add_argument("--bundle", type=Path, default=ROOT / "resources/models" / BUNDLE_ID)
     parser.add_argument("--work", type=Path, default=None, help="checkpoints (default: DATA/ckpt)")
     parser.add_argument("--members", type=int, default=5)
@@ -110,8 +126,7 @@ def main(argv=None) -> int:
     args.bundle.mkdir(parents=True, exist_ok=True)
     config = FrontendConfig.am23_resnet()
     patch_frames = config.frames_for_seconds(PATCH_SECONDS)
-    recipe = json.loads((args.data / "dataset.json").read_text())["recipe"]
-    x_train, y_train = load_split(args.data, "train", recipe.get("train_feature_step"))
+    x_train, y_train = training_pool([args.data, *args.extra])
     x_val, y_val = load_split(args.data, "val")
     seeds = range(args.members) if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     for seed in [] if args.assemble else seeds:
@@ -177,6 +192,9 @@ def main(argv=None) -> int:
         },
         "provenance": {
             "data": dataset,
+            "extra_training_data": [
+                json.loads((extra / "dataset.json").read_text()) for extra in args.extra
+            ],
             "training": {
                 "command": "python tools/train_instrument_model.py "
                 + recorded_arguments(sys.argv[1:] if argv is None else argv),

@@ -1,0 +1,121 @@
+"""How the instrument-family ResNet's validation figures grow with the amount of training audio.
+
+    .venv/bin/python tools/instrument_data.py --out DATA                      # the v2 recipe
+    .venv/bin/python tools/instrument_data.py --out MORE --splits train --seed 1
+    .venv/bin/python tools/instrument_learning_curve.py --data DATA --extra MORE \\
+        --sizes 1500,3000,6000,12000 --out curve.json
+
+Why: the v2 report says more data is the lever that would move the model
+most; this measures it instead of assuming it. One member (seed 0, the v2
+configuration: Adam 1e-3, batch 32, early stopping on the validation loss) is
+trained per size on a random subset of the pooled training clips (``--extra``
+adds clips rendered with another recipe seed: other notes, programs, mixes and
+degradations of the same sources), and scored on the v2 validation clips
+only: macro mAP and the NLL at the member's own validation temperature. No
+test clip is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from evaluate_instrument_model import fit_temperature, member_file_logits, nll  # noqa: E402
+from train_instrument_model import (  # noqa: E402
+    PATCH_SECONDS,
+    load_split,
+    member_params,
+    training_pool,
+)
+
+from tagger_core.labels.frontend_config import FrontendConfig  # noqa: E402
+from tagger_core.listening.models.resnet import AM23ResNet  # noqa: E402
+from tagger_core.training.patch_dataset import PatchDataset  # noqa: E402
+from tagger_core.training.ranking import average_precision  # noqa: E402
+from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
+
+CHANNELS = (32, 64, 160)
+STRIDES = (2, 2, 2)
+
+
+def train_one(x, y, x_val, y_val, args, patch_frames: int) -> tuple[AM23ResNet, dict]:
+    torch.manual_seed(args.seed)
+    model = AM23ResNet(**member_params(CHANNELS, STRIDES))
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=32, lr=1e-3, seed=args.seed, patience=args.patience,
+        threads=args.threads, device=args.device,
+    )  # fmt: skip
+    trainer = Trainer(model, torch.nn.functional.binary_cross_entropy_with_logits, cfg)
+    result = trainer.fit(
+        PatchDataset(x, y, patch_frames, augment=True, seed=args.seed),
+        PatchDataset(x_val, y_val, patch_frames),
+        progress=lambda rec, total: print(
+            f"  {len(x)} clips: epoch {rec.epoch}/{total} train {rec.train_loss:.4f} "
+            f"val {rec.val_loss:.4f} ({rec.seconds:.0f}s)", flush=True),
+    )  # fmt: skip
+    return model, result.to_dict()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="v2 recipe output (train, val)")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="more training clips (instrument_data.py --splits train --seed K)",
+    )
+    parser.add_argument("--sizes", default="1500,3000,6000", help="training clips per point")
+    parser.add_argument("--seed", type=int, default=0, help="member seed and subset draw")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, required=True, help="JSON of the curve")
+    args = parser.parse_args(argv)  # fmt: skip
+    torch.set_num_threads(args.threads)
+    patch_frames = FrontendConfig.am23_resnet().frames_for_seconds(PATCH_SECONDS)
+    x_all, y_all = training_pool([args.data, *args.extra])
+    x_val, y_val = load_split(args.data, "val")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if max(sizes) > len(x_all):
+        parser.error(f"only {len(x_all)} training clips; sizes go up to {max(sizes)}")
+    order = np.random.default_rng(args.seed).permutation(len(x_all))
+    points = json.loads(args.out.read_text())["points"] if args.out.is_file() else []
+    done = {p["clips"] for p in points}
+    for n in sizes:
+        if n in done:
+            continue
+        subset = np.sort(order[:n])
+        t0 = time.time()
+        model, record = train_one(x_all[subset], y_all[subset], x_val, y_val, args, patch_frames)
+        z = member_file_logits([model.eval()], x_val, patch_frames, patch_frames)[0]
+        t = fit_temperature(z, y_val)
+        probs = 1.0 / (1.0 + np.exp(-z / t))
+        ap = average_precision(probs, y_val)
+        points.append({
+            "clips": n, "val_map": round(float(np.nanmean(ap)), 4),
+            "val_nll_at_t": round(nll(probs, y_val), 4), "temperature": round(t, 4),
+            "best_epoch": record["best_epoch"], "seconds": round(time.time() - t0, 1),
+        })  # fmt: skip
+        print(json.dumps(points[-1]), flush=True)
+        args.out.write_text(json.dumps({
+            "data": [str(args.data), *map(str, args.extra)], "split": "validation (v2, 900 clips)",
+            "member_seed": args.seed, "points": sorted(points, key=lambda p: p["clips"]),
+        }, indent=2) + "\n")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
