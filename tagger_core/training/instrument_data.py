@@ -578,13 +578,13 @@ def stem_shares(
     totals = np.zeros(len(clips))
     for (k, _), e in zip(owners, energy, strict=True):
         totals[k] += e
-    shares = np.full((len(clips), len(FAMILIES)), np.nan)
+    family_energy = np.full((len(clips), len(FAMILIES)), np.nan)
     for (k, family), e in zip(owners, energy, strict=True):
-        if family is not None:
-            shares[k, FAMILIES.index(family)] = 10.0 * np.log10(
-                max(e, 1e-12) / max(totals[k], 1e-12)
-            )
-    return shares
+        if family is not None:  # a family may play in two parts (the dense mix): add them
+            f = FAMILIES.index(family)
+            family_energy[k, f] = np.nan_to_num(family_energy[k, f]) + e
+    ratio = np.maximum(family_energy, 1e-12) / np.maximum(totals, 1e-12)[:, None]
+    return np.where(np.isnan(family_energy), np.nan, 10.0 * np.log10(ratio))
 
 
 def dataset_statistics(labels: np.ndarray, drums: np.ndarray | None = None) -> dict:

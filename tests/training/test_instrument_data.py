@@ -178,12 +178,13 @@ def test_stem_shares_say_how_loud_each_labelled_family_is():
         recipe.ClipSpec(0, [loud], 0.0, "phrase"),
         recipe.ClipSpec(1, [loud, quiet, silent], 0.0, "phrase"),
         recipe.ClipSpec(2, [loud, late], 0.0, "phrase"),
+        recipe.ClipSpec(3, [loud, recipe.Part(1, 1, notes, volume=127)], 0.0, "phrase"),
     ]
     shares = recipe.stem_shares(clips, SOUNDFONT, 2.0, window=1.5)
     keyboard, flute = recipe.FAMILIES.index("keyboard"), recipe.FAMILIES.index("flute")
     string, guitar = recipe.FAMILIES.index("string"), recipe.FAMILIES.index("guitar")
-    assert shares.shape == (3, len(recipe.FAMILIES))
-    assert (~np.isnan(shares)).sum(axis=1).tolist() == [1, 2, 2]  # exactly the labels
+    assert shares.shape == (4, len(recipe.FAMILIES))
+    assert (~np.isnan(shares)).sum(axis=1).tolist() == [1, 2, 2, 1]  # exactly the labels
     assert [recipe.FAMILIES[i] for i in np.flatnonzero(~np.isnan(shares[1]))] == clips[1].families
     assert shares[0, keyboard] == pytest.approx(0.0, abs=1e-6)  # alone: all of the energy
     assert shares[1, flute] < -15.0 < shares[1, keyboard] <= 0.0  # CC7 20 vs 127
@@ -191,3 +192,4 @@ def test_stem_shares_say_how_loud_each_labelled_family_is():
     assert shares[2, guitar] < -60.0  # plays only after the window
     linear = 10 ** (shares[1, [keyboard, flute]] / 10)
     assert linear.sum() == pytest.approx(1.0, abs=1e-6)  # shares of one clip add up
+    assert shares[3, keyboard] == pytest.approx(0.0, abs=1e-6)  # two pianos: one family, summed
