@@ -13,6 +13,12 @@ adds clips rendered with another recipe seed: other notes, programs, mixes and
 degradations of the same sources), and scored on the v2 validation clips
 only: macro mAP and the NLL at the member's own validation temperature. No
 test clip is read.
+
+``--exclude-source NAME`` measures transfer to a source no member heard
+without touching the test clips (leave one sample-disjoint group out): the
+training clips of NAME are left out, early stopping and the temperature use
+only the other sources' validation clips, and NAME's validation clips are
+scored apart (``held_out_map``). Every point also reports mAP per source.
 """
 
 from __future__ import annotations
@@ -46,6 +52,19 @@ from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 CHANNELS = (32, 64, 160)
 STRIDES = (2, 2, 2)
+
+
+def sources_of(dirs: list[Path], split: str) -> np.ndarray:
+    """The source (soundfont) of every clip of ``split`` in the data directories, in order."""
+    out = []
+    for data in dirs:
+        with np.load(data / f"{split}.npz") as z:
+            out.append(z["source"].astype(str))
+    return np.concatenate(out)
+
+
+def map_of(z: np.ndarray, y: np.ndarray, t: float) -> float:
+    return round(float(np.nanmean(average_precision(1.0 / (1.0 + np.exp(-z / t)), y))), 4)
 
 
 def train_one(x, y, x_val, y_val, args, patch_frames: int) -> tuple[AM23ResNet, dict]:
@@ -82,12 +101,20 @@ def main(argv=None) -> int:
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--exclude-source", help="leave this source out of training; score apart")
     parser.add_argument("--out", type=Path, required=True, help="JSON of the curve")
     args = parser.parse_args(argv)  # fmt: skip
     torch.set_num_threads(args.threads)
     patch_frames = FrontendConfig.am23_resnet().frames_for_seconds(PATCH_SECONDS)
     x_all, y_all = training_pool([args.data, *args.extra])
     x_val, y_val = load_split(args.data, "val")
+    val_sources = sources_of([args.data], "val")
+    held = val_sources == args.exclude_source
+    if args.exclude_source:
+        if not held.any():
+            parser.error(f"no validation clip comes from {args.exclude_source!r}")
+        keep = sources_of([args.data, *args.extra], "train") != args.exclude_source
+        x_all, y_all = x_all[keep], y_all[keep]
     sizes = [int(s) for s in args.sizes.split(",")]
     if max(sizes) > len(x_all):
         parser.error(f"only {len(x_all)} training clips; sizes go up to {max(sizes)}")
@@ -99,20 +126,29 @@ def main(argv=None) -> int:
             continue
         subset = np.sort(order[:n])
         t0 = time.time()
-        model, record = train_one(x_all[subset], y_all[subset], x_val, y_val, args, patch_frames)
+        model, record = train_one(
+            x_all[subset], y_all[subset], x_val[~held], y_val[~held], args, patch_frames
+        )
         z = member_file_logits([model.eval()], x_val, patch_frames, patch_frames)[0]
-        t = fit_temperature(z, y_val)
-        probs = 1.0 / (1.0 + np.exp(-z / t))
-        ap = average_precision(probs, y_val)
-        points.append({
-            "clips": n, "val_map": round(float(np.nanmean(ap)), 4),
-            "val_nll_at_t": round(nll(probs, y_val), 4), "temperature": round(t, 4),
+        t = fit_temperature(z[~held], y_val[~held])
+        probs = 1.0 / (1.0 + np.exp(-z[~held] / t))
+        point = {
+            "clips": n, "val_map": map_of(z[~held], y_val[~held], t),
+            "val_nll_at_t": round(nll(probs, y_val[~held]), 4), "temperature": round(t, 4),
             "best_epoch": record["best_epoch"], "seconds": round(time.time() - t0, 1),
-        })  # fmt: skip
-        print(json.dumps(points[-1]), flush=True)
+            "map_by_source": {
+                s: map_of(z[val_sources == s], y_val[val_sources == s], t)
+                for s in dict.fromkeys(val_sources)
+            },
+        }  # fmt: skip
+        if args.exclude_source:
+            point["held_out_map"] = map_of(z[held], y_val[held], t)
+        points.append(point)
+        print(json.dumps(point), flush=True)
         args.out.write_text(json.dumps({
             "data": [str(args.data), *map(str, args.extra)], "split": "validation (v2, 900 clips)",
-            "member_seed": args.seed, "points": sorted(points, key=lambda p: p["clips"]),
+            "member_seed": args.seed, "excluded_source": args.exclude_source,
+            "points": sorted(points, key=lambda p: p["clips"]),
         }, indent=2) + "\n")  # fmt: skip
     return 0
 
