@@ -48,10 +48,16 @@ def load_split(data: Path, name: str, step: float | None = None) -> tuple[np.nda
 
 
 def training_pool(dirs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Training features and labels of every data directory, concatenated in order."""
-    xs, ys = [], []
+    """Training features and labels of every data directory, concatenated in order.
+
+    Directories rendered with the same recipe seed hold the same clips, so they are refused.
+    """
+    xs, ys, seeds = [], [], set()
     for data in dirs:
         recipe = json.loads((data / "dataset.json").read_text())["recipe"]
+        if recipe.get("seed", 0) in seeds:
+            raise SystemExit(f"{data}: recipe seed {recipe.get('seed', 0)} is already pooled")
+        seeds.add(recipe.get("seed", 0))
         x, y = load_split(data, "train", recipe.get("train_feature_step"))
         xs.append(x)
         ys.append(y)
