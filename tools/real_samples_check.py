@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tagger_core.errors import TaggerError  # noqa: E402
 from tagger_core.labels.bundles import load_bundle, load_bundle_dir  # noqa: E402
 from tagger_core.listening.single_file import BundleRunner  # noqa: E402
 from tagger_core.training.real_samples import labelled_samples, score_files, summary  # noqa: E402
@@ -33,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every file's rank and top 3 here")
     args = parser.parse_args(argv)
     bundle = load_bundle_dir(args.bundle) if args.bundle else load_bundle("instrument-family")
-    rows, skipped = score_files(
-        BundleRunner(bundle, threads=1), labelled_samples(args.labels, args.root), args.root
-    )
+    try:
+        files = labelled_samples(args.labels, args.root)
+    except TaggerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows, skipped = score_files(BundleRunner(bundle, threads=1), files, args.root)
     for item in skipped:
         print(f"skipped {item['file']}: {item['reason']}", file=sys.stderr)
     print(f"bundle {bundle.id} {bundle.version}: {len(rows)} files scored, {len(skipped)} skipped")
