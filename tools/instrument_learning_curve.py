@@ -38,7 +38,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from evaluate_instrument_model import fit_temperature, member_file_logits, nll  # noqa: E402
 from train_instrument_model import (  # noqa: E402
+    CHANNELS,
     PATCH_SECONDS,
+    STRIDES,
     load_split,
     member_params,
     training_pool,
@@ -49,9 +51,6 @@ from tagger_core.listening.models.resnet import AM23ResNet  # noqa: E402
 from tagger_core.training.patch_dataset import PatchDataset  # noqa: E402
 from tagger_core.training.ranking import average_precision  # noqa: E402
 from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
-
-CHANNELS = (32, 64, 160)
-STRIDES = (2, 2, 2)
 
 
 def sources_of(dirs: list[Path], split: str) -> np.ndarray:
