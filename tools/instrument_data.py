@@ -70,7 +70,7 @@ def build_split(name, scores_by_part, args, frontend, log):
     kinds = np.array([c.source for c in clips])
     degradations = [c.extra["degradation"] for c in clips]
     features = np.concatenate(feats)
-    if name == "train":  # uint8 logC steps: half the size, so the set fits a GPU machine's upload
+    if name in recipe.TRAINING_SPLITS:  # uint8 logC steps: half the size (GPU upload)
         steps = np.round(features.astype(np.float32) / recipe.TRAIN_FEATURE_STEP)
         features = np.clip(steps, 0, 255).astype(np.uint8)
     np.savez_compressed(

@@ -75,7 +75,10 @@ def train_one(x, y, x_val, y_val, args, patch_frames: int) -> tuple[AM23ResNet, 
     )  # fmt: skip
     trainer = Trainer(model, torch.nn.functional.binary_cross_entropy_with_logits, cfg)
     result = trainer.fit(
-        PatchDataset(x, y, patch_frames, augment=True, seed=args.seed),
+        PatchDataset(
+            x, y, patch_frames, augment=True, seed=args.seed, eq_db=args.eq_db,
+            eq_prob=args.eq_prob,
+        ),  # fmt: skip
         PatchDataset(x_val, y_val, patch_frames),
         progress=lambda rec, total: print(
             f"  {len(x)} clips: epoch {rec.epoch}/{total} train {rec.train_loss:.4f} "
@@ -101,6 +104,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--exclude-source", help="leave this source out of training; score apart")
+    parser.add_argument(
+        "--eq-db", type=float, default=0.0, help="random equaliser augmentation, ±dB (0: off)"
+    )
+    parser.add_argument("--eq-prob", type=float, default=0.5, help="share of patches equalised")
     parser.add_argument("--out", type=Path, required=True, help="JSON of the curve")
     args = parser.parse_args(argv)  # fmt: skip
     torch.set_num_threads(args.threads)
@@ -147,6 +154,7 @@ def main(argv=None) -> int:
         args.out.write_text(json.dumps({
             "data": [str(args.data), *map(str, args.extra)], "split": "validation (v2, 900 clips)",
             "member_seed": args.seed, "excluded_source": args.exclude_source,
+            "random_eq": {"db": args.eq_db, "prob": args.eq_prob} if args.eq_db else None,
             "points": sorted(points, key=lambda p: p["clips"]),
         }, indent=2) + "\n")  # fmt: skip
     return 0

@@ -30,6 +30,7 @@ import soxr
 from tagger_core.errors import TaggerError
 from tagger_core.labels.taxonomy import INSTRUMENT_FAMILIES
 from tagger_core.training.degradation import Degradation, degrade, draw_degradation
+from tagger_core.training.synth_voices import SYNTH_SOURCE, render_clip
 
 FAMILIES: tuple[str, ...] = INSTRUMENT_FAMILIES
 
@@ -373,6 +374,7 @@ SOURCES = {
     "TimGM6mb": ("timgm", "/usr/share/sounds/sf2/TimGM6mb.sf2"),
     "OPL-3_FM": ("opl3", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"),
     "freepats": ("freepats", str(FREEPATS_CONFIG)),
+    "project_synth": ("synth", SYNTH_SOURCE),  # no samples at all (synth_voices.py)
 }
 #: split → (seed, mix recipe, clips per source, programs restricted to, score part)
 SPLITS = {
@@ -384,7 +386,12 @@ SPLITS = {
             None, "train"),
     "test": (3, "v2_training", {"freepats": 1000}, "freepats_disjoint", "test"),
     "test_dense": (4, "dense_unseen", {"freepats": 500}, "freepats_disjoint", "test"),
+    # the project's own synthesiser, a fourth sample-disjoint training group (not in v2)
+    "synth_train": (5, "v2_training", {"project_synth": 6000}, None, "train"),
+    "synth_val": (6, "v2_training", {"project_synth": 300}, None, "train"),
 }  # fmt: skip
+#: splits stored as uint8 logC steps (training sets; the rest float16)
+TRAINING_SPLITS = ("train", "synth_train")
 #: logC step of the uint8 training features (error <= 1/64, values up to 7.97; measured
 #: clips peak near 7.6)
 TRAIN_FEATURE_STEP = 1.0 / 32.0
@@ -511,6 +518,8 @@ def render_raw(
     workdir: str | Path | None = None,
 ) -> np.ndarray:
     """``clips`` as the synthesiser plays them: mono ``[N, samples]`` at ``sr``, level unchanged."""
+    if str(soundfont) == SYNTH_SOURCE:
+        return np.stack([render_clip(clip, seconds, sr) for clip in clips])
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         midi_path = Path(tmp) / "clips.mid"
         wav_path = Path(tmp) / "clips.wav"

@@ -6,6 +6,10 @@ frequency and time stripes hidden (SpecAugment-style), and sometimes mixed with
 another clip. Mixing adds the two clips' mel *power* (the inverse of the logC
 compression), which is what playing them together sounds like to the
 frontend, and the labels are the union: more multi-instrument examples for free.
+An optional random equaliser (``eq_db``) multiplies the mel power by a smooth
+random curve (a tilt and three bumps): each soundfont colours its instruments
+in its own way, and a model that must name the family of a sample set it
+never heard should not lean on one source's colouring.
 Randomness derives from ``(seed, epoch, index)`` so that epochs are reproducible.
 """
 
@@ -26,6 +30,21 @@ def power_to_logc(mel: np.ndarray, log_c: float = 10000.0) -> np.ndarray:
     return np.log10(log_c * np.maximum(mel, 0.0) + 1.0)
 
 
+def random_eq_curve(rng: np.random.Generator, n_bands: int, max_db: float) -> np.ndarray:
+    """A smooth gain curve over ``n_bands`` mel bands in dB, within about ±``max_db``.
+
+    A tilt across the bands plus three bell-shaped boosts or cuts (centre
+    anywhere, width 2–12 bands), the kind of colouring a sample set, a
+    microphone or a room gives a whole instrument.
+    """
+    bands = np.arange(n_bands, dtype=np.float64)
+    curve = rng.uniform(-max_db, max_db) * (bands / max(n_bands - 1, 1) - 0.5)
+    for _ in range(3):
+        centre, width = rng.uniform(0, n_bands - 1), rng.uniform(2.0, 12.0)
+        curve += rng.uniform(-max_db, max_db) * np.exp(-0.5 * ((bands - centre) / width) ** 2)
+    return np.clip(curve, -max_db, max_db)
+
+
 class PatchDataset(Dataset):
     """``features [N, frames, mels]`` (logC) and ``labels [N, C]`` → ``(patch, target)``.
 
@@ -43,6 +62,8 @@ class PatchDataset(Dataset):
         mix_prob: float = 0.3,
         mask_prob: float = 0.5,
         log_c: float = 10000.0,
+        eq_db: float = 0.0,
+        eq_prob: float = 0.5,
     ) -> None:
         if len(features) != len(labels):
             raise ValueError("features and labels must have the same length")
@@ -56,6 +77,8 @@ class PatchDataset(Dataset):
         self.mix_prob = mix_prob
         self.mask_prob = mask_prob
         self.log_c = log_c
+        self.eq_db = eq_db
+        self.eq_prob = eq_prob
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -84,6 +107,10 @@ class PatchDataset(Dataset):
             )
             patch = power_to_logc(power, self.log_c).astype(np.float32)
             target = np.maximum(target, self.labels[other])
+        if self.eq_db > 0 and rng.random() < self.eq_prob:
+            gain = 10.0 ** (random_eq_curve(rng, patch.shape[1], self.eq_db) / 10.0)
+            patch = power_to_logc(logc_to_power(patch, self.log_c) * gain, self.log_c)
+            patch = patch.astype(np.float32)
         if rng.random() < self.mask_prob:
             patch = patch.copy()
             width = int(rng.integers(1, 9))

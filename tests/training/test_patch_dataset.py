@@ -41,3 +41,20 @@ def test_augmented_items_depend_on_epoch_reproducibly_and_mix_labels():
     assert mixed  # mixing makes two-label items from one-label clips
     for i, (_, target) in enumerate(first):
         assert target[i % 4] == 1  # the clip's own label is always kept
+
+
+def test_random_eq_colours_each_band_by_one_smooth_gain_within_its_bounds():
+    features, labels = _set(n=10, frames=20, mels=64)
+    plain = PatchDataset(features, labels, 16, augment=True, seed=3, mix_prob=0.0, mask_prob=0.0)
+    eq = PatchDataset(
+        features, labels, 16, augment=True, seed=3, mix_prob=0.0, mask_prob=0.0,
+        eq_db=9.0, eq_prob=1.0,
+    )  # fmt: skip
+    for i in range(10):
+        before = logc_to_power(plain[i][0].numpy().astype(np.float64))
+        after = logc_to_power(eq[i][0].numpy().astype(np.float64))
+        gain_db = 10.0 * np.log10(after / before)
+        assert np.abs(gain_db).max() <= 9.0 + 1e-3
+        assert np.abs(gain_db).max() > 0.5  # it does colour the patch
+        assert np.allclose(gain_db, gain_db[0], atol=1e-3)  # one gain per band, every frame
+        assert np.abs(np.diff(gain_db[0])).max() < 9.0  # smooth across neighbouring bands
