@@ -19,6 +19,11 @@ without touching the test clips (leave one sample-disjoint group out): the
 training clips of NAME are left out, early stopping and the temperature use
 only the other sources' validation clips, and NAME's validation clips are
 scored apart (``held_out_map``). Every point also reports mAP per source.
+
+``--add FILE`` puts the first ``--add-clips`` clips of another training split
+(e.g. ``synth_train.npz`` of the project's own synthesiser) into every point,
+on top of the subset: does a new source help more than as many clips of the
+old ones? ``--eq-db`` turns on the random-equaliser augmentation.
 """
 
 from __future__ import annotations
@@ -108,6 +113,11 @@ def main(argv=None) -> int:
         "--eq-db", type=float, default=0.0, help="random equaliser augmentation, ±dB (0: off)"
     )
     parser.add_argument("--eq-prob", type=float, default=0.5, help="share of patches equalised")
+    parser.add_argument("--add", type=Path, help="a training split added to every point (npz)")
+    parser.add_argument("--add-clips", type=int, help="how many of its clips (default: all)")
+    parser.add_argument(
+        "--save-logits", action="store_true", help="also write each point's validation logits"
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON of the curve")
     args = parser.parse_args(argv)  # fmt: skip
     torch.set_num_threads(args.threads)
@@ -121,6 +131,10 @@ def main(argv=None) -> int:
             parser.error(f"no validation clip comes from {args.exclude_source!r}")
         keep = sources_of([args.data, *args.extra], "train") != args.exclude_source
         x_all, y_all = x_all[keep], y_all[keep]
+    if args.add:
+        step = json.loads((args.add.parent / "dataset.json").read_text())["recipe"]
+        x_add, y_add = load_split(args.add.parent, args.add.stem, step["train_feature_step"])
+        x_add, y_add = x_add[: args.add_clips], y_add[: args.add_clips]
     sizes = [int(s) for s in args.sizes.split(",")]
     if max(sizes) > len(x_all):
         parser.error(f"only {len(x_all)} training clips; sizes go up to {max(sizes)}")
@@ -131,12 +145,15 @@ def main(argv=None) -> int:
         if n in done:
             continue
         subset = np.sort(order[:n])
+        x, y = x_all[subset], y_all[subset]
+        if args.add:
+            x, y = np.concatenate([x, x_add]), np.concatenate([y, y_add])
         t0 = time.time()
-        model, record = train_one(
-            x_all[subset], y_all[subset], x_val[~held], y_val[~held], args, patch_frames
-        )
+        model, record = train_one(x, y, x_val[~held], y_val[~held], args, patch_frames)
         z = member_file_logits([model.eval()], x_val, patch_frames, patch_frames)[0]
         t = fit_temperature(z[~held], y_val[~held])
+        if args.save_logits:
+            np.save(args.out.with_name(f"{args.out.stem}_{n}_val_logits.npy"), z)
         probs = 1.0 / (1.0 + np.exp(-z[~held] / t))
         point = {
             "clips": n, "val_map": map_of(z[~held], y_val[~held], t),
@@ -155,6 +172,7 @@ def main(argv=None) -> int:
             "data": [str(args.data), *map(str, args.extra)], "split": "validation (v2, 900 clips)",
             "member_seed": args.seed, "excluded_source": args.exclude_source,
             "random_eq": {"db": args.eq_db, "prob": args.eq_prob} if args.eq_db else None,
+            "added": {"file": str(args.add), "clips": len(x_add)} if args.add else None,
             "points": sorted(points, key=lambda p: p["clips"]),
         }, indent=2) + "\n")  # fmt: skip
     return 0

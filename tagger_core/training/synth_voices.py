@@ -54,6 +54,9 @@ class Voice:
     brightness_velocity: float = 0.0  # dB of tilt removed at full velocity (brass)
     pluck_position: float = 0.0  # 0 = off; else comb-filters the harmonics like a plucked string
     drive: float = 0.0  # tanh overdrive amount
+    jitter_cents: float = 0.0  # slow random pitch drift of a player (0: a machine)
+    shimmer_db: float = 0.0  # slow random level drift of every partial on its own
+    stagger: float = 0.0  # upper partials enter later: attack × (1 + stagger·log2 n)
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -181,17 +184,19 @@ def _string(program: int, rng: np.random.Generator) -> Voice:
         formants=_formants(rng, (200, 280, 450, 1000, 2500, 3200) if not low else
                            (100, 200, 350, 700, 1500)),
         noise=_u(rng, 0.02, 0.08), noise_kind="bow", unison=int(rng.integers(4, 8)) if section
-        else 1, detune_cents=_u(rng, 5, 15),
+        else 1, detune_cents=_u(rng, 5, 15), jitter_cents=_u(rng, 3, 10),
+        shimmer_db=_u(rng, 1.5, 4.0), stagger=_u(rng, 0.3, 1.0),
     )  # fmt: skip
 
 
 def _vocal(program: int, rng: np.random.Generator) -> Voice:
     vowel = _VOWELS[int(rng.integers(len(_VOWELS)))]
     return Voice(  # glottal pulses through the formants of a vowel
-        "sustained", tilt_db=_u(rng, 9, 14), formants=_formants(rng, vowel, (0.15, 0.35),
+        "sustained", tilt_db=_u(rng, 6, 10), formants=_formants(rng, vowel, (0.15, 0.35),
         (12.0, 24.0)), attack=_u(rng, 0.05, 0.2), release=_u(rng, 0.1, 0.3),
         vibrato_cents=_u(rng, 15, 50), vibrato_hz=_u(rng, 4.5, 6.0),
-        noise=_u(rng, 0.02, 0.1), noise_kind="breath",
+        noise=_u(rng, 0.05, 0.2), noise_kind="breath", jitter_cents=_u(rng, 5, 12),
+        shimmer_db=_u(rng, 2.0, 4.0), stagger=_u(rng, 0.2, 0.5),
         unison=int(rng.integers(3, 9)) if program == 52 else int(rng.integers(1, 3)),
         detune_cents=_u(rng, 5, 20),
     )  # fmt: skip
@@ -204,7 +209,8 @@ def _brass(program: int, rng: np.random.Generator) -> Voice:
         formants=_formants(rng, (_u(rng, 500, 800) if low else _u(rng, 1000, 1500),
                                  _u(rng, 2000, 3000)), gains=(3.0, 10.0)),
         attack=_u(rng, 0.02, 0.08), release=_u(rng, 0.05, 0.2), vibrato_cents=_u(rng, 0, 15),
-        noise=_u(rng, 0.0, 0.04), noise_kind="breath",
+        noise=_u(rng, 0.0, 0.04), noise_kind="breath", jitter_cents=_u(rng, 2, 6),
+        shimmer_db=_u(rng, 1.0, 2.5), stagger=_u(rng, 0.5, 2.0),
         unison=int(rng.integers(3, 6)) if program in (61, 62, 63) else 1,
         detune_cents=_u(rng, 4, 12), drive=_u(rng, 0, 1.5) if program >= 62 else 0.0,
     )  # fmt: skip
@@ -219,7 +225,8 @@ def _reed(program: int, rng: np.random.Generator) -> Voice:
         attack=_u(rng, 0.02, 0.08), release=_u(rng, 0.04, 0.15),
         vibrato_cents=_u(rng, 0, 20), vibrato_hz=_u(rng, 4.5, 6.0),
         noise=_u(rng, 0.02, 0.1), noise_kind="breath", unison=2 if free_reed else 1,
-        detune_cents=_u(rng, 4, 12),
+        detune_cents=_u(rng, 4, 12), jitter_cents=_u(rng, 2, 6), shimmer_db=_u(rng, 1.0, 3.0),
+        stagger=_u(rng, 0.2, 0.8),
     )  # fmt: skip
 
 
@@ -229,6 +236,7 @@ def _flute(program: int, rng: np.random.Generator) -> Voice:
         attack=_u(rng, 0.03, 0.1), release=_u(rng, 0.03, 0.12), vibrato_cents=_u(rng, 5, 25),
         vibrato_hz=_u(rng, 4.5, 6.0), tremolo=_u(rng, 0, 0.15),
         noise=_u(rng, 0.05, 0.25), noise_kind="breath", max_partials=8,
+        jitter_cents=_u(rng, 2, 6), shimmer_db=_u(rng, 1.0, 3.0),
     )  # fmt: skip
 
 
@@ -277,13 +285,25 @@ def _partials(voice: Voice, f0: float, sr: int, velocity: float) -> tuple[np.nda
 
 def _envelopes(voice: Voice, freqs: np.ndarray, f0: float, t: np.ndarray, dur: float) -> np.ndarray:
     """Amplitude ``[partials, samples]``: attack, then sustain or decay, then release."""
-    attack = np.minimum(t / max(voice.attack, 1e-3), 1.0)
+    order = np.log2(np.maximum(freqs / f0, 1.0))[:, None]
+    attack = np.minimum(t[None, :] / (max(voice.attack, 1e-3) * (1 + voice.stagger * order)), 1.0)
     off = np.maximum(t - dur, 0.0)
     release = np.exp(-6.9 * off / max(voice.release, 1e-3))
     if voice.kind == "sustained":
-        return np.broadcast_to(attack * release, (len(freqs), len(t)))
+        return attack * release
     rate = 6.9 / voice.decay * (1.0 + voice.high_decay * np.maximum(freqs - f0, 0.0) / 1000.0)
     return attack * np.exp(-rate[:, None] * np.minimum(t, dur)[None, :]) * release
+
+
+def _drift(rng: np.random.Generator, rows: int, n: int, sr: int, hz: float = 4.0) -> np.ndarray:
+    """``[rows, n]`` slow random curves of unit spread: noise at ``2·hz`` points a second,
+    linearly interpolated."""
+    points = max(2, int(n / sr * 2 * hz) + 2)
+    coarse = rng.standard_normal((rows, points))
+    grid = np.linspace(0, points - 1, n)
+    left = np.floor(grid).astype(int).clip(0, points - 2)
+    frac = grid - left
+    return coarse[:, left] * (1 - frac) + coarse[:, left + 1] * frac
 
 
 def _noise(kind: str, t: np.ndarray, f0: float, sr: int, rng: np.random.Generator, dur: float):
@@ -325,9 +345,13 @@ def render_note(
             phase0 = rng.uniform(0, 2 * np.pi)
             bend = 2.0 ** (voice.vibrato_cents / 1200 * ramp
                            * np.sin(2 * np.pi * voice.vibrato_hz * t + phase0))  # fmt: skip
+        if voice.jitter_cents:
+            bend = bend * 2.0 ** (voice.jitter_cents / 1200 * _drift(rng, 1, len(t), sr)[0])
         phase = 2 * np.pi * np.cumsum(bend) / sr
         start = rng.uniform(0, 2 * np.pi, size=(len(freqs), 1))
         env = _envelopes(voice, freqs, f, t, duration)
+        if voice.shimmer_db:
+            env = env * 10.0 ** (voice.shimmer_db / 20 * _drift(rng, len(freqs), len(t), sr))
         out += np.sum(amps[:, None] * env * np.sin(freqs[:, None] * phase[None, :] + start), axis=0)
     out /= max(voice.unison, 1) ** 0.5
     if voice.tremolo:

@@ -12,6 +12,7 @@ import pytest
 from tagger_core.training import instrument_data as recipe
 from tagger_core.training.synth_voices import (
     SYNTH_SOURCE,
+    Voice,
     draw_voice,
     render_clip,
     render_note,
@@ -89,3 +90,32 @@ def test_the_data_tool_renders_the_synthesiser_splits(tmp_path):
         assert z["features"].dtype == np.float16
     stats = json.loads((tmp_path / "dataset.json").read_text())["statistics"]
     assert stats["synth_train"]["groups"] == ["synth"]
+
+
+def _frame_db(audio: np.ndarray, frame: int = 800) -> np.ndarray:
+    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+
+
+def test_played_voices_drift_and_machines_do_not():
+    steady = Voice("sustained", max_partials=1, attack=0.01, release=0.05)
+    played = replace(steady, shimmer_db=3.0)
+    middle = slice(5, 35)  # 0.25–1.75 s of a 2-s note, away from attack and release
+    rng = np.random.default_rng(0)
+    flat = _frame_db(render_note(steady, 69, 100, 2.0, SR, rng))[middle]
+    live = _frame_db(render_note(played, 69, 100, 2.0, SR, rng))[middle]
+    assert np.ptp(flat) < 0.1
+    assert np.ptp(live) > 1.5
+
+
+def test_staggered_upper_partials_arrive_after_the_fundamental():
+    voice = Voice("sustained", ratios=(1.0, 8.0), tilt_db=0.0, attack=0.1, stagger=2.0)
+    audio = render_note(voice, 45, 127, 1.0, SR, np.random.default_rng(0))  # 110 Hz and 880 Hz
+    t = np.arange(len(audio)) / SR
+    low = np.abs(np.convolve(audio * np.sin(2 * np.pi * 110 * t), np.ones(400) / 400, "same"))
+    high = np.abs(np.convolve(audio * np.sin(2 * np.pi * 880 * t), np.ones(400) / 400, "same"))
+
+    def risen(x):  # first time the component reaches 90 % of its plateau
+        return np.argmax(x > 0.9 * x[int(0.6 * SR) : int(0.9 * SR)].max()) / SR
+
+    assert risen(high) > risen(low) + 0.2  # 0.1 s × (1 + 2·3) = 0.7 s against 0.1 s
