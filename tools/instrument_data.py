@@ -7,11 +7,13 @@ musescore-general-soundfont-small opl3-soundfont timidity freepats``; PyPI:
     .venv/bin/python tools/instrument_data.py --out /tmp/instrument-data
 
 Sources are grouped by the sample data they share (``tools/soundfont_samples.py``):
-{FluidR3_GM, MuseScore_General_Lite}, {TimGM6mb}, {OPL-3 FM} and {freepats,
-rendered by TiMidity++}. Training and validation clips come from the first three
-groups (validation: other seeds, i.e. other notes, mixes and degradations); both
-test splits come only from freepats, restricted to the programs whose samples no
-other source holds, and from held-out corpus scores:
+{FluidR3_GM, MuseScore_General_Lite}, {TimGM6mb}, {OPL-3 FM}, {freepats,
+rendered by TiMidity++} and {project_synth, the project's own synthesiser, no
+samples at all; only in the ``synth_train``/``synth_val`` splits, not in v2}.
+Training and validation clips come from the first three groups (validation:
+other seeds, i.e. other notes, mixes and degradations); both test splits come
+only from freepats, restricted to the programs whose samples no other source
+holds, and from held-out corpus scores:
 
 * ``test``: the training mix recipe (1–4 families, 30 % drums, rooms, levels
   from quiet to clipped, MP3/Vorbis round trips);
@@ -139,7 +141,8 @@ def main(argv=None) -> int:
                       for k, m in recipe.MIXES.items()},
             "clip_seconds": args.seconds,
             "render": "fluidsynth -n -i -g 0.4 -r 32000 -O float -R 1 -C 1 (soundfonts) or "
-                      "timidity -c freepats.cfg -s 32000 (freepats); soxr to 16 kHz, mono",
+                      "timidity -c freepats.cfg -s 32000 (freepats); soxr to 16 kHz, mono; "
+                      "project_synth: tagger_core/training/synth_voices.py at 16 kHz",
             "degradation": "tagger_core/training/degradation.py: generated room impulse "
                            "response (RT60, wet share), peak-normalised gain with hard or tanh "
                            "clipping above 0 dBFS, MP3/Vorbis round trip at libsndfile "
