@@ -35,9 +35,11 @@ def clip_embeddings(runners: list[BundleRunner], audio: np.ndarray) -> np.ndarra
     """``[clips, dims]``: each member's patch embeddings averaged per clip, members side by side."""
     rows = []
     for wave in audio:
-        parts = []
-        for runner in runners:
-            patches = runner.patches([wave])
+        parts, patches_of = [], {}
+        for runner in runners:  # genre and instruments share one layout: cut the patches once
+            if runner.layout not in patches_of:
+                patches_of[runner.layout] = runner.patches([wave])
+            patches = patches_of[runner.layout]
             for model in runner.models:
                 parts.append(model(patches)["embedding"].reshape(len(patches), -1).mean(axis=0))
         rows.append(np.concatenate(parts))
