@@ -1,9 +1,10 @@
-"""Score another `instrument-family` bundle (e.g. the previous version) on the v2 test splits.
+"""Score another `instrument-family` bundle (e.g. the previous version) on the test splits.
 
     .venv/bin/python tools/compare_instrument_bundle.py --bundle OLD_DIR --data DIR
 
 Uses the same scoring as ``tools/evaluate_instrument_model.py`` and the other
-bundle's own shipped temperature; writes ``<out>/v1_on_v2_test.json``. Run once,
+bundle's own shipped temperature; writes ``<out>/v<major>_on_test_seed<recipe seed>.json``
+(v2's own look at v1: ``v2/v1_on_v2_test.json``). Run once,
 together with the test phase of the bundle being shipped: it looks at the test clips.
 """
 
@@ -45,9 +46,10 @@ def main(argv=None) -> int:
             "ensemble_T1": ev.scores(expit(z).mean(0), y, intervals=True),
             "ensemble_at_shipped_T": ev.scores(expit(z / t).mean(0), y, intervals=True),
         }
-    (args.out / f"v{bundle.version.split('.')[0]}_on_v2_test.json").write_text(
-        json.dumps(out, indent=2) + "\n"
-    )
+    seed = json.loads((args.data / "dataset.json").read_text())["recipe"].get("seed", 0)
+    out["test_recipe_seed"] = seed
+    name = f"v{bundle.version.split('.')[0]}_on_test_seed{seed}.json"
+    (args.out / name).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps({s: out[s]["ensemble_at_shipped_T"] for s in ev.TEST_SPLITS}, indent=1))
     return 0
 

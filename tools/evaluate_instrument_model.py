@@ -9,7 +9,7 @@ validation NLL, k chosen by the ensemble's validation NLL after temperature
 scaling), the shared temperature (NLL), and records the decision threshold (0.5,
 the review policy's default). It writes the frozen choices with the weights'
 sha256 to ``<out>/frozen.json`` and the temperature and members into the bundle
-manifest.
+manifest (the weights of members left out are removed from the bundle).
 
 ``test`` refuses to run unless the bundle is exactly what was frozen, and refuses a
 second look at the test clips (``--again`` overrides and is recorded). It
@@ -187,6 +187,9 @@ def validation_phase(args, bundle, models, manifest: dict) -> dict:
     }
     plot_reliability(zc, y, t_val, args.out / "reliability_validation.png",
                      "validation (training sources, other notes)")  # fmt: skip
+    for m in manifest["members"]:
+        if m["name"] not in best["members"]:  # not shipped; the training checkpoints keep them
+            (args.bundle / m["weights"]).unlink(missing_ok=True)
     manifest["members"] = [m for m in manifest["members"] if m["name"] in best["members"]]
     manifest["calibration"] = {
         **scaling.TemperatureScaler("sigmoid", per_class=False, temperature=[t_val]).to_dict(),
@@ -199,6 +202,8 @@ def validation_phase(args, bundle, models, manifest: dict) -> dict:
 def test_phase(args, bundle, models, manifest: dict, frozen: dict) -> dict:
     t_val = frozen["temperature"]
     results = {"frozen": {k: frozen[k] for k in ("members", "temperature", "threshold")}}
+    recipe = json.loads((args.data / "dataset.json").read_text())["recipe"]
+    results["test_recipe"] = {"command": recipe["command"], "seed": recipe.get("seed", 0)}
     for split, what in TEST_SPLITS.items():
         data = load_split(args.data, split)
         y = data["labels"].astype(np.float64)
@@ -291,6 +296,7 @@ def main(argv=None) -> int:
     t, d = results["test"]["ensemble_at_validation_T"], results["test_dense"]
     manifest["metrics"] = {
         "test_data": TEST_SPLITS["test"], "test_clips": results["test"]["clips"],
+        "test_recipe_seed": results["test_recipe"]["seed"],
         "ensemble_map": t["map"], "ensemble_macro_f1": t["macro_f1"],
         "ensemble_ece_T1": results["test"]["ensemble_T1"]["ece"],
         "validation_T": frozen["temperature"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from tagger_core.training.patch_dataset import PatchDataset  # noqa: E402
 from tagger_core.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 BUNDLE_ID = "instrument-family"
+VERSION = "3.0.0"
 CHANNELS = (32, 64, 160)
 STRIDES = (2, 2, 2)  # a strided first stage: 4x less compute than (1, 2, 2) on a shared CPU
 PATCH_SECONDS = 4.0
@@ -47,10 +49,12 @@ def load_split(data: Path, name: str, step: float | None = None) -> tuple[np.nda
         return features, z["labels"]
 
 
-def training_pool(dirs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Training features and labels of every data directory, concatenated in order.
+def training_pool(dirs: list[Path], added: list[Path] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Training features and labels of every data directory, then of every added split file,
+    concatenated in order.
 
-    Directories rendered with the same recipe seed hold the same clips, so they are refused.
+    Directories rendered with the same recipe seed hold the same clips, so they are refused;
+    an added split (another source's own split, e.g. ``synth_train``) is pooled as it is.
     """
     xs, ys, seeds = [], [], set()
     for data in dirs:
@@ -61,21 +65,26 @@ def training_pool(dirs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
         x, y = load_split(data, "train", recipe.get("train_feature_step"))
         xs.append(x)
         ys.append(y)
+    for path in added:
+        recipe = json.loads((path.parent / "dataset.json").read_text())["recipe"]
+        x, y = load_split(path.parent, path.stem, recipe.get("train_feature_step"))
+        xs.append(x)
+        ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def recorded_arguments(argv: list[str]) -> str:
     """The arguments that decide the weights: how the run was split into processes
-    (``--seeds``, ``--work``, ``--assemble``) does not."""
+    (``--seeds``, ``--work``, ``--assemble``) and the ``--note`` do not."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
             continue
-        if arg in ("--seeds", "--work"):
+        if arg in ("--seeds", "--work", "--note"):
             skip = True
             continue
-        if arg != "--assemble" and not arg.startswith(("--seeds=", "--work=")):
+        if arg != "--assemble" and not arg.startswith(("--seeds=", "--work=", "--note=")):
             out.append(arg)
     return " ".join(out)
 
@@ -91,6 +100,42 @@ def member_params(channels: tuple[int, ...], strides: tuple[int, ...]) -> dict:
     }  # fmt: skip
 
 
+def previous_versions(shipped: Path) -> dict:
+    """The ``previous_versions`` a new release must carry: every earlier version's calibration
+    and raw labels, so analyses stored by those versions stay readable after the upgrade."""
+    path = shipped / "manifest.json"
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    carried = dict(old.get("previous_versions") or {})
+    if old["version"] != VERSION:
+        carried[old["version"]] = {
+            "calibration": old["calibration"],
+            "raw_labels": old["raw_labels"],
+        }
+    return carried
+
+
+def copied_members(earlier: Path, bundle: Path) -> list[dict]:
+    """An earlier release's members, copied into ``bundle`` as ensemble candidates.
+
+    Deep-ensemble members need not share their training data; the validation phase of
+    ``tools/evaluate_instrument_model.py`` keeps those that lower the ensemble's NLL.
+    Names and files get the release's major version as a prefix (``v2_resnet_seed0``).
+    """
+    old = json.loads((earlier / "manifest.json").read_text())
+    prefix = f"v{old['version'].split('.')[0]}_"
+    copied = []
+    for member in old["members"]:
+        target = bundle / (prefix + member["weights"])
+        shutil.copyfile(earlier / member["weights"], target)
+        if sha256(target) != member["sha256"]:
+            raise SystemExit(f"{earlier / member['weights']} does not match its recorded sha256")
+        copied.append({**member, "name": prefix + member["name"], "weights": target.name,
+                       "from_release": old["version"]})  # fmt: skip
+    return copied
+
+
 def int_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
@@ -103,8 +148,21 @@ def main(argv=None) -> int:
         help="more training clips, pooled with DATA's (tools/instrument_data.py --splits train "
         "--seed K: other notes, programs, mixes and degradations of the same sources)",
     )  # fmt: skip
+    parser.add_argument(
+        "--add", type=Path, action="append", default=[],
+        help="another training split file pooled as a whole (e.g. SYNTH/synth_train.npz: the "
+        "project's own synthesiser, tools/instrument_data.py --splits synth_train)",
+    )  # fmt: skip
     parser.add_argument("--bundle", type=Path, default=ROOT / "resources/models" / BUNDLE_ID)
     parser.add_argument("--work", type=Path, default=None, help="checkpoints (default: DATA/ckpt)")
+    parser.add_argument(
+        "--previous", type=Path, default=ROOT / "resources/models" / BUNDLE_ID,
+        help="the released bundle this one replaces (its versions are carried)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--candidates-from", type=Path, action="append", default=[],
+        help="an earlier release whose members are offered to the ensemble choice as well",
+    )  # fmt: skip
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument(
         "--seeds", default=None,
@@ -123,6 +181,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strides", type=int_tuple, default=STRIDES, help="e.g. 2,2,2")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
+    parser.add_argument("--note", help="recorded in the manifest (e.g. how training was cut)")
     parser.add_argument("--machine", default="2 shared CPU cores",
                         help="recorded in the manifest")  # fmt: skip
     args = parser.parse_args(argv)
@@ -132,7 +191,7 @@ def main(argv=None) -> int:
     args.bundle.mkdir(parents=True, exist_ok=True)
     config = FrontendConfig.am23_resnet()
     patch_frames = config.frames_for_seconds(PATCH_SECONDS)
-    x_train, y_train = training_pool([args.data, *args.extra])
+    x_train, y_train = training_pool([args.data, *args.extra], args.add)
     x_val, y_val = load_split(args.data, "val")
     seeds = range(args.members) if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     for seed in [] if args.assemble else seeds:
@@ -173,15 +232,18 @@ def main(argv=None) -> int:
         print("manifest not written: not every member is trained yet", flush=True)
         return 0
     members = [json.loads(path.read_text()) for path in records]
+    for earlier in args.candidates_from:
+        members += copied_members(earlier, args.bundle)
     dataset = json.loads((args.data / "dataset.json").read_text())
     manifest = {
         "format": 1,
         "id": BUNDLE_ID,
-        "version": "2.0.0",
+        "version": VERSION,
         "task": "instruments",
-        "description": "NSynth instrument families: a deep ensemble of 5 AM'23 ResNets "
-        "trained on three sample-disjoint General MIDI sources (FluidR3/MuseScore, TimGM6mb, "
-        "OPL-3 FM) with rooms, levels and lossy codecs (this project's own weights).",
+        "description": "NSynth instrument families: a deep ensemble of AM'23 ResNets trained "
+        "on sample-disjoint sources (FluidR3/MuseScore, TimGM6mb, OPL-3 FM and the project's own "
+        "synthesiser; each member's data in the provenance) with rooms, levels and lossy codecs "
+        "(this project's own weights).",
         "raw_labels": list(FAMILIES),
         "output_activation": "sigmoid",
         "preprocessing": config.to_dict(),
@@ -194,12 +256,17 @@ def main(argv=None) -> int:
             "file": "LICENSE.txt",
             "attribution": "Music Archive Tagger contributors; trained on audio rendered from "
             "music21's corpus and generated MIDI with Debian's General MIDI soundfonts "
-            "(FluidR3_GM, MuseScore_General_Lite, TimGM6mb, OPL-3_FM_128M)",
+            "(FluidR3_GM, MuseScore_General_Lite, TimGM6mb, OPL-3_FM_128M) and with the project's "
+            "own additive synthesiser",
         },
         "provenance": {
             "data": dataset,
             "extra_training_data": [
                 json.loads((extra / "dataset.json").read_text()) for extra in args.extra
+            ],
+            "added_training_splits": [
+                {"file": path.name, "data": json.loads((path.parent / "dataset.json").read_text())}
+                for path in args.add
             ],
             "training": {
                 "command": "python tools/train_instrument_model.py "
@@ -213,11 +280,17 @@ def main(argv=None) -> int:
                 "sum, label union), one frequency and one time mask (p=0.5)",
                 "machine": f"{args.machine}, device {args.device}, "
                 f"torch.set_num_threads({args.threads}), {args.workers} loader workers",
-                "seconds_total": round(sum(m["training"]["seconds"] for m in members), 1),
+                "seconds_total": round(
+                    sum(m["training"]["seconds"] for m in members if "from_release" not in m), 1
+                ),
                 "torch": torch.__version__,
+                **({"note": args.note} if args.note else {}),
             },
         },
     }
+    carried = previous_versions(args.previous)
+    if carried:
+        manifest["previous_versions"] = carried
     (args.bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {args.bundle}", flush=True)
     return 0
