@@ -75,16 +75,16 @@ def training_pool(dirs: list[Path], added: list[Path] = ()) -> tuple[np.ndarray,
 
 def recorded_arguments(argv: list[str]) -> str:
     """The arguments that decide the weights: how the run was split into processes
-    (``--seeds``, ``--work``, ``--assemble``) and the ``--note`` do not."""
+    (``--seeds``, ``--work``, ``--assemble``) does not."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
             continue
-        if arg in ("--seeds", "--work", "--note"):
+        if arg in ("--seeds", "--work"):
             skip = True
             continue
-        if arg != "--assemble" and not arg.startswith(("--seeds=", "--work=", "--note=")):
+        if arg != "--assemble" and not arg.startswith(("--seeds=", "--work=")):
             out.append(arg)
     return " ".join(out)
 
@@ -181,7 +181,6 @@ def main(argv=None) -> int:
     parser.add_argument("--strides", type=int_tuple, default=STRIDES, help="e.g. 2,2,2")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
-    parser.add_argument("--note", help="recorded in the manifest (e.g. how training was cut)")
     parser.add_argument("--machine", default="2 shared CPU cores",
                         help="recorded in the manifest")  # fmt: skip
     args = parser.parse_args(argv)
@@ -284,7 +283,6 @@ def main(argv=None) -> int:
                     sum(m["training"]["seconds"] for m in members if "from_release" not in m), 1
                 ),
                 "torch": torch.__version__,
-                **({"note": args.note} if args.note else {}),
             },
         },
     }
