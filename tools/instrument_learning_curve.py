@@ -46,6 +46,7 @@ from train_instrument_model import (  # noqa: E402
     CHANNELS,
     PATCH_SECONDS,
     STRIDES,
+    load_added_split,
     load_split,
     member_params,
     training_pool,
@@ -132,8 +133,7 @@ def main(argv=None) -> int:
         keep = sources_of([args.data, *args.extra], "train") != args.exclude_source
         x_all, y_all = x_all[keep], y_all[keep]
     if args.add:
-        step = json.loads((args.add.parent / "dataset.json").read_text())["recipe"]
-        x_add, y_add = load_split(args.add.parent, args.add.stem, step["train_feature_step"])
+        x_add, y_add = load_added_split(args.add)
         x_add, y_add = x_add[: args.add_clips], y_add[: args.add_clips]
     sizes = [int(s) for s in args.sizes.split(",")]
     if max(sizes) > len(x_all):

@@ -66,11 +66,17 @@ def training_pool(dirs: list[Path], added: list[Path] = ()) -> tuple[np.ndarray,
         xs.append(x)
         ys.append(y)
     for path in added:
-        recipe = json.loads((path.parent / "dataset.json").read_text())["recipe"]
-        x, y = load_split(path.parent, path.stem, recipe.get("train_feature_step"))
+        x, y = load_added_split(path)
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_added_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A split file such as ``SYNTH/synth_train.npz``, its uint8 step read from the
+    ``dataset.json`` beside it."""
+    recipe = json.loads((path.parent / "dataset.json").read_text())["recipe"]
+    return load_split(path.parent, path.stem, recipe.get("train_feature_step"))
 
 
 def recorded_arguments(argv: list[str]) -> str:
