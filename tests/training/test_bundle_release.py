@@ -13,7 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
+from tagger_core.listening.models.resnet import AM23ResNet
 from tagger_core.resources import resources_root
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +72,24 @@ def test_earlier_members_are_copied_under_their_release_and_checked(release, tmp
     damaged.write_bytes(damaged.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(SystemExit, match="does not match its recorded sha256"):
         release.copied_members(earlier, tmp_path / "new")
+
+
+def test_continued_training_starts_from_the_released_members_weights(release, tmp_path):
+    shipped = json.loads((SHIPPED / "manifest.json").read_text())["members"][0]
+    seed = shipped["seed"]
+    model = AM23ResNet(**shipped["params"])
+    start = release.initial_weights(model, SHIPPED, seed)
+    assert start["member"] == f"resnet_seed{seed}" and start["sha256"] == shipped["sha256"]
+    loaded = model.state_dict()
+    released = load_file(str(SHIPPED / shipped["weights"]))
+    assert all(torch.equal(released[k], v) for k, v in loaded.items())
+    untrained = AM23ResNet(**shipped["params"]).state_dict()
+    assert not torch.equal(untrained["classifier.weight"], loaded["classifier.weight"])
+
+    with pytest.raises(SystemExit, match="no member resnet_seed99"):
+        release.initial_weights(model, SHIPPED, 99)
+    earlier = _earlier(tmp_path, "2.5.0")
+    damaged = earlier / shipped["weights"]
+    damaged.write_bytes(damaged.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(SystemExit, match="does not match its recorded sha256"):
+        release.initial_weights(model, earlier, seed)
