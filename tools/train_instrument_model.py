@@ -3,7 +3,7 @@
     .venv/bin/python tools/instrument_data.py --out /tmp/instrument-data
     .venv/bin/python tools/train_instrument_model.py --data /tmp/instrument-data
 
-Trains ``--members`` ResNets (seeds 0, 1, …) with Adam (lr 1e-3), BCE on
+Trains ``--members`` ResNets (seeds 0, 1, …) with Adam (``--lr``, 1e-3), BCE on
 sigmoid outputs, early stopping on the validation clips, then writes each
 member's weights (safetensors) and the bundle manifest into ``--bundle``
 (default ``resources/models/instrument-family``). Checkpoints in ``--work``

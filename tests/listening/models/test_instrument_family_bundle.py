@@ -52,12 +52,13 @@ def test_manifest_weights_and_taxonomy():
     bundle = load_bundle("instrument-family")
     assert bundle.task == "instruments"
     assert bundle.raw_labels == INSTRUMENT_FAMILIES
-    assert bundle.version == "3.0.0"
+    assert bundle.version == "4.0.0"
     assert len(bundle.members) == 2  # the ensemble size chosen on validation
     # analyses stored by earlier versions stay readable with the calibration they shipped
     previous = bundle.manifest["previous_versions"]
     assert previous["1.0.0"]["calibration"]["temperature"] == [0.8347]
     assert previous["2.0.0"]["calibration"]["temperature"] == [0.8265]
+    assert previous["3.0.0"]["calibration"]["temperature"] == [0.8822]
     assert all(tuple(v["raw_labels"]) == tuple(INSTRUMENT_FAMILIES) for v in previous.values())
     assert {m.architecture for m in bundle.members} == {"am23_resnet"}
     assert bundle.frontend_config.n_mels == 64 and bundle.frontend_config.hop_length == 1024
