@@ -103,6 +103,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def check_weights(path: Path, member: dict, shown: Path | None = None) -> None:
+    """Refuse weights that are not the ones a release recorded for ``member``."""
+    if sha256(path) != member["sha256"]:
+        raise SystemExit(f"{shown or path} does not match its recorded sha256")
+
+
 def member_params(channels: tuple[int, ...], strides: tuple[int, ...]) -> dict:
     return {
         "n_classes": len(FAMILIES), "n_mels": 64, "channels": list(channels),
@@ -139,8 +145,7 @@ def copied_members(earlier: Path, bundle: Path) -> list[dict]:
     for member in old["members"]:
         target = bundle / (prefix + member["weights"])
         shutil.copyfile(earlier / member["weights"], target)
-        if sha256(target) != member["sha256"]:
-            raise SystemExit(f"{earlier / member['weights']} does not match its recorded sha256")
+        check_weights(target, member, shown=earlier / member["weights"])
         copied.append({**member, "name": prefix + member["name"], "weights": target.name,
                        "from_release": old["version"]})  # fmt: skip
     return copied
@@ -153,8 +158,7 @@ def initial_weights(model: AM23ResNet, bundle: Path, seed: int) -> dict:
     if member is None:
         raise SystemExit(f"{bundle} has no member resnet_seed{seed} to start from")
     path = bundle / member["weights"]
-    if sha256(path) != member["sha256"]:
-        raise SystemExit(f"{path} does not match its recorded sha256")
+    check_weights(path, member)
     model.load_state_dict(load_file(str(path)))
     return {"release": manifest["version"], "member": member["name"], "sha256": member["sha256"]}
 

@@ -44,6 +44,11 @@ def _earlier(tmp_path: Path, version: str) -> Path:
     return folder
 
 
+def _damage(weights: Path) -> None:
+    """Overwrite the last bytes of a weights file, as a bad copy or disk would."""
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+
+
 def test_a_release_carries_every_earlier_versions_calibration(release, tmp_path):
     carried = release.previous_versions(_earlier(tmp_path, "2.5.0"))
     assert carried["2.5.0"]["calibration"]["temperature"] == [1.5]
@@ -68,8 +73,7 @@ def test_earlier_members_are_copied_under_their_release_and_checked(release, tmp
     assert all(m["from_release"] == "2.5.0" and (bundle / m["weights"]).is_file() for m in copied)
     assert [m["sha256"] for m in copied] == [m["sha256"] for m in shipped]
 
-    damaged = earlier / shipped[0]["weights"]
-    damaged.write_bytes(damaged.read_bytes()[:-8] + b"\0" * 8)
+    _damage(earlier / shipped[0]["weights"])
     with pytest.raises(SystemExit, match="does not match its recorded sha256"):
         release.copied_members(earlier, tmp_path / "new")
 
@@ -89,7 +93,6 @@ def test_continued_training_starts_from_the_released_members_weights(release, tm
     with pytest.raises(SystemExit, match="no member resnet_seed99"):
         release.initial_weights(model, SHIPPED, 99)
     earlier = _earlier(tmp_path, "2.5.0")
-    damaged = earlier / shipped["weights"]
-    damaged.write_bytes(damaged.read_bytes()[:-8] + b"\0" * 8)
+    _damage(earlier / shipped["weights"])
     with pytest.raises(SystemExit, match="does not match its recorded sha256"):
         release.initial_weights(model, earlier, seed)
